@@ -1,0 +1,98 @@
+package spec
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// canonical encodes a value built from map[string]any, []any, []string,
+// map[string]string, string and bool as canonical JSON: no whitespace,
+// object keys sorted by their UTF-8 bytes, strings escaped minimally (only
+// ", \ and control characters below U+0020; \b \f \n \r \t in short form,
+// others as \u00XX lowercase hex). docs/identity.md describes it.
+func canonical(v any) []byte {
+	var b strings.Builder
+	writeCanonical(&b, v)
+	return []byte(b.String())
+}
+
+func writeCanonical(b *strings.Builder, v any) {
+	switch t := v.(type) {
+	case string:
+		writeString(b, t)
+	case bool:
+		fmt.Fprint(b, t)
+	case []string:
+		b.WriteByte('[')
+		for i, e := range t {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeString(b, e)
+		}
+		b.WriteByte(']')
+	case []any:
+		b.WriteByte('[')
+		for i, e := range t {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeCanonical(b, e)
+		}
+		b.WriteByte(']')
+	case map[string]string:
+		m := make(map[string]any, len(t))
+		for k, e := range t {
+			m[k] = e
+		}
+		writeCanonical(b, m)
+	case map[string]any:
+		keys := make([]string, 0, len(t))
+		for k := range t {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeString(b, k)
+			b.WriteByte(':')
+			writeCanonical(b, t[k])
+		}
+		b.WriteByte('}')
+	default:
+		panic(fmt.Sprintf("spec: canonical encoding of %T", v))
+	}
+}
+
+func writeString(b *strings.Builder, s string) {
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\b':
+			b.WriteString(`\b`)
+		case '\f':
+			b.WriteString(`\f`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		default:
+			if r < 0x20 {
+				fmt.Fprintf(b, `\u%04x`, r)
+			} else {
+				b.WriteRune(r)
+			}
+		}
+	}
+	b.WriteByte('"')
+}

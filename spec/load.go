@@ -1,0 +1,225 @@
+package spec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Options are the choices that come from configuration, not the spec file.
+type Options struct {
+	// Defaults pick base images for specs that name none.
+	Defaults Defaults
+	// Registry is used for specs that name no registry. Not hashed.
+	Registry string
+}
+
+// Image is a loaded spec: validated, normalized, its files hashed, its
+// parent loaded, and its identity computed.
+type Image struct {
+	// File is the spec file's path as given.
+	File string
+	// Dir is the folder relative paths in the spec start from.
+	Dir string
+	// Spec is the normalized spec.
+	Spec *Spec
+	// Base is the base image reference when the base is not a spec.
+	Base string
+	// Parent is the nested base spec's image, when base_image is {spec: ...}.
+	Parent *Image
+	// Lock is the spec's lock file, when there is one.
+	Lock *Lock
+	// Requirements is the requirements file (a one-entry tree), if any.
+	Requirements *Tree
+	// Copies are the trees of Spec.Copy, in the same order.
+	Copies []*Tree
+	// Source is the source_root tree, if any.
+	Source *Tree
+	// Identity is the image's reference and tag.
+	Identity Identity
+	// Document is the canonical hash input (what `ispec explain` prints).
+	Document []byte
+
+	pinned map[string]string
+}
+
+// Load reads the spec file at path and everything it references, and
+// returns the image it declares. Every problem with the spec is a
+// *FieldError (or Errors) that matches ErrInvalid.
+func Load(ctx context.Context, path string, opts Options) (*Image, error) {
+	l := &loader{opts: opts, done: map[string]*Image{}}
+	return l.load(ctx, path)
+}
+
+type loader struct {
+	opts  Options
+	stack []string
+	done  map[string]*Image
+}
+
+func (l *loader) load(ctx context.Context, file string) (*Image, error) {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, fmt.Errorf("resolving %s: %w", file, err)
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
+	for i, s := range l.stack {
+		if s == abs {
+			chain := append(append([]string{}, l.stack[i:]...), abs)
+			return nil, &FieldError{File: file, Field: "base_image.spec", Msg: "nested specs form a cycle: " + strings.Join(chain, " -> ")}
+		}
+	}
+	if img, ok := l.done[abs]; ok {
+		return img, nil
+	}
+	l.stack = append(l.stack, abs)
+	defer func() { l.stack = l.stack[:len(l.stack)-1] }()
+
+	data, err := readBounded(file)
+	if err != nil {
+		return nil, err
+	}
+	s, err := Decode(file, data, FormatOf(file))
+	if err != nil {
+		return nil, err
+	}
+	if s.Registry == "" {
+		s.Registry = l.opts.Registry
+	}
+	c := &collector{file: file, lines: s.lines}
+	validate(c, s)
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	img := &Image{File: file, Dir: filepath.Dir(abs), Spec: normalize(s)}
+	img.Spec.lines = s.lines
+
+	if p := img.Spec.BaseImage.Spec; p != "" {
+		parent, err := l.load(ctx, img.resolve(p))
+		if err != nil {
+			return nil, err
+		}
+		img.Parent = parent
+	} else {
+		base, err := l.opts.Defaults.ResolveBase(img.Spec)
+		if err != nil {
+			field := "base_image"
+			if img.Spec.Cuda != "" {
+				field = "cuda"
+			}
+			c.add(0, field, "%v", err)
+			return nil, c.err()
+		}
+		img.Base = base
+	}
+	if err := img.hashFiles(ctx, c); err != nil {
+		return nil, err
+	}
+	if img.Lock, err = ReadLock(file); err != nil {
+		return nil, err
+	}
+	if img.Parent == nil {
+		if img.pinned, err = img.Lock.pinned(file, img.Base, img.Spec.Platform); err != nil {
+			return nil, err
+		}
+	}
+	img.computeIdentity()
+	l.done[abs] = img
+	return img, nil
+}
+
+// resolve returns a spec-relative path as a path usable from here.
+func (img *Image) resolve(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(img.Dir, filepath.FromSlash(p))
+}
+
+// hashFiles hashes the requirements file, copy sources and source tree.
+func (img *Image) hashFiles(ctx context.Context, c *collector) error {
+	s := img.Spec
+	fileErr := func(field, p string, err error) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			c.add(0, field, "%s does not exist (paths are relative to the spec file's folder)", p)
+		} else {
+			c.add(0, field, "%v", err)
+		}
+		return c.err()
+	}
+	if s.Requirements != "" {
+		p := img.resolve(s.Requirements)
+		info, err := os.Stat(p)
+		if err == nil && !info.Mode().IsRegular() {
+			err = fmt.Errorf("%s is not a regular file", s.Requirements)
+		}
+		if err == nil {
+			img.Requirements, err = HashTree(ctx, p, nil)
+		}
+		if err != nil {
+			return fileErr("requirements", s.Requirements, err)
+		}
+	}
+	if len(s.Copy) > 0 {
+		ig, err := LoadIgnorer(img.Dir)
+		if err != nil {
+			return fileErr("copy", img.Dir, err)
+		}
+		for i, p := range s.Copy {
+			t, err := HashTree(ctx, img.resolve(p), ig.under(p))
+			if err != nil {
+				return fileErr(fmt.Sprintf("copy[%d]", i), p, err)
+			}
+			img.Copies = append(img.Copies, t)
+		}
+	}
+	if s.SourceRoot != "" {
+		root := img.resolve(s.SourceRoot)
+		info, err := os.Stat(root)
+		if err == nil && !info.IsDir() {
+			err = fmt.Errorf("%s is not a folder", s.SourceRoot)
+		}
+		var ig *Ignorer
+		if err == nil {
+			ig, err = LoadIgnorer(root)
+		}
+		if err == nil {
+			img.Source, err = HashTree(ctx, root, ig)
+		}
+		if err != nil {
+			return fileErr("source_root", s.SourceRoot, err)
+		}
+	}
+	return nil
+}
+
+// readBounded reads a spec file, refusing one larger than MaxFileSize
+// without reading it whole.
+func readBounded(file string) ([]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &FieldError{File: file, Msg: "spec file does not exist"}
+		}
+		return nil, &FieldError{File: file, Msg: err.Error()}
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, &FieldError{File: file, Msg: err.Error()}
+	}
+	if len(data) > MaxFileSize {
+		return nil, &FieldError{File: file, Msg: fmt.Sprintf("file is larger than the %d byte limit for a spec", MaxFileSize)}
+	}
+	return data, nil
+}

@@ -1,0 +1,314 @@
+package spec
+
+import (
+	"fmt"
+	"net/url"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// Grammars of the strings that reach package managers and the image config.
+var (
+	// Debian package name (Debian Policy 5.6.1), optional :arch, optional
+	// =version (5.6.12) or /release.
+	aptRe = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[0-9]+:[A-Za-z0-9.+~-]+|=[A-Za-z0-9][A-Za-z0-9.+~-]*(:[A-Za-z0-9.+~-]+)?|/[a-z0-9.-]+)?$`)
+	// PEP 508 distribution name.
+	pepNameRe = regexp.MustCompile(`^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])`)
+	// PEP 508 extras, version specifiers, URL and marker parts after the name.
+	pepExtrasRe  = regexp.MustCompile(`^\[\s*[A-Za-z0-9][A-Za-z0-9._-]*(\s*,\s*[A-Za-z0-9][A-Za-z0-9._-]*)*\s*\]`)
+	pepVersionRe = regexp.MustCompile(`^\(?\s*(~=|===|==|!=|<=|>=|<|>)\s*[A-Za-z0-9_.*+!-]+(\s*,\s*(~=|===|==|!=|<=|>=|<|>)\s*[A-Za-z0-9_.*+!-]+)*\s*\)?`)
+	pepURLRe     = regexp.MustCompile(`^@\s*[A-Za-z][A-Za-z0-9+.-]*://[^\s;]+`)
+	pepMarkerRe  = regexp.MustCompile(`^;\s*[A-Za-z0-9_.'"<>=!~ (),\-]+$`)
+	envNameRe    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
+	pyVersionRe  = regexp.MustCompile(`^[0-9]+(\.[0-9]+){0,2}$`)
+	cudaRe       = regexp.MustCompile(`^[0-9]+\.[0-9]+(\.[0-9]+)?$`)
+	cudnnRe      = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*$`)
+	repoRe       = regexp.MustCompile(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)
+	tagRe        = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	condaRe      = regexp.MustCompile(`^([A-Za-z0-9_.-]+::)?[A-Za-z0-9_.-]+(\s*[=<>!~]{0,2}\s*[A-Za-z0-9_.*+!,|=<>-]*)*(\[[A-Za-z0-9_.=,'" -]*\])?$`)
+	wordRe       = regexp.MustCompile(`^[a-z_]+$`)
+)
+
+// validate checks every field's grammar. It never changes the spec.
+func validate(c *collector, s *Spec) {
+	checkUTF8(c, s)
+	if strings.TrimSpace(s.Name) == "" {
+		c.add(0, "name", "required: the image's repository name, e.g. name: my-image")
+	} else if !repoRe.MatchString(strings.ToLower(s.Name)) {
+		c.add(0, "name", "%q is not a valid repository name (lowercase letters, digits, and . _ - / between them)", s.Name)
+	}
+	if s.Registry != "" {
+		checkRegistry(c, s.Registry)
+	}
+	if s.BaseImage.Ref != "" {
+		if _, err := name.ParseReference(s.BaseImage.Ref); err != nil {
+			c.add(0, "base_image", "%q is not a valid image reference: %v", s.BaseImage.Ref, err)
+		}
+	}
+	if s.PythonVersion != "" && !pyVersionRe.MatchString(s.PythonVersion) {
+		c.add(0, "python_version", "%q is not a Python version; expected major.minor such as \"3.11\"", s.PythonVersion)
+	}
+	if s.PythonExec != "" && !path.IsAbs(s.PythonExec) && strings.ContainsAny(s.PythonExec, "/ \t") {
+		c.add(0, "python_exec", "%q must be an absolute path or a command name", s.PythonExec)
+	}
+	for i, p := range s.Packages {
+		if msg := checkPEP508(p); msg != "" {
+			c.add(0, fmt.Sprintf("packages[%d]", i), "%q is not a PEP 508 requirement: %s", p, msg)
+		}
+	}
+	for i, p := range s.AptPackages {
+		if !aptRe.MatchString(strings.TrimSpace(p)) {
+			c.add(0, fmt.Sprintf("apt_packages[%d]", i), "%q is not a Debian package name (lowercase letters, digits, + - .; optionally =version)", p)
+		}
+	}
+	for i, p := range s.CondaPackages {
+		if !condaRe.MatchString(strings.TrimSpace(p)) {
+			c.add(0, fmt.Sprintf("conda_packages[%d]", i), "%q is not a conda package spec (name, optional version constraint)", p)
+		}
+	}
+	for i, ch := range s.CondaChannels {
+		if ch == "" || strings.HasPrefix(ch, "-") || strings.IndexFunc(ch, unicode.IsSpace) >= 0 {
+			c.add(0, fmt.Sprintf("conda_channels[%d]", i), "%q is not a conda channel name or URL", ch)
+		}
+	}
+	if s.Cuda != "" && !cudaRe.MatchString(s.Cuda) {
+		c.add(0, "cuda", "%q is not a CUDA version; expected major.minor[.patch] such as \"12.4.1\"", s.Cuda)
+	}
+	if s.Cudnn != "" {
+		if !cudnnRe.MatchString(s.Cudnn) {
+			c.add(0, "cudnn", "%q is not a cuDNN version; expected a major version such as \"9\"", s.Cudnn)
+		}
+		if s.Cuda == "" {
+			c.add(0, "cudnn", "needs cuda to be set too")
+		}
+	}
+	checkMap(c, "env", s.Env, func(k string) string {
+		if !envNameRe.MatchString(k) {
+			return "is not a valid environment variable name (a letter or _, then letters, digits, _ . -; no = or spaces)"
+		}
+		return ""
+	})
+	checkMap(c, "labels", s.Labels, func(k string) string {
+		if k == "" || strings.IndexFunc(k, unicode.IsSpace) >= 0 || strings.Contains(k, "=") {
+			return "is not a valid label key (no spaces or =)"
+		}
+		return ""
+	})
+	for i, cmd := range s.Commands {
+		if strings.TrimSpace(cmd) == "" {
+			c.add(0, fmt.Sprintf("commands[%d]", i), "is empty")
+		}
+	}
+	for i, p := range s.Copy {
+		if msg := checkRelPath(p); msg != "" {
+			c.add(0, fmt.Sprintf("copy[%d]", i), "%q %s", p, msg)
+		}
+	}
+	if s.PipIndex != "" {
+		checkIndexURL(c, "pip_index", s.PipIndex)
+	}
+	for i, u := range s.PipExtraIndexURL {
+		checkIndexURL(c, fmt.Sprintf("pip_extra_index_url[%d]", i), u)
+	}
+	if _, err := splitArgs(s.PipExtraArgs); err != nil {
+		c.add(0, "pip_extra_args", "%v", err)
+	}
+	for i, m := range s.PipSecretMounts {
+		f := fmt.Sprintf("pip_secret_mounts[%d]", i)
+		if m.Source == "" {
+			c.add(0, f, "source is required: the path of the secret file")
+		}
+		if !path.IsAbs(m.Target) {
+			c.add(0, f, "target %q must be an absolute path in the build container", m.Target)
+		}
+	}
+	for i, p := range s.Platform {
+		pl, err := v1.ParsePlatform(p)
+		if err != nil || p == "" || pl.OS == "" || pl.Architecture == "" {
+			c.add(0, fmt.Sprintf("platform[%d]", i), "%q is not a platform; expected os/arch[/variant] such as linux/amd64", p)
+		} else if pl.OS != "linux" {
+			c.add(0, fmt.Sprintf("platform[%d]", i), "%q: only linux images can be built", p)
+		}
+	}
+	if s.Workdir != "" && !path.IsAbs(s.Workdir) {
+		c.add(0, "workdir", "%q must be an absolute path", s.Workdir)
+	}
+	if s.SourceCopyMode != "" && !wordRe.MatchString(strings.ToLower(s.SourceCopyMode)) {
+		c.add(0, "source_copy_mode", "%q is not a copy mode", s.SourceCopyMode)
+	}
+	if s.TagFormat != "" {
+		checkTagFormat(c, s.TagFormat)
+	}
+}
+
+func checkUTF8(c *collector, s *Spec) {
+	bad := func(field, v string) {
+		if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+			c.add(0, field, "contains invalid UTF-8 or a NUL byte")
+		}
+	}
+	for _, f := range []struct{ n, v string }{{"name", s.Name}, {"registry", s.Registry}, {"base_image", s.BaseImage.Ref + s.BaseImage.Spec},
+		{"python_version", s.PythonVersion}, {"requirements", s.Requirements}, {"source_root", s.SourceRoot}, {"pip_index", s.PipIndex},
+		{"pip_extra_args", s.PipExtraArgs}, {"workdir", s.Workdir}, {"tag_format", s.TagFormat}} {
+		bad(f.n, f.v)
+	}
+	for _, l := range []struct {
+		n  string
+		vs []string
+	}{{"packages", s.Packages}, {"apt_packages", s.AptPackages}, {"commands", s.Commands}, {"copy", s.Copy}, {"entrypoint", s.Entrypoint}, {"conda_packages", s.CondaPackages}} {
+		for i, v := range l.vs {
+			bad(fmt.Sprintf("%s[%d]", l.n, i), v)
+		}
+	}
+	for k, v := range s.Env {
+		bad("env."+k, k+v)
+	}
+	for k, v := range s.Labels {
+		bad("labels."+k, k+v)
+	}
+}
+
+func checkMap(c *collector, field string, m map[string]string, keyErr func(string) string) {
+	for _, k := range sortedKeys(m) {
+		if msg := keyErr(k); msg != "" {
+			c.add(0, field+"."+k, "%q %s", k, msg)
+		}
+	}
+}
+
+func checkRegistry(c *collector, r string) {
+	host, repoPath, _ := strings.Cut(r, "/")
+	if r != strings.ToLower(r) {
+		c.add(0, "registry", "%q must be lowercase", r)
+		return
+	}
+	if h, port, ok := strings.Cut(host, ":"); ok && !strings.HasPrefix(host, "[") {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			c.add(0, "registry", "%q has an invalid port %q; expected 1-65535", r, port)
+			return
+		}
+		host = h
+	}
+	if _, err := name.NewRegistry(host, name.StrictValidation); err != nil || host == "" {
+		c.add(0, "registry", "%q is not a registry host (host[:port][/path])", r)
+		return
+	}
+	if repoPath != "" && !repoRe.MatchString(repoPath) {
+		c.add(0, "registry", "%q has an invalid path %q", r, repoPath)
+	}
+}
+
+// checkPEP508 returns what is wrong with a requirement, or "".
+func checkPEP508(req string) string {
+	r := strings.TrimSpace(req)
+	if strings.HasPrefix(r, "-") {
+		return "pip options are not requirements; use pip_extra_args"
+	}
+	m := pepNameRe.FindString(r)
+	if m == "" {
+		return "expected a package name first"
+	}
+	r = strings.TrimSpace(r[len(m):])
+	if loc := pepExtrasRe.FindString(r); loc != "" {
+		r = strings.TrimSpace(r[len(loc):])
+	}
+	if loc := pepURLRe.FindString(r); loc != "" {
+		r = strings.TrimSpace(r[len(loc):])
+	} else if loc := pepVersionRe.FindString(r); loc != "" {
+		r = strings.TrimSpace(r[len(loc):])
+	}
+	if r == "" || pepMarkerRe.MatchString(r) {
+		return ""
+	}
+	return fmt.Sprintf("unexpected %q", r)
+}
+
+// checkRelPath returns what is wrong with a path that must stay inside the
+// spec's folder, or "".
+func checkRelPath(p string) string {
+	switch {
+	case p == "":
+		return "is empty"
+	case path.IsAbs(p) || strings.HasPrefix(p, `\`) || (len(p) > 1 && p[1] == ':'):
+		return "must be relative to the spec file's folder, not absolute"
+	}
+	clean := path.Clean(p)
+	if clean == ".." || strings.HasPrefix(clean, "../") {
+		return "climbs out of the spec file's folder with .."
+	}
+	return ""
+}
+
+func checkIndexURL(c *collector, field, raw string) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		c.add(0, field, "expected an http(s) URL")
+		return
+	}
+	if u.User != nil {
+		c.add(0, field, "must not carry credentials; pass them as pip_secret_mounts or in the configuration")
+	}
+}
+
+func checkTagFormat(c *collector, f string) {
+	if !strings.Contains(f, "{spec_hash}") {
+		c.add(0, "tag_format", "%q must contain {spec_hash}", f)
+		return
+	}
+	if t := strings.ReplaceAll(f, "{spec_hash}", strings.Repeat("0", tagHashLen)); !tagRe.MatchString(t) {
+		c.add(0, "tag_format", "%q does not make a valid tag (letters, digits, _ . -, at most 128 characters)", f)
+	}
+}
+
+// splitArgs splits a string into arguments the way a POSIX shell would for
+// plain words and quotes, without expansion of any kind.
+func splitArgs(s string) ([]string, error) {
+	var args []string
+	var cur strings.Builder
+	inWord := false
+	var quote rune
+	for i := 0; i < len(s); i++ {
+		ch := rune(s[i])
+		switch {
+		case quote != 0:
+			if ch == quote {
+				quote = 0
+			} else if ch == '\\' && quote == '"' && i+1 < len(s) && strings.ContainsRune(`"\$`+"`", rune(s[i+1])) {
+				i++
+				cur.WriteByte(s[i])
+			} else {
+				cur.WriteRune(ch)
+			}
+		case ch == '\'' || ch == '"':
+			quote, inWord = ch, true
+		case ch == '\\' && i+1 < len(s):
+			i++
+			cur.WriteByte(s[i])
+			inWord = true
+		case ch == ' ' || ch == '\t' || ch == '\n':
+			if inWord {
+				args = append(args, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteRune(ch)
+			inWord = true
+		}
+	}
+	if quote != 0 {
+		return nil, fmt.Errorf("unterminated %c quote", quote)
+	}
+	if inWord {
+		args = append(args, cur.String())
+	}
+	return args, nil
+}
