@@ -1,0 +1,79 @@
+package cache
+
+import (
+	"context"
+
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// CachedOption configures a [Cached].
+type CachedOption func(*Cached)
+
+// WithVerify makes every lookup ask the registry even when the index knows
+// the tag; an entry the registry now says is absent is deleted.
+//
+// The default is false: an indexed tag is answered without network.
+func WithVerify(verify bool) CachedOption {
+	return func(c *Cached) { c.verify = verify }
+}
+
+// WithIndexErrors sets a function told of index read and write failures,
+// which never fail a lookup (it falls back to the registry).
+//
+// The default ignores them.
+func WithIndexErrors(fn func(error)) CachedOption {
+	return func(c *Cached) {
+		if fn != nil {
+			c.onErr = fn
+		}
+	}
+}
+
+// Cached is a Checker that answers from an Index when it can and records
+// the registry's positive answers in it. Negative and unknown answers are
+// never recorded.
+type Cached struct {
+	next   Checker
+	idx    *Index
+	verify bool
+	onErr  func(error)
+}
+
+var _ Checker = (*Cached)(nil)
+
+// NewCached returns a Checker that consults idx before next.
+func NewCached(next Checker, idx *Index, opts ...CachedOption) *Cached {
+	c := &Cached{next: next, idx: idx, onErr: func(error) {}}
+	for _, opt := range opts {
+		opt(c)
+	}
+	return c
+}
+
+// Lookup answers from the index when ref is recorded there (unless
+// verifying), else asks the registry and records an Exists answer.
+func (c *Cached) Lookup(ctx context.Context, ref name.Tag) Result {
+	if !c.verify {
+		e, ok, err := c.idx.Get(ref)
+		switch {
+		case err != nil:
+			c.onErr(err)
+		case ok:
+			return Result{Ref: ref, State: Exists, Digest: e.Digest, MediaType: e.MediaType, FromIndex: true}
+		}
+	}
+	res := c.next.Lookup(ctx, ref)
+	switch res.State {
+	case Exists:
+		if err := c.idx.Put(ref, res.Digest, res.MediaType); err != nil {
+			c.onErr(err)
+		}
+	case Absent:
+		if c.verify {
+			if err := c.idx.Delete(ref); err != nil {
+				c.onErr(err)
+			}
+		}
+	}
+	return res
+}

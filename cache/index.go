@@ -1,0 +1,154 @@
+package cache
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	bolt "go.etcd.io/bbolt"
+)
+
+// IndexFile is the name of the index database inside its directory.
+const IndexFile = "index.db"
+
+// indexLockTimeout bounds the wait for another process's hold on the file.
+const indexLockTimeout = 10 * time.Second
+
+var bucketTags = []byte("tags")
+
+// Entry is a remembered positive answer.
+type Entry struct {
+	// Ref is the fully qualified reference, "registry/repo:tag".
+	Ref string `json:"-"`
+	// Digest is the manifest digest the registry gave.
+	Digest v1.Hash `json:"digest"`
+	// MediaType is the manifest media type, when known.
+	MediaType types.MediaType `json:"mediaType,omitempty"`
+	// Recorded is when the answer was recorded.
+	Recorded time.Time `json:"recorded"`
+}
+
+// Index remembers tags known to exist, in a bbolt database under a
+// directory. Only positive answers belong in it: tags are content
+// addressed, so they stay true unless someone deletes the tag.
+//
+// The database file is opened for each operation and closed after it, so
+// that many processes can share it: bbolt locks the file exclusively while
+// writing and shared while reading, and commits are atomic, so concurrent
+// writers lose nothing and a crash leaves a valid index. An Index is safe
+// for concurrent use.
+type Index struct {
+	path string
+	mu   sync.RWMutex // orders this process's own opens, sparing flock polling
+}
+
+// OpenIndex opens (creating if needed) the index in dir.
+func OpenIndex(dir string) (*Index, error) {
+	if dir == "" {
+		return nil, errors.New("opening index: empty directory")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("opening index: %w", err)
+	}
+	idx := &Index{path: filepath.Join(dir, IndexFile)}
+	err := idx.update(func(b *bolt.Bucket) error { return nil })
+	if err != nil {
+		return nil, err
+	}
+	return idx, nil
+}
+
+// Path returns the database file's path.
+func (i *Index) Path() string { return i.path }
+
+func (i *Index) open(readOnly bool) (*bolt.DB, error) {
+	db, err := bolt.Open(i.path, 0o644, &bolt.Options{Timeout: indexLockTimeout, ReadOnly: readOnly})
+	if err != nil {
+		return nil, fmt.Errorf("opening index %s: %w", i.path, err)
+	}
+	return db, nil
+}
+
+func (i *Index) update(fn func(b *bolt.Bucket) error) (err error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	db, err := i.open(false)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := db.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("closing index: %w", cerr)
+		}
+	}()
+	return db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketTags)
+		if err != nil {
+			return err
+		}
+		return fn(b)
+	})
+}
+
+// Get returns the entry recorded for ref, if any.
+func (i *Index) Get(ref name.Tag) (Entry, bool, error) {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	db, err := i.open(true)
+	if err != nil {
+		return Entry{}, false, err
+	}
+	defer db.Close()
+	key := ref.Name()
+	var raw []byte
+	err = db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketTags); b != nil {
+			if v := b.Get([]byte(key)); v != nil {
+				raw = append([]byte(nil), v...)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("reading index: %w", err)
+	}
+	if raw == nil {
+		return Entry{}, false, nil
+	}
+	var e Entry
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return Entry{}, false, fmt.Errorf("decoding index entry for %s: %w", key, err)
+	}
+	e.Ref = key
+	return e, true, nil
+}
+
+// Put records that ref exists with the given digest.
+func (i *Index) Put(ref name.Tag, digest v1.Hash, mediaType types.MediaType) error {
+	if digest.Hex == "" {
+		return fmt.Errorf("recording %s: empty digest", ref.Name())
+	}
+	raw, err := json.Marshal(Entry{Digest: digest, MediaType: mediaType, Recorded: time.Now().UTC()})
+	if err != nil {
+		return fmt.Errorf("encoding index entry: %w", err)
+	}
+	if err := i.update(func(b *bolt.Bucket) error { return b.Put([]byte(ref.Name()), raw) }); err != nil {
+		return fmt.Errorf("recording %s: %w", ref.Name(), err)
+	}
+	return nil
+}
+
+// Delete forgets ref. Deleting an unknown ref is not an error.
+func (i *Index) Delete(ref name.Tag) error {
+	if err := i.update(func(b *bolt.Bucket) error { return b.Delete([]byte(ref.Name())) }); err != nil {
+		return fmt.Errorf("forgetting %s: %w", ref.Name(), err)
+	}
+	return nil
+}
