@@ -1,0 +1,90 @@
+package cache
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// countingChecker counts lookups per reference and answers Absent.
+type countingChecker struct {
+	calls   atomic.Int64
+	running atomic.Int64
+	peak    atomic.Int64
+}
+
+func (c *countingChecker) Lookup(ctx context.Context, ref name.Tag) Result {
+	c.calls.Add(1)
+	n := c.running.Add(1)
+	for {
+		p := c.peak.Load()
+		if n <= p || c.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	time.Sleep(5 * time.Millisecond)
+	c.running.Add(-1)
+	return Result{Ref: ref, State: Absent}
+}
+
+func TestLookupAll(t *testing.T) {
+	tr := newTestRegistry(t)
+	digest := tr.pushRandom(t, "team/app:present")
+	refs := []name.Tag{
+		tr.tag(t, "team/app:present"),
+		tr.tag(t, "team/app:missing"),
+		tr.tag(t, "team/app:present"),
+		tr.tag(t, "team/app:missing"),
+		tr.tag(t, "team/app:present"),
+	}
+	got := LookupAll(context.Background(), newRemote(t), refs, 0)
+	if len(got) != len(refs) {
+		t.Fatalf("got %d results for %d refs", len(got), len(refs))
+	}
+	for i, want := range []State{Exists, Absent, Exists, Absent, Exists} {
+		if got[i].State != want || got[i].Ref != refs[i] {
+			t.Errorf("result %d = %v for %v, want %v for %v", i, got[i].State, got[i].Ref, want, refs[i])
+		}
+	}
+	if got[4].Digest != digest {
+		t.Errorf("digest of a deduplicated result = %v, want %v", got[4].Digest, digest)
+	}
+	if n := tr.manifestReqs.Load(); n != 2 {
+		t.Errorf("manifest requests = %d, want 2 (one per distinct tag)", n)
+	}
+}
+
+func TestLookupAllNormalizesAndBounds(t *testing.T) {
+	var refs []name.Tag
+	for i := range 40 {
+		refs = append(refs, testTag(t, "ubuntu:"+string(rune('a'+i%20))))
+	}
+	refs = append(refs, testTag(t, "index.docker.io/library/ubuntu:a"), testTag(t, "docker.io/ubuntu:b"))
+	c := &countingChecker{}
+	got := LookupAll(context.Background(), c, refs, 4)
+	if n := c.calls.Load(); n != 20 {
+		t.Errorf("lookups = %d, want 20 distinct", n)
+	}
+	if p := c.peak.Load(); p > 4 {
+		t.Errorf("peak concurrency = %d, want at most 4", p)
+	}
+	for i := range got {
+		if got[i].Ref != refs[i] {
+			t.Errorf("result %d is for %v, want %v", i, got[i].Ref, refs[i])
+		}
+	}
+}
+
+func TestLookupAllCanceled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	refs := []name.Tag{testTag(t, "a.example/x:1"), testTag(t, "a.example/x:2")}
+	for i, r := range LookupAll(ctx, &countingChecker{}, refs, 1) {
+		if r.State == Exists {
+			t.Errorf("result %d exists after cancel", i)
+		}
+	}
+}

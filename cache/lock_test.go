@@ -1,0 +1,125 @@
+package cache
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func removeAndMkdir(path string) error {
+	if err := os.Remove(path); err != nil {
+		return err
+	}
+	return os.Mkdir(path, 0o755)
+}
+
+func TestLockTagSerializesGoroutines(t *testing.T) {
+	dir := t.TempDir()
+	var inside, overlaps atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			unlock, err := LockTag(ctxTimeout(t, 10*time.Second), dir, "registry.example/app:abc")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if inside.Add(1) > 1 {
+				overlaps.Add(1)
+			}
+			time.Sleep(20 * time.Millisecond)
+			inside.Add(-1)
+			if err := unlock(); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := overlaps.Load(); n > 0 {
+		t.Errorf("%d overlapping holders", n)
+	}
+	if _, err := os.Stat(LockPath(dir, "registry.example/app:abc")); err != nil {
+		t.Errorf("lock file: %v", err)
+	}
+	if filepath.Dir(LockPath(dir, "x")) != filepath.Join(dir, "locks") {
+		t.Errorf("LockPath = %s, want it under locks/", LockPath(dir, "x"))
+	}
+}
+
+func TestLockTagOtherTagsAndCancel(t *testing.T) {
+	dir := t.TempDir()
+	unlock, err := LockTag(context.Background(), dir, "r.example/a:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	// Another tag is independent.
+	u2, err := LockTag(ctxTimeout(t, time.Second), dir, "r.example/a:2")
+	if err != nil {
+		t.Fatalf("locking another tag: %v", err)
+	}
+	u2()
+	// The same tag waits until the context ends.
+	start := time.Now()
+	_, err = LockTag(ctxTimeout(t, 150*time.Millisecond), dir, "r.example/a:1")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("LockTag on a held tag = %v, want context.DeadlineExceeded", err)
+	}
+	if took := time.Since(start); took < 100*time.Millisecond || took > 2*time.Second {
+		t.Errorf("waited %v", took)
+	}
+}
+
+// TestLockTagTwoProcesses holds the lock in a child process and checks that
+// the parent waits for it, and gets it when the child dies.
+func TestLockTagTwoProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	dir := t.TempDir()
+	const ref = "registry.example/app:two-procs"
+	for _, kill := range []bool{false, true} {
+		cmd := helperCommand(t, "lock-holder", dir, ref)
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if err != nil || line != "locked\n" {
+			t.Fatalf("child said %q, %v; stderr: %s", line, err, cmd.Stderr)
+		}
+		if _, err := LockTag(ctxTimeout(t, 200*time.Millisecond), dir, ref); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("lock held by another process was taken: %v", err)
+		}
+		release := time.Now()
+		if kill {
+			cmd.Process.Kill()
+		} else {
+			stdin.Close()
+		}
+		unlock, err := LockTag(ctxTimeout(t, 5*time.Second), dir, ref)
+		if err != nil {
+			t.Fatalf("after the holder let go (killed=%v): %v", kill, err)
+		}
+		if took := time.Since(release); took > 2*time.Second {
+			t.Errorf("took %v to get the lock after release", took)
+		}
+		unlock()
+		cmd.Wait()
+	}
+}
