@@ -318,7 +318,7 @@ func tomlRaw(data []byte) map[string]tomlPos {
 		case unstable.KeyValue:
 			path := strings.Join(append(append([]string{}, table...), keyOf(e)...), ".")
 			v := e.Value()
-			pos := tomlPos{line: p.Shape(p.Range(v.Data)).Start.Line}
+			pos := tomlPos{line: tomlLine(&p, v)}
 			if v.Kind == unstable.Float || v.Kind == unstable.Integer {
 				pos.text = string(v.Data)
 			}
@@ -326,6 +326,20 @@ func tomlRaw(data []byte) map[string]tomlPos {
 		}
 	}
 	return out
+}
+
+// tomlLine is the line of a value; 0 when the parser cannot say (its data
+// was unescaped into a copy, which the parser's Range refuses with a panic).
+func tomlLine(p *unstable.Parser, v *unstable.Node) (line int) {
+	defer func() {
+		if recover() != nil {
+			line = 0
+		}
+	}()
+	if v.Raw.Length > 0 {
+		return p.Shape(v.Raw).Start.Line
+	}
+	return p.Shape(p.Range(v.Data)).Start.Line
 }
 
 func fromTOML(v any, path string, depth int, raw map[string]tomlPos, budget *int) (*node, error) {

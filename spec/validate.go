@@ -20,7 +20,7 @@ var (
 	// =version (5.6.12) or /release.
 	aptRe = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[0-9]+:[A-Za-z0-9.+~-]+|=[A-Za-z0-9][A-Za-z0-9.+~-]*(:[A-Za-z0-9.+~-]+)?|/[a-z0-9.-]+)?$`)
 	// PEP 508 distribution name.
-	pepNameRe = regexp.MustCompile(`^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])`)
+	pepNameRe = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]|[A-Za-z0-9])`)
 	// PEP 508 extras, version specifiers, URL and marker parts after the name.
 	pepExtrasRe  = regexp.MustCompile(`^\[\s*[A-Za-z0-9][A-Za-z0-9._-]*(\s*,\s*[A-Za-z0-9][A-Za-z0-9._-]*)*\s*\]`)
 	pepVersionRe = regexp.MustCompile(`^\(?\s*(~=|===|==|!=|<=|>=|<|>)\s*[A-Za-z0-9_.*+!-]+(\s*,\s*(~=|===|==|!=|<=|>=|<|>)\s*[A-Za-z0-9_.*+!-]+)*\s*\)?`)

@@ -1,0 +1,3 @@
+"""Entry point of the example ETL pipeline."""
+
+print("pipeline ready")
