@@ -234,4 +234,3 @@ func hashFile(p string, buf []byte) (string, error) {
 func FileDigest(p string) (string, error) {
 	return hashFile(p, make([]byte, 64<<10))
 }
-

@@ -45,19 +45,19 @@ func TestSameTag(t *testing.T) {
 		return strings.Join(parts, ", ")
 	}
 	cases := map[string]string{
-		"packages permuted": strings.Replace(propBase, "numpy==1.26.4, pandas==2.2.2, requests==2.32.3, scipy==1.13.1", shuffle("numpy==1.26.4, pandas==2.2.2, requests==2.32.3, scipy==1.13.1"), 1),
+		"packages permuted":           strings.Replace(propBase, "numpy==1.26.4, pandas==2.2.2, requests==2.32.3, scipy==1.13.1", shuffle("numpy==1.26.4, pandas==2.2.2, requests==2.32.3, scipy==1.13.1"), 1),
 		"apt permuted and duplicated": strings.Replace(propBase, "[curl, git, jq, libpq5]", "[libpq5, jq, git, curl, jq]", 1),
 		"package name case":           strings.Replace(propBase, "pandas==2.2.2", "Pandas==2.2.2", 1),
 		"env keys reordered":          strings.Replace(propBase, `{A: "1", B: "2", C: "3"}`, `{C: "3", A: "1", B: "2"}`, 1),
 		"keys reordered and comments": "# my image\nlabels: {y: \"2\", x: \"1\"}\ncopy: [app]  # the app\n" + strings.Replace(strings.Replace(propBase, "labels: {x: \"1\", y: \"2\"}\n", "", 1), "copy: [app]\n", "", 1),
-		"block style lists": strings.Replace(propBase, "apt_packages: [curl, git, jq, libpq5]", "apt_packages:\n  - curl\n  - git\n  - jq\n  - libpq5", 1),
-		"registry changed":  strings.Replace(propBase, "ghcr.io/org", "127.0.0.1:5000", 1),
-		"base fully qualified": strings.Replace(propBase, "python:3.11-slim", "docker.io/library/python:3.11-slim", 1),
-		"python_version unquoted": strings.Replace(propBase, `"3.10"`, "3.10", 1),
-		"builder fields":          propBase + "builder: envd\nbuilder_options: {x: y}\nregistry_config: /tmp/x.json\n",
-		"default platform named":  propBase + "platform: linux/amd64\n",
-		"default workdir named":   propBase + "workdir: /root\n",
-		"secret mounts":           propBase + "pip_secret_mounts: [[/run/secrets/netrc, /root/.netrc]]\n",
+		"block style lists":           strings.Replace(propBase, "apt_packages: [curl, git, jq, libpq5]", "apt_packages:\n  - curl\n  - git\n  - jq\n  - libpq5", 1),
+		"registry changed":            strings.Replace(propBase, "ghcr.io/org", "127.0.0.1:5000", 1),
+		"base fully qualified":        strings.Replace(propBase, "python:3.11-slim", "docker.io/library/python:3.11-slim", 1),
+		"python_version unquoted":     strings.Replace(propBase, `"3.10"`, "3.10", 1),
+		"builder fields":              propBase + "builder: envd\nbuilder_options: {x: y}\nregistry_config: /tmp/x.json\n",
+		"default platform named":      propBase + "platform: linux/amd64\n",
+		"default workdir named":       propBase + "workdir: /root\n",
+		"secret mounts":               propBase + "pip_secret_mounts: [[/run/secrets/netrc, /root/.netrc]]\n",
 	}
 	for name, text := range cases {
 		t.Run(name, func(t *testing.T) {
