@@ -49,7 +49,8 @@ type Index struct {
 	mu   sync.RWMutex // orders this process's own opens, sparing flock polling
 }
 
-// OpenIndex opens (creating if needed) the index in dir.
+// OpenIndex opens the index in dir. The folder is made now; the database
+// file is made by the first Put, so a lookup that only reads writes nothing.
 func OpenIndex(dir string) (*Index, error) {
 	if dir == "" {
 		return nil, errors.New("opening index: empty directory")
@@ -57,12 +58,7 @@ func OpenIndex(dir string) (*Index, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("opening index: %w", err)
 	}
-	idx := &Index{path: filepath.Join(dir, IndexFile)}
-	err := idx.update(func(b *bolt.Bucket) error { return nil })
-	if err != nil {
-		return nil, err
-	}
-	return idx, nil
+	return &Index{path: filepath.Join(dir, IndexFile)}, nil
 }
 
 // Path returns the database file's path.
@@ -101,6 +97,9 @@ func (i *Index) update(fn func(b *bolt.Bucket) error) (err error) {
 func (i *Index) Get(ref name.Tag) (Entry, bool, error) {
 	i.mu.RLock()
 	defer i.mu.RUnlock()
+	if _, err := os.Stat(i.path); errors.Is(err, os.ErrNotExist) {
+		return Entry{}, false, nil
+	}
 	db, err := i.open(true)
 	if err != nil {
 		return Entry{}, false, err

@@ -13,7 +13,7 @@ import (
 )
 
 func removeAndMkdir(path string) error {
-	if err := os.Remove(path); err != nil {
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
 		return err
 	}
 	return os.Mkdir(path, 0o755)
