@@ -17,6 +17,8 @@ type Options struct {
 	Defaults Defaults
 	// Registry is used for specs that name no registry. Not hashed.
 	Registry string
+	// IgnoreLock loads specs as if they had no lock file (for writing one).
+	IgnoreLock bool
 }
 
 // Image is a loaded spec: validated, normalized, its files hashed, its
@@ -122,8 +124,10 @@ func (l *loader) load(ctx context.Context, file string) (*Image, error) {
 	if err := img.hashFiles(ctx, c); err != nil {
 		return nil, err
 	}
-	if img.Lock, err = ReadLock(file); err != nil {
-		return nil, err
+	if !l.opts.IgnoreLock {
+		if img.Lock, err = ReadLock(file); err != nil {
+			return nil, err
+		}
 	}
 	if img.Parent == nil {
 		if img.pinned, err = img.Lock.pinned(file, img.Base, img.Spec.Platform); err != nil {
@@ -133,6 +137,20 @@ func (l *loader) load(ctx context.Context, file string) (*Image, error) {
 	img.computeIdentity()
 	l.done[abs] = img
 	return img, nil
+}
+
+// BaseRef returns the reference to build FROM for a platform when the base
+// is not a spec: the base pinned to the lock's digest when a lock pins it,
+// else the base reference itself.
+func (img *Image) BaseRef(platform string) string {
+	if d, ok := img.pinned[platform]; ok {
+		repo, _, _ := strings.Cut(img.Base, "@")
+		if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+			repo = repo[:i]
+		}
+		return repo + "@" + d
+	}
+	return img.Base
 }
 
 // resolve returns a spec-relative path as a path usable from here.

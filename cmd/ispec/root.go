@@ -28,6 +28,8 @@ Settings come from defaults < config file < ISPEC_* environment < flags.
 	pf.String("cuda-base", "", "base template for cuda without base_image (env ISPEC_CUDA_BASE)")
 	root.AddCommand(
 		newTagCmd(),
+		newExistsCmd(),
+		newLockCmd(),
 		newExplainCmd(),
 		newDiffCmd(),
 		newValidateCmd(),

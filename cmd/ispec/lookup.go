@@ -1,0 +1,40 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/ispec-dev/ispec/cache"
+	"github.com/ispec-dev/ispec/spec"
+)
+
+// imageTag parses an image's reference, which needs a registry to be
+// looked up or pushed.
+func imageTag(img *spec.Image) (name.Tag, error) {
+	if img.Identity.Registry == "" {
+		return name.Tag{}, usageError{fmt.Errorf("%s: no registry to look %s up in: set registry in the spec, --registry or ISPEC_REGISTRY", img.File, img.Identity.Ref)}
+	}
+	t, err := name.NewTag(img.Identity.Ref, name.StrictValidation)
+	if err != nil {
+		return name.Tag{}, usageError{fmt.Errorf("%s: %w", img.File, err)}
+	}
+	return t, nil
+}
+
+// newRemote returns the registry client the configuration asks for.
+func newRemote(cfg *config) (*cache.Remote, error) {
+	r, err := cache.NewRemote(cache.WithInsecureRegistries(cfg.InsecureRegistries...), cache.WithUserAgent("ispec/"+ispecVersion()))
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return r, nil
+}
+
+// unavailable reports whether err means a registry or BuildKit could not
+// be used (exit code 3).
+func unavailable(err error) bool {
+	var ue *cache.UnknownError
+	return errors.As(err, &ue)
+}
