@@ -1,0 +1,83 @@
+package builder
+
+import (
+	"fmt"
+	"strings"
+)
+
+// UnavailableError means BuildKit could not be reached. Retrying makes
+// sense once a daemon is running at Addr.
+type UnavailableError struct {
+	// Addr is the BuildKit address that was tried.
+	Addr string
+	// Err is what went wrong.
+	Err error
+}
+
+// Error implements error.
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("buildkit is not reachable at %s: %v (start buildkitd there, or point ispec at a running one with --buildkit-addr or BUILDKIT_HOST: unix:///path/buildkitd.sock, tcp://host:port, docker-container://name)", e.Addr, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// StepError means one step of the recipe failed; nothing was pushed.
+type StepError struct {
+	// Step is the failing step's name, as progress shows it.
+	Step string
+	// Log is the tail of the step's output, at most LogTailLines lines.
+	Log []string
+	// Err is BuildKit's error.
+	Err error
+}
+
+// LogTailLines is how many of a failed step's last log lines a StepError
+// keeps.
+const LogTailLines = 20
+
+// Error implements error. It names the step and includes the log tail.
+func (e *StepError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "step %q failed: %v", e.Step, e.Err)
+	if len(e.Log) > 0 {
+		b.WriteString("\nlast lines of its log:")
+		for _, l := range e.Log {
+			b.WriteString("\n  ")
+			b.WriteString(l)
+		}
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying error.
+func (e *StepError) Unwrap() error { return e.Err }
+
+// PushError means the image was built but could not be exported to the
+// registry; no tag was written.
+type PushError struct {
+	// Ref is where the image was to be pushed.
+	Ref string
+	// Err is BuildKit's error.
+	Err error
+}
+
+// Error implements error.
+func (e *PushError) Error() string { return fmt.Sprintf("pushing %s: %v", e.Ref, e.Err) }
+
+// Unwrap returns the underlying error.
+func (e *PushError) Unwrap() error { return e.Err }
+
+// PlatformError means BuildKit's workers cannot build for a platform the
+// spec asks for. It is returned before any work starts.
+type PlatformError struct {
+	// Platform is the unsupported platform.
+	Platform string
+	// Supported are the platforms the workers can build for.
+	Supported []string
+}
+
+// Error implements error.
+func (e *PlatformError) Error() string {
+	return fmt.Sprintf("platform %s is not supported by the buildkit workers (they build for %s); install QEMU emulators (binfmt) on the buildkit host or drop the platform", e.Platform, strings.Join(e.Supported, ", "))
+}

@@ -1,0 +1,342 @@
+package builder
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/containerd/platforms"
+	"github.com/moby/buildkit/client/llb"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/ispec-dev/ispec/spec"
+)
+
+// VenvDir is where the image's Python virtual environment lives.
+const VenvDir = "/opt/venv"
+
+// defaultPath is PATH for a base image whose config sets none.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// requirementsDir is where the requirements file is mounted while pip runs.
+const requirementsDir = "/run/ispec/requirements"
+
+// Names of the files a single-file tree is served as.
+const (
+	requirementsName = "requirements.txt"
+	singleFileName   = "file"
+)
+
+// Names of the local sources the graph reads through the session; the keys
+// of LocalMounts.
+const (
+	localRequirements = "requirements"
+	localSource       = "source"
+	localCopyPrefix   = "copy-"
+)
+
+// epoch is the fixed creation time of everything the builder writes.
+var epoch = time.Unix(0, 0).UTC()
+
+// aptScript installs the packages given as its arguments and removes
+// apt's and dpkg's logs and caches in the same step. It holds no user input:
+// package names reach apt-get only as "$@".
+const aptScript = `set -eu
+apt-get update
+apt-get install -y --no-install-recommends "$@"
+rm -rf /var/log/apt /var/log/dpkg.log /var/log/alternatives.log /var/cache/ldconfig/aux-cache /var/cache/debconf/*-old`
+
+// venvScript makes the virtual environment with the interpreter given as
+// its first argument, and says so clearly when the base image lacks it.
+const venvScript = `set -eu
+if ! command -v "$1" >/dev/null 2>&1; then
+  echo "ispec: the base image has no $1 to make the virtual environment with; use a base image with Python (python_version, base_image) or set python_exec" >&2
+  exit 127
+fi
+exec "$1" -m venv ` + VenvDir
+
+// Input is what the graph of one platform needs besides the spec.
+type Input struct {
+	// Platform is the platform the image is built for.
+	Platform ocispecs.Platform
+	// Base is the base image reference; a digest reference pins it.
+	Base string
+	// BaseConfig is the base image's config (JSON, as the registry serves
+	// it). Its Env and WorkingDir apply to the build steps and its config
+	// is the start of the image's. Nil means an empty config.
+	BaseConfig []byte
+}
+
+// Step is one step of the recipe: a pure function from the state so far
+// to the next state.
+type Step struct {
+	// Name is the step's name in progress output, errors and the image's
+	// history.
+	Name string
+	// Apply adds the step to a state.
+	Apply func(llb.State) llb.State
+}
+
+// Graph returns the LLB graph of img for one platform: the base image and
+// then Steps, most stable first. It does no I/O.
+func Graph(img *spec.Image, in Input) (llb.State, error) {
+	steps, err := Steps(img, in)
+	if err != nil {
+		return llb.State{}, err
+	}
+	st := llb.Image(in.Base, llb.Platform(in.Platform), llb.WithCustomName("[ispec] base "+in.Base))
+	if len(in.BaseConfig) > 0 {
+		if st, err = st.WithImageConfig(in.BaseConfig); err != nil {
+			return llb.State{}, fmt.Errorf("reading base image config: %w", err)
+		}
+	}
+	st = st.Platform(in.Platform).Dir("/")
+	for _, s := range steps {
+		st = s.Apply(st)
+	}
+	return st, nil
+}
+
+// Steps returns the steps that build img on its base, in order: apt
+// packages, the Python virtual environment, the requirements file, the
+// packages, the commands, the copied files and the source. Every step adds
+// one layer.
+func Steps(img *spec.Image, in Input) ([]Step, error) {
+	s := img.Spec
+	if len(s.CondaPackages) > 0 || len(s.CondaChannels) > 0 {
+		return nil, fmt.Errorf("conda_packages: conda is not supported by this builder yet")
+	}
+	base, err := parseConfig(in.BaseConfig)
+	if err != nil {
+		return nil, err
+	}
+	plat := platforms.Format(in.Platform)
+	var steps []Step
+	if len(s.AptPackages) > 0 {
+		steps = append(steps, aptStep(s.AptPackages, plat))
+	}
+	if needsPython(img) {
+		steps = append(steps, venvStep(pythonExec(s), envValue(base.Config.Env, "PATH")))
+		pip, err := newPipArgs(s)
+		if err != nil {
+			return nil, err
+		}
+		if img.Requirements != nil {
+			steps = append(steps, requirementsStep(img, pip, plat, s.PipSecretMounts))
+		}
+		if len(s.Packages) > 0 {
+			steps = append(steps, packagesStep(pip, s.Packages, plat, s.PipSecretMounts))
+		}
+	}
+	wd := workdir(s)
+	for i, cmd := range s.Commands {
+		steps = append(steps, commandStep(i, cmd, s.Env, wd, needsPython(img)))
+	}
+	for i, t := range img.Copies {
+		steps = append(steps, copyStep(localCopyName(i), t, path.Join(wd, s.Copy[i]), "copy "+s.Copy[i]))
+	}
+	if img.Source != nil {
+		steps = append(steps, copyStep(localSource, img.Source, wd, "copy source_root "+s.SourceRoot))
+	}
+	return steps, nil
+}
+
+// needsPython reports whether img gets a virtual environment.
+func needsPython(img *spec.Image) bool {
+	s := img.Spec
+	return len(s.Packages) > 0 || img.Requirements != nil || s.PythonVersion != "" || s.PythonExec != ""
+}
+
+// pythonExec is the interpreter the virtual environment is made with.
+func pythonExec(s *spec.Spec) string {
+	switch {
+	case s.PythonExec != "":
+		return s.PythonExec
+	case s.PythonVersion != "":
+		return "python" + s.PythonVersion
+	}
+	return "python3"
+}
+
+// workdir is the image's working directory.
+func workdir(s *spec.Spec) string {
+	if s.Workdir == "" {
+		return spec.DefaultWorkdir
+	}
+	return s.Workdir
+}
+
+func localCopyName(i int) string { return localCopyPrefix + strconv.Itoa(i) }
+
+// cacheID names a cache mount; caches are kept apart per platform.
+func cacheID(name, plat string) string { return "ispec-" + name + "-" + plat }
+
+// reproducibleEnv is the env every RUN step gets, so that tools that honour
+// SOURCE_DATE_EPOCH write the same bytes on every build.
+func reproducibleEnv() llb.RunOption { return llb.AddEnv("SOURCE_DATE_EPOCH", "0") }
+
+func aptStep(pkgs []string, plat string) Step {
+	name := "[ispec] apt-get install " + strings.Join(pkgs, " ")
+	args := append([]string{"/bin/sh", "-c", aptScript, "ispec-apt"}, pkgs...)
+	return Step{Name: name, Apply: func(st llb.State) llb.State {
+		return st.Run(
+			llb.Args(args),
+			reproducibleEnv(),
+			llb.AddEnv("DEBIAN_FRONTEND", "noninteractive"),
+			llb.AddMount("/var/lib/apt/lists", llb.Scratch(), llb.AsPersistentCacheDir(cacheID("apt-lists", plat), llb.CacheMountLocked)),
+			llb.AddMount("/var/cache/apt", llb.Scratch(), llb.AsPersistentCacheDir(cacheID("apt-cache", plat), llb.CacheMountLocked)),
+			llb.WithCustomName(name),
+		).Root()
+	}}
+}
+
+func venvStep(python, basePath string) Step {
+	name := "[ispec] " + python + " -m venv " + VenvDir
+	if basePath == "" {
+		basePath = defaultPath
+	}
+	return Step{Name: name, Apply: func(st llb.State) llb.State {
+		st = st.Run(
+			llb.Args([]string{"/bin/sh", "-c", venvScript, "ispec-venv", python}),
+			reproducibleEnv(),
+			llb.WithCustomName(name),
+		).Root()
+		return st.AddEnv("VIRTUAL_ENV", VenvDir).AddEnv("PATH", VenvDir+"/bin:"+basePath)
+	}}
+}
+
+// pipArgs is the start of every pip command line.
+type pipArgs []string
+
+func newPipArgs(s *spec.Spec) (pipArgs, error) {
+	args := []string{VenvDir + "/bin/python", "-m", "pip", "install", "--no-compile"}
+	if s.PipIndex != "" {
+		args = append(args, "--index-url", s.PipIndex)
+	}
+	for _, u := range s.PipExtraIndexURL {
+		args = append(args, "--extra-index-url", u)
+	}
+	extra, err := spec.SplitArgs(s.PipExtraArgs)
+	if err != nil {
+		return nil, fmt.Errorf("pip_extra_args: %w", err)
+	}
+	return append(args, extra...), nil
+}
+
+// pipOptions are the env, cache and secrets of every pip step.
+func pipOptions(plat string, secrets []spec.SecretMount) []llb.RunOption {
+	opts := []llb.RunOption{
+		reproducibleEnv(),
+		llb.AddEnv("PYTHONDONTWRITEBYTECODE", "1"),
+		llb.AddEnv("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
+		llb.AddEnv("PIP_NO_INPUT", "1"),
+		llb.AddEnv("PIP_ROOT_USER_ACTION", "ignore"),
+		llb.AddEnv("PIP_CACHE_DIR", "/root/.cache/pip"),
+		llb.AddMount("/root/.cache/pip", llb.Scratch(), llb.AsPersistentCacheDir(cacheID("pip", plat), llb.CacheMountShared)),
+	}
+	return append(opts, secretMounts(secrets)...)
+}
+
+func requirementsStep(img *spec.Image, pip pipArgs, plat string, secrets []spec.SecretMount) Step {
+	name := "[ispec] pip install -r requirements"
+	args := append(append([]string{}, pip...), "-r", requirementsDir+"/"+requirementsName)
+	return Step{Name: name, Apply: func(st llb.State) llb.State {
+		opts := append(pipOptions(plat, secrets),
+			llb.Args(args),
+			llb.AddMount(requirementsDir, localState(localRequirements, img.Requirements, "requirements"), llb.Readonly),
+			llb.WithCustomName(name),
+		)
+		return st.Run(opts...).Root()
+	}}
+}
+
+func packagesStep(pip pipArgs, pkgs []string, plat string, secrets []spec.SecretMount) Step {
+	name := "[ispec] pip install " + strings.Join(pkgs, " ")
+	args := append(append([]string{}, pip...), pkgs...)
+	return Step{Name: name, Apply: func(st llb.State) llb.State {
+		opts := append(pipOptions(plat, secrets), llb.Args(args), llb.WithCustomName(name))
+		return st.Run(opts...).Root()
+	}}
+}
+
+func commandStep(i int, cmd string, env map[string]string, wd string, venv bool) Step {
+	name := fmt.Sprintf("[ispec] commands[%d] %s", i, cmd)
+	return Step{Name: name, Apply: func(st llb.State) llb.State {
+		// The spec's env applies from the first command on, in key order,
+		// so that changing it never re-runs the package steps.
+		for _, k := range sortedKeys(env) {
+			st = st.AddEnv(k, env[k])
+		}
+		opts := []llb.RunOption{
+			llb.Args([]string{"/bin/sh", "-c", cmd}),
+			llb.Dir(wd),
+			reproducibleEnv(),
+			llb.WithCustomName(name),
+		}
+		if venv {
+			opts = append(opts, llb.AddEnv("PYTHONDONTWRITEBYTECODE", "1"))
+		}
+		return st.Run(opts...).Root()
+	}}
+}
+
+func copyStep(local string, t *spec.Tree, dest, what string) Step {
+	name := "[ispec] " + what
+	single := len(t.Entries) == 1 && t.Entries[0].Path == "."
+	src := "/"
+	if single {
+		src = "/" + singleFileName
+	}
+	return Step{Name: name, Apply: func(st llb.State) llb.State {
+		in := localState(local, t, what)
+		return st.File(llb.Copy(in, src, dest, &llb.CopyInfo{
+			CopyDirContentsOnly: !single,
+			CreateDestPath:      true,
+			ChownOpt:            &llb.ChownOpt{User: &llb.UserOpt{UID: 0}, Group: &llb.UserOpt{UID: 0}},
+			CreatedTime:         &epoch,
+		}), llb.WithCustomName(name))
+	}}
+}
+
+// localState reads a tree through the session. Its unique id is derived
+// from the tree's path on disk, as buildx does for a context folder, so that
+// BuildKit sends only what changed since the last build of the same folder.
+func localState(name string, t *spec.Tree, what string) llb.State {
+	sum := sha256.Sum256([]byte(t.Root))
+	return llb.Local(name,
+		llb.SharedKeyHint(name),
+		llb.LocalUniqueID(hex.EncodeToString(sum[:16])),
+		llb.WithCustomName("[ispec] load "+what),
+	)
+}
+
+// secretID names the i-th pip secret mount. Ids are positions, never
+// derived from the secret's contents.
+func secretID(i int) string { return "ispec-pip-secret-" + strconv.Itoa(i) }
+
+// secretMounts mounts each pip secret at its target, readable by root
+// only, for the duration of one pip step.
+func secretMounts(mounts []spec.SecretMount) []llb.RunOption {
+	var opts []llb.RunOption
+	for i, m := range mounts {
+		opts = append(opts, llb.AddSecret(m.Target, llb.SecretID(secretID(i)), llb.SecretFileOpt(0, 0, 0o400)))
+	}
+	return opts
+}
+
+// parseConfig reads a base image config; nil gives an empty one.
+func parseConfig(dt []byte) (ocispecs.Image, error) {
+	var img ocispecs.Image
+	if len(dt) == 0 {
+		return img, nil
+	}
+	if err := json.Unmarshal(dt, &img); err != nil {
+		return img, fmt.Errorf("reading base image config: %w", err)
+	}
+	return img, nil
+}

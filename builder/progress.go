@@ -1,0 +1,143 @@
+package builder
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/util/progress/progressui"
+)
+
+// Progress is the progress of one build as a stream of BuildKit solve
+// statuses that any number of watchers can read. Every watcher sees every
+// event from the start of the build, however late it subscribes. The zero
+// value is not usable; call NewProgress.
+type Progress struct {
+	mu     sync.Mutex
+	events []*client.SolveStatus
+	closed bool
+	notify chan struct{} // closed and replaced on every change
+}
+
+// NewProgress returns an open, empty Progress.
+func NewProgress() *Progress {
+	return &Progress{notify: make(chan struct{})}
+}
+
+// Publish appends an event. Publishing after Close is ignored.
+func (p *Progress) Publish(s *client.SolveStatus) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.events = append(p.events, s)
+	close(p.notify)
+	p.notify = make(chan struct{})
+}
+
+// Close ends the stream: every watcher's channel is closed once it has
+// read all events. Close is idempotent.
+func (p *Progress) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.closed = true
+	close(p.notify)
+}
+
+// Subscribe returns a channel with every event of the build from its
+// start, closed after the last one once the build ends, or when ctx is
+// done. Events are shared: watchers must not modify them.
+func (p *Progress) Subscribe(ctx context.Context) <-chan *client.SolveStatus {
+	out := make(chan *client.SolveStatus)
+	go func() {
+		defer close(out)
+		for i := 0; ; {
+			p.mu.Lock()
+			if i < len(p.events) {
+				ev := p.events[i]
+				p.mu.Unlock()
+				i++
+				select {
+				case out <- ev:
+				case <-ctx.Done():
+					return
+				}
+				continue
+			}
+			closed, wait := p.closed, p.notify
+			p.mu.Unlock()
+			if closed {
+				return
+			}
+			select {
+			case <-wait:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// feed publishes every status from ch until it is closed.
+func (p *Progress) feed(ch <-chan *client.SolveStatus) {
+	for s := range ch {
+		p.Publish(s)
+	}
+}
+
+// Progress display modes, as buildx names them.
+const (
+	// ModeAuto shows a live display on a terminal and plain text otherwise.
+	ModeAuto = "auto"
+	// ModeTTY is the live terminal display.
+	ModeTTY = "tty"
+	// ModePlain is plain text, one line per event.
+	ModePlain = "plain"
+	// ModeRawJSON is one JSON object per solve status.
+	ModeRawJSON = "rawjson"
+	// ModeQuiet shows nothing.
+	ModeQuiet = "quiet"
+)
+
+// Display renders a progress stream on w the way buildx does, until ch is
+// closed or ctx is done. mode is one of ModeAuto, ModeTTY, ModePlain,
+// ModeRawJSON ("json" is accepted for it) or ModeQuiet; ModeTTY fails when
+// w is not a terminal.
+func Display(ctx context.Context, mode string, w io.Writer, ch <-chan *client.SolveStatus) error {
+	if mode == "json" {
+		mode = ModeRawJSON
+	}
+	d, err := progressui.NewDisplay(w, progressui.DisplayMode(mode))
+	if err != nil {
+		// Drain, so that a producer never blocks on a watcher that failed.
+		go func() {
+			for range ch {
+			}
+		}()
+		return fmt.Errorf("progress display: %w", err)
+	}
+	in := make(chan *client.SolveStatus)
+	go func() {
+		defer close(in)
+		for s := range ch {
+			select {
+			case in <- s:
+			case <-ctx.Done():
+				for range ch {
+				}
+				return
+			}
+		}
+	}()
+	if _, err := d.UpdateFrom(ctx, in); err != nil {
+		return fmt.Errorf("progress display: %w", err)
+	}
+	return nil
+}

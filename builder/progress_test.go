@@ -1,0 +1,126 @@
+package builder
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/buildkit/client"
+	digest "github.com/opencontainers/go-digest"
+)
+
+func solveStatus(name string, d digest.Digest, log string) *client.SolveStatus {
+	s := &client.SolveStatus{Vertexes: []*client.Vertex{{Digest: d, Name: name}}}
+	if log != "" {
+		s.Logs = []*client.VertexLog{{Vertex: d, Data: []byte(log)}}
+	}
+	return s
+}
+
+func collect(ch <-chan *client.SolveStatus) []string {
+	var out []string
+	for s := range ch {
+		out = append(out, s.Vertexes[0].Name)
+	}
+	return out
+}
+
+func TestProgressReplaysToEveryWatcher(t *testing.T) {
+	p := NewProgress()
+	ctx := context.Background()
+	early := p.Subscribe(ctx)
+	var wg sync.WaitGroup
+	var got1 []string
+	wg.Add(1)
+	go func() { defer wg.Done(); got1 = collect(early) }()
+
+	p.Publish(solveStatus("a", "sha256:a", ""))
+	p.Publish(solveStatus("b", "sha256:b", ""))
+	late := p.Subscribe(ctx)
+	p.Publish(solveStatus("c", "sha256:c", ""))
+	p.Close()
+	p.Publish(solveStatus("after close", "sha256:d", ""))
+
+	got2 := collect(late)
+	wg.Wait()
+	afterEnd := collect(p.Subscribe(ctx))
+	want := "a b c"
+	for name, got := range map[string][]string{"early": got1, "late": got2, "after end": afterEnd} {
+		if strings.Join(got, " ") != want {
+			t.Errorf("%s watcher saw %q, want %q", name, got, want)
+		}
+	}
+}
+
+func TestProgressWatcherCancel(t *testing.T) {
+	p := NewProgress()
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := p.Subscribe(ctx)
+	cancel()
+	select {
+	case _, ok := <-ch:
+		if ok {
+			t.Error("event after cancel")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("channel not closed after cancel")
+	}
+	p.Close()
+}
+
+func TestDisplayModes(t *testing.T) {
+	for _, mode := range []string{ModePlain, ModeRawJSON, "json", ModeQuiet, ModeAuto} {
+		t.Run(mode, func(t *testing.T) {
+			p := NewProgress()
+			now := time.Now()
+			p.Publish(&client.SolveStatus{Vertexes: []*client.Vertex{{Digest: "sha256:a", Name: "[ispec] step", Started: &now, Completed: &now}}})
+			p.Close()
+			var buf bytes.Buffer
+			if err := Display(context.Background(), mode, &buf, p.Subscribe(context.Background())); err != nil {
+				t.Fatal(err)
+			}
+			if mode != ModeQuiet && !strings.Contains(buf.String(), "step") {
+				t.Errorf("output %q does not show the step", buf.String())
+			}
+			if mode == ModeQuiet && buf.Len() != 0 {
+				t.Errorf("quiet wrote %q", buf.String())
+			}
+		})
+	}
+	if err := Display(context.Background(), ModeTTY, &bytes.Buffer{}, make(chan *client.SolveStatus)); err == nil {
+		t.Error("tty mode on a buffer should fail")
+	}
+}
+
+func TestTrackerStepError(t *testing.T) {
+	tr := newTracker()
+	tr.add(solveStatus("[ispec] apt-get install jq", "sha256:a", "ok\n"))
+	var log strings.Builder
+	for i := 0; i < 30; i++ {
+		log.WriteString("line ")
+		log.WriteString(string(rune('a' + i%26)))
+		log.WriteString("\n")
+	}
+	tr.add(solveStatus("[ispec] commands[0] exit 3", "sha256:b", log.String()[:50]))
+	tr.add(solveStatus("", "sha256:b", log.String()[50:]+"partial"))
+	tr.add(&client.SolveStatus{Vertexes: []*client.Vertex{
+		{Digest: "sha256:b", Name: "[ispec] commands[0] exit 3", Error: "process did not complete successfully: exit code: 3"},
+		{Digest: "sha256:a", Name: "[ispec] apt-get install jq", Error: "context canceled"},
+	}})
+	v := tr.failed()
+	if v == nil || v.name != "[ispec] commands[0] exit 3" {
+		t.Fatalf("failed vertex = %+v", v)
+	}
+	tail := v.tail()
+	if len(tail) != LogTailLines || tail[len(tail)-1] != "partial" || tail[len(tail)-2] != "line d" {
+		t.Errorf("tail = %q", tail)
+	}
+	err := &StepError{Step: v.name, Log: tail, Err: errors.New("exit code: 3")}
+	if !strings.Contains(err.Error(), "commands[0]") || !strings.Contains(err.Error(), "partial") {
+		t.Errorf("error = %q", err)
+	}
+}
