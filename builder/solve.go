@@ -122,6 +122,10 @@ type BuildOptions struct {
 	// source. A source not in the map is read from its file, relative to
 	// the spec file's folder, when pip runs.
 	Secrets map[string][]byte
+	// NoCache runs every step again instead of reusing BuildKit's cache
+	// (cache mounts are still used). With pinned inputs the image is the
+	// same, digest included.
+	NoCache bool
 }
 
 // Result is a built and pushed image.
@@ -199,7 +203,7 @@ func (b *Builder) Build(ctx context.Context, img *spec.Image, opts BuildOptions)
 		}
 	}()
 	buildFunc := func(ctx context.Context, c gateway.Client) (*gateway.Result, error) {
-		return b.solve(ctx, c, img, opts.Base, plats)
+		return b.solve(ctx, c, img, opts, plats)
 	}
 	resp, err := b.c.Build(ctx, solveOpt, "ispec", buildFunc, statusCh)
 	<-fed
@@ -215,7 +219,7 @@ func (b *Builder) Build(ctx context.Context, img *spec.Image, opts BuildOptions)
 
 // solve runs inside BuildKit's gateway: per platform it resolves the base
 // config, solves the graph and attaches the image config.
-func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, baseOverride string, plats []ocispecs.Platform) (*gateway.Result, error) {
+func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, opts BuildOptions, plats []ocispecs.Platform) (*gateway.Result, error) {
 	type built struct {
 		ref      gateway.Reference
 		config   []byte
@@ -225,7 +229,7 @@ func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, 
 	g, gctx := errgroup.WithContext(ctx)
 	for i, p := range plats {
 		g.Go(func() error {
-			base := baseRef(img, baseOverride, p)
+			base := baseRef(img, opts.Base, p)
 			_, dgst, baseConf, err := c.ResolveImageConfig(gctx, base, sourceresolver.Opt{
 				LogName:  "[ispec] resolve " + base,
 				ImageOpt: &sourceresolver.ResolveImageOpt{Platform: &p, ResolveMode: llb.ResolveModeDefault.String()},
@@ -238,7 +242,11 @@ func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, 
 			if err != nil {
 				return err
 			}
-			def, err := st.Marshal(gctx, llb.Platform(p))
+			mopts := []llb.ConstraintsOpt{llb.Platform(p)}
+			if opts.NoCache {
+				mopts = append(mopts, llb.IgnoreCache)
+			}
+			def, err := st.Marshal(gctx, mopts...)
 			if err != nil {
 				return fmt.Errorf("marshalling graph: %w", err)
 			}

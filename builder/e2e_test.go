@@ -1,0 +1,416 @@
+package builder
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/moby/buildkit/client"
+
+	"github.com/ispec-dev/ispec/spec"
+)
+
+// devEnv is the dev environment that `scripts/devenv.sh up` starts: a
+// buildkitd, a registry with base image fixtures and a PEP 503 index.
+type devEnv struct {
+	BuildkitHost string `json:"BUILDKIT_HOST"`
+	Registry     string `json:"ISPEC_TEST_REGISTRY"`
+	BasePython   string `json:"ISPEC_TEST_BASE_PYTHON"`
+	BaseBusybox  string `json:"ISPEC_TEST_BASE_BUSYBOX"`
+	IndexURL     string `json:"ISPEC_TEST_PYPI_INDEX"`
+}
+
+// loadDevEnv reads .devenv/env.json from the repository root; it skips the
+// test when the environment is not up, except in CI.
+func loadDevEnv(t *testing.T) *devEnv {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		dt, err := os.ReadFile(filepath.Join(dir, ".devenv", "env.json"))
+		if err == nil {
+			var env devEnv
+			if err := json.Unmarshal(dt, &env); err != nil {
+				t.Fatalf("reading env.json: %v", err)
+			}
+			return &env
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("the dev environment is not up (run scripts/devenv.sh up)")
+	}
+	t.Skip("the dev environment is not up (run scripts/devenv.sh up)")
+	return nil
+}
+
+func newE2EBuilder(t *testing.T, env *devEnv) *Builder {
+	t.Helper()
+	b, err := New(context.Background(), Options{Addr: env.BuildkitHost, Version: "e2e"})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// e2eSpec writes a spec that exercises every step into a new folder.
+func e2eSpec(env *devEnv, repo, pkgA string, commands []string) (string, map[string]string) {
+	var cmds strings.Builder
+	for _, c := range commands {
+		q, _ := json.Marshal(c)
+		cmds.WriteString("  - " + string(q) + "\n")
+	}
+	doc := fmt.Sprintf(`name: demo
+registry: %s/%s
+base_image: %s
+apt_packages: [jq]
+packages: ["ispec-demo-a==%s", "ispec-demo-b==2.0.0"]
+pip_index: %s
+env: {APP_MODE: e2e}
+commands:
+%scopy: [bin/run.sh, conf.txt]
+workdir: /app
+entrypoint: [/app/bin/run.sh]
+`, env.Registry, repo, env.BasePython, pkgA, env.IndexURL, cmds.String())
+	return doc, map[string]string{
+		"bin/run.sh": "#!/bin/sh\necho run\n",
+		"conf.txt":   "setting=1\n",
+	}
+}
+
+// build builds img and collects its progress through a watcher.
+func build(t *testing.T, b *Builder, img *spec.Image, opts ...BuildOptions) (*Result, []*client.SolveStatus, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	prog := NewProgress()
+	var events []*client.SolveStatus
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for s := range prog.Subscribe(ctx) {
+			events = append(events, s)
+		}
+	}()
+	var o BuildOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	o.Progress = prog
+	res, err := b.Build(ctx, img, o)
+	wg.Wait()
+	return res, events, err
+}
+
+// fileInfo is a file of an image's layers.
+type fileInfo struct {
+	mode  int64
+	uid   int
+	layer int
+}
+
+// layerFiles lists every path of every layer.
+func layerFiles(t *testing.T, im v1.Image) map[string]fileInfo {
+	t.Helper()
+	layers, err := im.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]fileInfo{}
+	for i, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[strings.TrimPrefix(h.Name, "./")] = fileInfo{mode: h.Mode, uid: h.Uid, layer: i}
+		}
+		rc.Close()
+	}
+	return files
+}
+
+func remoteImage(t *testing.T, ref string) v1.Image {
+	t.Helper()
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := remote.Image(r)
+	if err != nil {
+		t.Fatalf("fetching %s: %v", ref, err)
+	}
+	return im
+}
+
+func TestE2EBuild(t *testing.T) {
+	env := loadDevEnv(t)
+	b := newE2EBuilder(t, env)
+	repo := fmt.Sprintf("e2e-builder-%d", time.Now().UnixNano())
+	dir := t.TempDir()
+	doc, files := e2eSpec(env, repo, "1.0.0", []string{"echo built > /built.txt", "python -c 'import ispec_demo_a, ispec_demo_b' && jq --version"})
+	img := loadSpecIn(t, dir, doc, files)
+
+	res, events, err := build(t, b, img)
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	if res.Ref != img.Identity.Ref || !strings.HasPrefix(res.Digest, "sha256:") || res.Duration <= 0 {
+		t.Errorf("result = %+v", res)
+	}
+	if len(events) == 0 {
+		t.Error("the progress watcher saw no events")
+	}
+	t.Logf("built %s@%s in %s", res.Ref, res.Digest, res.Duration)
+
+	im := remoteImage(t, res.Ref)
+	if d, _ := im.Digest(); d.String() != res.Digest {
+		t.Errorf("registry digest %s, result %s", d, res.Digest)
+	}
+	cf, err := im.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := cf.Config
+	envs := strings.Join(cfg.Env, "\n")
+	for _, want := range []string{"APP_MODE=e2e", "VIRTUAL_ENV=/opt/venv", "LANG=C.UTF-8"} {
+		if !strings.Contains(envs, want) {
+			t.Errorf("env %q lacks %s", cfg.Env, want)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^PATH=/opt/venv/bin:`).MatchString(envs) {
+		t.Errorf("env %q: the venv is not first on PATH", cfg.Env)
+	}
+	if strings.Join(cfg.Entrypoint, " ") != "/app/bin/run.sh" || len(cfg.Cmd) != 0 {
+		t.Errorf("entrypoint %q cmd %q", cfg.Entrypoint, cfg.Cmd)
+	}
+	if cfg.WorkingDir != "/app" {
+		t.Errorf("workdir %q", cfg.WorkingDir)
+	}
+	for k, v := range map[string]string{
+		LabelSpecHash: img.Identity.SpecHash, LabelSpec: string(img.Document), LabelVersion: "e2e", LabelRecipe: spec.RecipeVersion,
+		"org.opencontainers.image.base.name": env.BasePython, "org.opencontainers.image.created": "1970-01-01T00:00:00Z",
+	} {
+		if got := cfg.Labels[k]; got != v {
+			t.Errorf("label %s = %q, want %q", k, got, v)
+		}
+	}
+	if !strings.HasPrefix(cfg.Labels["org.opencontainers.image.base.digest"], "sha256:") {
+		t.Errorf("base digest label = %q", cfg.Labels["org.opencontainers.image.base.digest"])
+	}
+	if cf.Created.Time.Unix() != 0 {
+		t.Errorf("created = %v, want the epoch", cf.Created)
+	}
+	layers, _ := im.Layers()
+	var historyLayers int
+	for _, h := range cf.History {
+		if !h.EmptyLayer {
+			historyLayers++
+		}
+	}
+	if historyLayers != len(layers) {
+		t.Errorf("%d history entries with layers, %d layers: %+v", historyLayers, len(layers), cf.History)
+	}
+
+	fs := layerFiles(t, im)
+	baseLayers, err := remoteImage(t, env.BasePython).Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := fs["usr/bin/jq"]; !ok {
+		t.Error("jq is not in the image")
+	}
+	var distInfo bool
+	for p := range fs {
+		if regexp.MustCompile(`^opt/venv/lib/python3[.0-9]*/site-packages/ispec_demo_a-1\.0\.0\.dist-info/`).MatchString(p) {
+			distInfo = true
+		}
+		for _, bad := range []string{"var/lib/apt/lists/", "var/cache/apt/archives/", "var/log/apt/", "root/.cache/pip/", "run/ispec/"} {
+			if strings.HasPrefix(p, bad) && fs[p].layer >= len(baseLayers) {
+				t.Errorf("%s is in a layer", p)
+			}
+		}
+		if strings.HasPrefix(p, "opt/venv/") && strings.Contains(p, "ispec_demo") && strings.HasSuffix(p, ".pyc") {
+			t.Errorf("%s: pip compiled bytecode", p)
+		}
+	}
+	if !distInfo {
+		t.Error("ispec-demo-a 1.0.0's dist-info is not in the venv")
+	}
+	for p, mode := range map[string]int64{"app/bin/run.sh": 0o755, "app/conf.txt": 0o644} {
+		f, ok := fs[p]
+		if !ok {
+			t.Errorf("%s is not in the image", p)
+			continue
+		}
+		if f.mode&0o7777 != mode || f.uid != 0 {
+			t.Errorf("%s: mode %o uid %d, want %o 0", p, f.mode&0o7777, f.uid, mode)
+		}
+	}
+	if _, ok := fs["built.txt"]; !ok {
+		t.Error("the command's file is not in the image")
+	}
+
+	// Every step run again gives the same image, digest included.
+	t.Run("rebuild without cache is identical", func(t *testing.T) {
+		res2, _, err := build(t, b, img, BuildOptions{NoCache: true})
+		if err != nil {
+			t.Fatalf("Build: %v", err)
+		}
+		if res2.Digest != res.Digest {
+			t.Errorf("rebuild without cache gave %s, first build %s", res2.Digest, res.Digest)
+			compareLayers(t, im, remoteImage(t, res2.Ref+"@"+res2.Digest))
+		}
+	})
+
+	// Changing one pip package reuses the base and apt layers.
+	t.Run("pip change reuses apt layer", func(t *testing.T) {
+		doc2, _ := e2eSpec(env, repo, "1.1.0", []string{"echo built > /built.txt", "python -c 'import ispec_demo_a, ispec_demo_b' && jq --version"})
+		img2 := loadSpecIn(t, dir, doc2, files)
+		res2, _, err := build(t, b, img2)
+		if err != nil {
+			t.Fatalf("Build: %v", err)
+		}
+		im2 := remoteImage(t, res2.Ref)
+		l1, _ := im.Layers()
+		l2, _ := im2.Layers()
+		base, err := remoteImage(t, env.BasePython).Layers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		apt := len(base) // the apt layer comes right after the base's
+		for i := 0; i <= apt+1; i++ {
+			d1, _ := l1[i].Digest()
+			d2, _ := l2[i].Digest()
+			if d1 != d2 {
+				t.Errorf("layer %d (base %d, apt %d, venv %d) differs: %s vs %s", i, len(base)-1, apt, apt+1, d1, d2)
+			}
+		}
+		d1, _ := l1[apt+2].Digest()
+		d2, _ := l2[apt+2].Digest()
+		if d1 == d2 {
+			t.Error("the packages layer did not change with a package")
+		}
+	})
+}
+
+func TestE2EFailingCommand(t *testing.T) {
+	env := loadDevEnv(t)
+	b := newE2EBuilder(t, env)
+	repo := fmt.Sprintf("e2e-builder-fail-%d", time.Now().UnixNano())
+	doc := fmt.Sprintf("name: fails\nregistry: %s/%s\nbase_image: %s\ncommands:\n  - \"echo ok\"\n  - \"echo about to fail; echo the-detail >&2; exit 3\"\n", env.Registry, repo, env.BaseBusybox)
+	img := loadSpec(t, doc, nil)
+
+	_, _, err := build(t, b, img)
+	var se *StepError
+	if !errors.As(err, &se) {
+		t.Fatalf("err = %v (%T), want *StepError", err, err)
+	}
+	if !strings.Contains(se.Step, "commands[1]") {
+		t.Errorf("step = %q, want commands[1]", se.Step)
+	}
+	log := strings.Join(se.Log, "\n")
+	if !strings.Contains(log, "about to fail") || !strings.Contains(log, "the-detail") {
+		t.Errorf("log tail %q lacks the step's output", se.Log)
+	}
+	if !strings.Contains(err.Error(), "exit code: 3") {
+		t.Errorf("error %q lacks the exit code", err)
+	}
+	t.Logf("error:\n%v", err)
+
+	r, _ := name.ParseReference(img.Identity.Ref, name.Insecure)
+	_, herr := remote.Head(r)
+	var terr *transport.Error
+	if !errors.As(herr, &terr) || terr.StatusCode != http.StatusNotFound {
+		t.Errorf("after a failed build, HEAD %s = %v, want 404", img.Identity.Ref, herr)
+	}
+}
+
+// compareLayers names the first layer and file where two images differ.
+func compareLayers(t *testing.T, a, b v1.Image) {
+	t.Helper()
+	la, _ := a.Layers()
+	lb, _ := b.Layers()
+	for i := 0; i < len(la) && i < len(lb); i++ {
+		da, _ := la[i].Digest()
+		db, _ := lb[i].Digest()
+		if da == db {
+			continue
+		}
+		fa, fb := tarEntries(t, la[i]), tarEntries(t, lb[i])
+		for p, ha := range fa {
+			if hb, ok := fb[p]; !ok || ha != hb {
+				t.Errorf("layer %d differs first at %s: %s vs %s", i, p, ha, hb)
+				return
+			}
+		}
+		for p := range fb {
+			if _, ok := fa[p]; !ok {
+				t.Errorf("layer %d: %s only in the rebuild", i, p)
+				return
+			}
+		}
+		t.Errorf("layer %d differs (%s vs %s) in order or metadata only", i, da, db)
+		return
+	}
+}
+
+// tarEntries describes each entry of a layer: header fields and content
+// digest.
+func tarEntries(t *testing.T, l v1.Layer) map[string]string {
+	t.Helper()
+	rc, err := l.Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	out := map[string]string{}
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.New()
+		io.Copy(sum, tr)
+		out[h.Name] = fmt.Sprintf("mode=%o uid=%d mtime=%d size=%d link=%s sha256=%x", h.Mode, h.Uid, h.ModTime.Unix(), h.Size, h.Linkname, sum.Sum(nil))
+	}
+}
