@@ -53,23 +53,24 @@ func NewCached(next Checker, idx *Index, opts ...CachedOption) *Cached {
 // Lookup answers from the index when ref is recorded there (unless
 // verifying), else asks the registry and records an Exists answer.
 func (c *Cached) Lookup(ctx context.Context, ref name.Tag) Result {
-	if !c.verify {
-		e, ok, err := c.idx.Get(ref)
-		switch {
-		case err != nil:
-			c.onErr(err)
-		case ok:
-			return Result{Ref: ref, State: Exists, Digest: e.Digest, MediaType: e.MediaType, FromIndex: true}
-		}
+	e, known, err := c.idx.Get(ref)
+	switch {
+	case err != nil:
+		c.onErr(err)
+	case known && !c.verify:
+		return Result{Ref: ref, State: Exists, Digest: e.Digest, MediaType: e.MediaType, FromIndex: true}
 	}
 	res := c.next.Lookup(ctx, ref)
 	switch res.State {
 	case Exists:
+		if known && e.Digest == res.Digest {
+			break // already recorded: no write
+		}
 		if err := c.idx.Put(ref, res.Digest, res.MediaType); err != nil {
 			c.onErr(err)
 		}
 	case Absent:
-		if c.verify {
+		if known {
 			if err := c.idx.Delete(ref); err != nil {
 				c.onErr(err)
 			}

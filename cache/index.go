@@ -47,6 +47,17 @@ type Entry struct {
 type Index struct {
 	path string
 	mu   sync.RWMutex // orders this process's own opens, sparing flock polling
+
+	// Group commit: concurrent Puts are written in one transaction.
+	pmu      sync.Mutex
+	pending  []pendingPut
+	flushing bool
+}
+
+type pendingPut struct {
+	key  string
+	raw  []byte
+	done chan error
 }
 
 // OpenIndex opens the index in dir. The folder is made now; the database
@@ -138,10 +149,48 @@ func (i *Index) Put(ref name.Tag, digest v1.Hash, mediaType types.MediaType) err
 	if err != nil {
 		return fmt.Errorf("encoding index entry: %w", err)
 	}
-	if err := i.update(func(b *bolt.Bucket) error { return b.Put([]byte(ref.Name()), raw) }); err != nil {
+	if err := i.put(ref.Name(), raw); err != nil {
 		return fmt.Errorf("recording %s: %w", ref.Name(), err)
 	}
 	return nil
+}
+
+// put queues a record and returns once a commit holding it is durable.
+// The first caller to find no commit under way writes everything queued,
+// in one transaction, until the queue is empty, so concurrent lookups pay
+// for one disk sync between them rather than one each.
+func (i *Index) put(key string, raw []byte) error {
+	p := pendingPut{key: key, raw: raw, done: make(chan error, 1)}
+	i.pmu.Lock()
+	i.pending = append(i.pending, p)
+	if i.flushing {
+		i.pmu.Unlock()
+		return <-p.done
+	}
+	i.flushing = true
+	i.pmu.Unlock()
+	for {
+		i.pmu.Lock()
+		batch := i.pending
+		i.pending = nil
+		if len(batch) == 0 {
+			i.flushing = false
+			i.pmu.Unlock()
+			return <-p.done
+		}
+		i.pmu.Unlock()
+		err := i.update(func(b *bolt.Bucket) error {
+			for _, q := range batch {
+				if err := b.Put([]byte(q.key), q.raw); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for _, q := range batch {
+			q.done <- err
+		}
+	}
 }
 
 // Delete forgets ref. Deleting an unknown ref is not an error.

@@ -48,7 +48,11 @@ func makeOptions(opts ...Option) (*options, error) {
 	}
 	if o.transport == nil {
 		if t, ok := remote.DefaultTransport.(*http.Transport); ok {
-			o.transport = t.Clone()
+			t = t.Clone()
+			// Keep a connection per concurrent lookup (LookupAll runs
+			// DefaultJobs at once) instead of net/http's 2 per host.
+			t.MaxIdleConnsPerHost = 2 * DefaultJobs
+			o.transport = t
 		} else {
 			o.transport = remote.DefaultTransport
 		}
