@@ -414,3 +414,58 @@ func tarEntries(t *testing.T, l v1.Layer) map[string]string {
 		out[h.Name] = fmt.Sprintf("mode=%o uid=%d mtime=%d size=%d link=%s sha256=%x", h.Mode, h.Uid, h.ModTime.Unix(), h.Size, h.Linkname, sum.Sum(nil))
 	}
 }
+
+// TestE2EPipSecret: pip reads its index from a secret file (pip.conf), and
+// the secret's bytes end up in no layer, config, log or the hash input.
+func TestE2EPipSecret(t *testing.T) {
+	env := loadDevEnv(t)
+	b := newE2EBuilder(t, env)
+	marker := fmt.Sprintf("ispec-secret-marker-%d", time.Now().UnixNano())
+	doc := fmt.Sprintf(`name: secret
+registry: %s/e2e-builder-secret-%d
+base_image: %s
+packages: ["ispec-demo-b==2.0.0"]
+pip_secret_mounts: [{source: pip.conf, target: /etc/pip.conf}]
+`, env.Registry, time.Now().UnixNano(), env.BasePython)
+	img := loadSpec(t, doc, map[string]string{"pip.conf": "# " + marker + "\n[global]\nindex-url = " + env.IndexURL + "\n"})
+	if strings.Contains(string(img.Document), marker) {
+		t.Fatal("the secret is in the hash input")
+	}
+	res, events, err := build(t, b, img)
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	for _, s := range events {
+		for _, l := range s.Logs {
+			if strings.Contains(string(l.Data), marker) {
+				t.Errorf("the secret is in a log line: %q", l.Data)
+			}
+		}
+	}
+	im := remoteImage(t, res.Ref)
+	raw, _ := im.RawConfigFile()
+	if strings.Contains(string(raw), marker) {
+		t.Error("the secret is in the image config")
+	}
+	layers, _ := im.Layers()
+	for i, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dt, _ := io.ReadAll(rc)
+		rc.Close()
+		if strings.Contains(string(dt), marker) {
+			t.Errorf("the secret is in layer %d", i)
+		}
+	}
+	var found bool
+	for p := range layerFiles(t, im) {
+		if strings.Contains(p, "ispec_demo_b-2.0.0.dist-info") {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("pip did not install from the index named in the secret")
+	}
+}
