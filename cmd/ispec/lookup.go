@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/ispec-dev/ispec/builder"
 	"github.com/ispec-dev/ispec/cache"
 	"github.com/ispec-dev/ispec/spec"
 )
@@ -36,5 +37,7 @@ func newRemote(cfg *config) (*cache.Remote, error) {
 // be used (exit code 3).
 func unavailable(err error) bool {
 	var ue *cache.UnknownError
-	return errors.As(err, &ue)
+	var be *builder.UnavailableError
+	var pe *builder.PushError
+	return errors.As(err, &ue) || errors.As(err, &be) || errors.As(err, &pe)
 }

@@ -30,6 +30,7 @@ Settings come from defaults < config file < ISPEC_* environment < flags.
 		newTagCmd(),
 		newExistsCmd(),
 		newLockCmd(),
+		newBuildCmd(),
 		newExplainCmd(),
 		newDiffCmd(),
 		newValidateCmd(),

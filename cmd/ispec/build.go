@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/spf13/cobra"
+
+	"github.com/ispec-dev/ispec/builder"
+	"github.com/ispec-dev/ispec/cache"
+	"github.com/ispec-dev/ispec/spec"
+)
+
+// buildResult is one line of `ispec build --json`.
+type buildResult struct {
+	Spec     string  `json:"spec"`
+	Ref      string  `json:"ref"`
+	Digest   string  `json:"digest"`
+	Built    bool    `json:"built"`
+	Duration float64 `json:"duration_seconds"`
+}
+
+type buildFlags struct {
+	asJSON, force, noCache bool
+	progress               string
+}
+
+func newBuildCmd() *cobra.Command {
+	var f buildFlags
+	cmd := &cobra.Command{
+		Use:   "build SPEC...",
+		Short: "Build and push each spec's image, only when it is absent",
+		Long: `For each spec: compute its reference, ask the registry, and only when
+the image is absent build it with BuildKit and push it. A spec whose base
+is another spec builds the parent first (once, however many children
+share it). Prints ref@digest per spec on stdout; progress goes to stderr
+as buildx shows it.
+
+Parallel runs on one host build a tag once: a file lock in the cache dir
+serializes them and the second finds the first's image. A failed build
+pushes nothing and shows the failing step with the tail of its log.
+
+BuildKit is reached at --buildkit-addr, else BUILDKIT_HOST
+(unix:///path, tcp://host:port, docker-container://name).
+
+Exit 0 on success, 1 when a build step failed, 2 for an invalid spec, 3
+when the registry or BuildKit is unavailable.`,
+		Args: minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			switch f.progress {
+			case "auto", "tty", "plain", "json", "rawjson", "quiet":
+			default:
+				return usageError{fmt.Errorf("--progress %q: expected auto, tty, plain, json or quiet", f.progress)}
+			}
+			imgs, err := loadAll(cmd.Context(), cfg, args)
+			if err != nil {
+				return err
+			}
+			for _, img := range imgs {
+				if _, err := imageTag(img); err != nil {
+					return err
+				}
+			}
+			r, err := newBuildRun(cfg, f, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer r.close()
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			for i, img := range imgs {
+				res, err := r.ensure(cmd.Context(), img)
+				if err != nil {
+					return err
+				}
+				if f.asJSON {
+					res.Spec = args[i]
+					if err := enc.Encode(res); err != nil {
+						return err
+					}
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s@%s\n", res.Ref, res.Digest)
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object per spec: spec, ref, digest, built, duration_seconds")
+	fl.BoolVar(&f.force, "force", false, "build and push even when the image exists")
+	fl.BoolVar(&f.noCache, "no-cache", false, "run every step again instead of reusing BuildKit's cache")
+	fl.StringVar(&f.progress, "progress", "auto", "progress on stderr: auto, tty, plain, json or quiet")
+	fl.String("buildkit-addr", "", "BuildKit address (env ISPEC_BUILDKIT_ADDR or BUILDKIT_HOST)")
+	fl.StringSlice("insecure-registries", nil, "registries reached over plain HTTP besides loopback ones (env ISPEC_INSECURE_REGISTRIES)")
+	return cmd
+}
+
+// buildRun is one `ispec build` invocation: it remembers what it built, so
+// a parent shared by several specs is resolved once, and connects to
+// BuildKit only when something must be built.
+type buildRun struct {
+	cfg     *config
+	flags   buildFlags
+	stderr  io.Writer
+	remote  *cache.Remote
+	checker cache.Checker
+	index   *cache.Index
+	b       *builder.Builder
+	done    map[string]*buildResult
+}
+
+func newBuildRun(cfg *config, f buildFlags, stderr io.Writer) (*buildRun, error) {
+	if cfg.CacheDir == "" {
+		return nil, usageError{fmt.Errorf("no cache dir for build locks: set --cache-dir or ISPEC_CACHE_DIR")}
+	}
+	remote, err := newRemote(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r := &buildRun{cfg: cfg, flags: f, stderr: stderr, remote: remote, checker: remote, done: map[string]*buildResult{}}
+	if idx, err := cache.OpenIndex(cfg.CacheDir); err == nil {
+		r.index = idx
+		r.checker = cache.NewCached(remote, idx, cache.WithIndexErrors(func(err error) {
+			fmt.Fprintf(stderr, "ispec: warning: local index: %v\n", err)
+		}))
+	} else {
+		fmt.Fprintf(stderr, "ispec: warning: local index unavailable: %v\n", err)
+	}
+	return r, nil
+}
+
+func (r *buildRun) close() {
+	if r.b != nil {
+		r.b.Close()
+	}
+}
+
+// ensure makes img exist in its registry: found, or built and pushed.
+func (r *buildRun) ensure(ctx context.Context, img *spec.Image) (*buildResult, error) {
+	if res, ok := r.done[img.Identity.Ref]; ok {
+		return res, nil
+	}
+	start := time.Now()
+	ref, err := imageTag(img)
+	if err != nil {
+		return nil, err
+	}
+	var base string
+	if img.Parent != nil {
+		pres, err := r.ensure(ctx, img.Parent)
+		if err != nil {
+			return nil, fmt.Errorf("base spec %s: %w", img.Parent.File, err)
+		}
+		base = pres.Ref + "@" + pres.Digest
+	}
+	if !r.flags.force {
+		if res, err := r.found(ctx, r.checker, ref, start); res != nil || err != nil {
+			return r.remember(img, res, err)
+		}
+	}
+	unlock, err := cache.LockTag(ctx, r.cfg.CacheDir, ref.Name())
+	if err != nil {
+		return nil, fmt.Errorf("waiting for the build lock of %s: %w", ref.Name(), err)
+	}
+	defer unlock()
+	if !r.flags.force {
+		// Another process may have built it while we waited for the lock.
+		if res, err := r.found(ctx, r.remote, ref, start); res != nil || err != nil {
+			return r.remember(img, res, err)
+		}
+	}
+	if err := r.connect(ctx); err != nil {
+		return nil, err
+	}
+	prog := builder.NewProgress()
+	shown := make(chan struct{})
+	go func() {
+		defer close(shown)
+		if r.flags.progress == "quiet" {
+			for range prog.Subscribe(ctx) {
+			}
+			return
+		}
+		if err := builder.Display(ctx, r.flags.progress, r.stderr, prog.Subscribe(ctx)); err != nil {
+			fmt.Fprintf(r.stderr, "ispec: warning: %v\n", err)
+		}
+	}()
+	out, err := r.b.Build(ctx, img, builder.BuildOptions{Base: base, Ref: ref.Name(), Progress: prog, NoCache: r.flags.noCache})
+	<-shown
+	if err != nil {
+		return nil, fmt.Errorf("building %s: %w", ref.Name(), err)
+	}
+	if r.index != nil {
+		if h, err := v1.NewHash(out.Digest); err == nil {
+			if err := r.index.Put(ref, h, ""); err != nil {
+				fmt.Fprintf(r.stderr, "ispec: warning: local index: %v\n", err)
+			}
+		}
+	}
+	return r.remember(img, &buildResult{Ref: ref.Name(), Digest: out.Digest, Built: true, Duration: time.Since(start).Seconds()}, nil)
+}
+
+// found looks ref up: a result when it exists, neither when it is absent,
+// an error when the registry cannot say.
+func (r *buildRun) found(ctx context.Context, c cache.Checker, ref name.Tag, start time.Time) (*buildResult, error) {
+	res := c.Lookup(ctx, ref)
+	switch res.State {
+	case cache.Exists:
+		return &buildResult{Ref: ref.Name(), Digest: res.Digest.String(), Duration: time.Since(start).Seconds()}, nil
+	case cache.Absent:
+		return nil, nil
+	}
+	return nil, res.Err
+}
+
+func (r *buildRun) remember(img *spec.Image, res *buildResult, err error) (*buildResult, error) {
+	if err != nil {
+		return nil, err
+	}
+	r.done[img.Identity.Ref] = res
+	return res, nil
+}
+
+// connect connects to BuildKit on first use.
+func (r *buildRun) connect(ctx context.Context) error {
+	if r.b != nil {
+		return nil
+	}
+	b, err := builder.New(ctx, builder.Options{Addr: r.cfg.BuildkitAddr, Version: ispecVersion()})
+	if err != nil {
+		return err
+	}
+	r.b = b
+	return nil
+}
