@@ -64,7 +64,7 @@ func Config(img *spec.Image, in Input, ci ConfigInput) (ocispecs.Image, error) {
 	}
 	s := img.Spec
 	out := ocispecs.Image{
-		Created:  &epoch,
+		Created:  epoch(),
 		Platform: in.Platform,
 		Config:   base.Config,
 		RootFS:   ocispecs.RootFS{Type: "layers"},
@@ -89,7 +89,7 @@ func Config(img *spec.Image, in Input, ci ConfigInput) (ocispecs.Image, error) {
 	for k, v := range s.Labels {
 		labels[k] = v
 	}
-	labels[labelCreated] = epoch.Format("2006-01-02T15:04:05Z")
+	labels[labelCreated] = epoch().Format("2006-01-02T15:04:05Z")
 	labels[labelBaseName] = in.Base
 	if ci.BaseDigest != "" {
 		labels[labelBaseDigest] = ci.BaseDigest
@@ -108,13 +108,13 @@ func Config(img *spec.Image, in Input, ci ConfigInput) (ocispecs.Image, error) {
 
 	for _, st := range steps {
 		out.History = append(out.History, ocispecs.History{
-			Created:   &epoch,
+			Created:   epoch(),
 			CreatedBy: st.Name,
 			Comment:   "ispec",
 		})
 	}
 	out.History = append(out.History, ocispecs.History{
-		Created:    &epoch,
+		Created:    epoch(),
 		CreatedBy:  "[ispec] image config",
 		Comment:    "ispec",
 		EmptyLayer: true,

@@ -118,7 +118,7 @@ func TestConfigLabelsAndMetadata(t *testing.T) {
 	if cfg.Config.WorkingDir != "/app" {
 		t.Errorf("workdir = %q", cfg.Config.WorkingDir)
 	}
-	if cfg.Created == nil || !cfg.Created.Equal(epoch) || cfg.OS != "linux" || cfg.Architecture != "amd64" {
+	if cfg.Created == nil || !cfg.Created.Equal(*epoch()) || cfg.OS != "linux" || cfg.Architecture != "amd64" {
 		t.Errorf("created %v, platform %s/%s", cfg.Created, cfg.OS, cfg.Architecture)
 	}
 	// History: the base's, one layer per step, then the config.
@@ -128,7 +128,7 @@ func TestConfigLabelsAndMetadata(t *testing.T) {
 	}
 	for i, s := range steps {
 		h := cfg.History[1+i]
-		if h.CreatedBy != s.Name || h.EmptyLayer || h.Created == nil || !h.Created.Equal(epoch) {
+		if h.CreatedBy != s.Name || h.EmptyLayer || h.Created == nil || !h.Created.Equal(*epoch()) {
 			t.Errorf("history %d = %+v, want a layer by %q at the epoch", i, h, s.Name)
 		}
 	}

@@ -40,8 +40,12 @@ const (
 	localCopyPrefix   = "copy-"
 )
 
-// epoch is the fixed creation time of everything the builder writes.
-var epoch = time.Unix(0, 0).UTC()
+// epoch returns the fixed creation time of everything the builder writes,
+// a new value each time so that no caller can change another's.
+func epoch() *time.Time {
+	t := time.Unix(0, 0).UTC()
+	return &t
+}
 
 // aptScript installs the packages given as its arguments and removes
 // apt's and dpkg's logs and caches in the same step. It holds no user input:
@@ -298,7 +302,7 @@ func copyStep(local string, t *spec.Tree, dest, what string) Step {
 			CopyDirContentsOnly: !single,
 			CreateDestPath:      true,
 			ChownOpt:            &llb.ChownOpt{User: &llb.UserOpt{UID: 0}, Group: &llb.UserOpt{UID: 0}},
-			CreatedTime:         &epoch,
+			CreatedTime:         epoch(),
 		}), llb.WithCustomName(name))
 	}}
 }
