@@ -19,9 +19,7 @@ trap cleanup EXIT
 
 cd "$REPO_ROOT"
 go build -o "$WORK/ispec" ./cmd/ispec
-GGCR_VERSION=$(go list -m -f '{{.Version}}' github.com/google/go-containerregistry)
-GGCR_DIR=$(go mod download -json "github.com/google/go-containerregistry@$GGCR_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-(cd "$GGCR_DIR" && go build -o "$WORK/crane" ./cmd/crane)
+build_crane "$WORK/crane"
 ISPEC="$WORK/ispec" CRANE="$WORK/crane"
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 5099)

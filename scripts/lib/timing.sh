@@ -40,3 +40,12 @@ compare() {
 	awk -v la="$la" -v lb="$lb" -v ma="$ma" -v mb="$mb" -v n="$runs" \
 		'BEGIN {printf "%-44s median %8.1f ms\n%-44s median %8.1f ms\nratio %s / %s = %.2f (%d runs each, alternating)\n\n", la, ma/1000, lb, mb/1000, lb, la, mb/ma, n}'
 }
+
+# build_crane OUT: builds crane from the go-containerregistry version in
+# go.mod (cmd/crane is in the same module) without touching go.mod.
+build_crane() {
+	local ver dir
+	ver=$(go list -m -f '{{.Version}}' github.com/google/go-containerregistry)
+	dir=$(go mod download -json "github.com/google/go-containerregistry@$ver" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	(cd "$dir" && go build -o "$1" ./cmd/crane)
+}
