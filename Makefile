@@ -4,7 +4,7 @@
 GO ?= go
 DEVENV := bash scripts/devenv.sh
 
-.PHONY: build test lint env-up env-down env-status
+.PHONY: build test fuzz demo lint env-up env-down env-status
 
 build:
 	$(GO) build -o bin/ispec ./cmd/ispec
@@ -12,6 +12,19 @@ build:
 # The end-to-end tests need the environment; `make env-up` starts it.
 test: env-up
 	$(GO) test -count=1 ./...
+	$(MAKE) fuzz FUZZTIME=20s
+
+# A short fuzz run of the spec decoder (no panic, no hang on any input).
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./spec
+
+# The main job end to end: build and push the demo spec on the local
+# environment, then build it again (found in the registry: nothing built).
+demo: env-up build
+	eval "$$($(DEVENV) env)" && export BUILDKIT_HOST && \
+	bin/ispec build --progress plain examples/demo/demo.yaml && \
+	bin/ispec build --json examples/demo/demo.yaml
 
 lint:
 	$(GO) vet ./...
