@@ -20,11 +20,7 @@ whether the tags differ. Exit 0 when the tags are the same, 1 when they
 differ.`,
 		Args: exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			imgs, err := loadAll(cmd.Context(), cfg, args)
+			_, imgs, err := loadSpecs(cmd, args)
 			if err != nil {
 				return err
 			}

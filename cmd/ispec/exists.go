@@ -40,11 +40,7 @@ Exit 0 when all exist, 1 when any is absent (and none unknown), 3 when any
 is unknown, 2 for an invalid spec.`,
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			imgs, err := loadAll(cmd.Context(), cfg, args)
+			cfg, imgs, err := loadSpecs(cmd, args)
 			if err != nil {
 				return err
 			}

@@ -22,11 +22,7 @@ platforms. Without --pretty the bytes printed are the bytes hashed
 tree with its mode and digest (the input of the tree digest).`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			imgs, err := loadAll(cmd.Context(), cfg, args)
+			_, imgs, err := loadSpecs(cmd, args)
 			if err != nil {
 				return err
 			}

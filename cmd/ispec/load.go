@@ -4,8 +4,21 @@ import (
 	"context"
 	"errors"
 
+	"github.com/spf13/cobra"
+
 	"github.com/ispec-dev/ispec/spec"
 )
+
+// loadSpecs resolves the command's configuration and loads the spec files
+// named by args.
+func loadSpecs(cmd *cobra.Command, args []string) (*config, []*spec.Image, error) {
+	_, cfg, err := loadConfig(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	imgs, err := loadAll(cmd.Context(), cfg, args)
+	return cfg, imgs, err
+}
 
 // loadAll loads each spec file, reporting every invalid one, not just the
 // first.

@@ -16,11 +16,7 @@ func newTagCmd() *cobra.Command {
 the hash of everything that determines the image; nothing is contacted.`,
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			imgs, err := loadAll(cmd.Context(), cfg, args)
+			_, imgs, err := loadSpecs(cmd, args)
 			if err != nil {
 				return err
 			}

@@ -15,11 +15,7 @@ that the files it references exist. Every problem is reported with the
 file, line, field and what was expected. Exit 2 when any spec is invalid.`,
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			if _, err := loadAll(cmd.Context(), cfg, args); err != nil {
+			if _, _, err := loadSpecs(cmd, args); err != nil {
 				return err
 			}
 			for _, p := range args {
