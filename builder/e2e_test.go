@@ -3,7 +3,6 @@ package builder
 import (
 	"archive/tar"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/moby/buildkit/client"
 
+	"github.com/ispec-dev/ispec/internal/imagediff"
 	"github.com/ispec-dev/ispec/spec"
 )
 
@@ -361,57 +361,16 @@ func TestE2EFailingCommand(t *testing.T) {
 	}
 }
 
-// compareLayers names the first layer and file where two images differ.
+// compareLayers reports where two images differ first, file by file.
 func compareLayers(t *testing.T, a, b v1.Image) {
 	t.Helper()
-	la, _ := a.Layers()
-	lb, _ := b.Layers()
-	for i := 0; i < len(la) && i < len(lb); i++ {
-		da, _ := la[i].Digest()
-		db, _ := lb[i].Digest()
-		if da == db {
-			continue
-		}
-		fa, fb := tarEntries(t, la[i]), tarEntries(t, lb[i])
-		for p, ha := range fa {
-			if hb, ok := fb[p]; !ok || ha != hb {
-				t.Errorf("layer %d differs first at %s: %s vs %s", i, p, ha, hb)
-				return
-			}
-		}
-		for p := range fb {
-			if _, ok := fa[p]; !ok {
-				t.Errorf("layer %d: %s only in the rebuild", i, p)
-				return
-			}
-		}
-		t.Errorf("layer %d differs (%s vs %s) in order or metadata only", i, da, db)
+	d, err := imagediff.Compare(a, b)
+	if err != nil {
+		t.Errorf("comparing the images: %v", err)
 		return
 	}
-}
-
-// tarEntries describes each entry of a layer: header fields and content
-// digest.
-func tarEntries(t *testing.T, l v1.Layer) map[string]string {
-	t.Helper()
-	rc, err := l.Uncompressed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	out := map[string]string{}
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.New()
-		io.Copy(sum, tr)
-		out[h.Name] = fmt.Sprintf("mode=%o uid=%d mtime=%d size=%d link=%s sha256=%x", h.Mode, h.Uid, h.ModTime.Unix(), h.Size, h.Linkname, sum.Sum(nil))
+	if d != nil {
+		t.Errorf("first difference: %v", d)
 	}
 }
 
