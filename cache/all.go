@@ -26,6 +26,13 @@ func LookupAll(ctx context.Context, c Checker, refs []name.Tag, jobs int) []Resu
 			unique = append(unique, i)
 		}
 	}
+	if p, ok := c.(Preparer); ok && len(unique) > 1 {
+		batch := make([]name.Tag, len(unique))
+		for k, i := range unique {
+			batch[k] = refs[i]
+		}
+		p.Prepare(ctx, batch)
+	}
 	results := make([]Result, len(refs))
 	sem := make(chan struct{}, jobs)
 	var wg sync.WaitGroup

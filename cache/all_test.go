@@ -88,3 +88,25 @@ func TestLookupAllCanceled(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupAllOneHandshake: many repositories of one registry cost one
+// authentication handshake (a GET /v2/) between them, not one each.
+func TestLookupAllOneHandshake(t *testing.T) {
+	tr := newTestRegistry(t)
+	var refs []name.Tag
+	for _, repo := range []string{"a", "b", "c", "d", "e", "f"} {
+		tr.pushRandom(t, "team/"+repo+":v1")
+		refs = append(refs, tr.tag(t, "team/"+repo+":v1"))
+	}
+	tr.manifestReqs.Store(0)
+	tr.allReqs.Store(0)
+	for i, r := range LookupAll(context.Background(), newRemote(t), refs, 0) {
+		if r.State != Exists {
+			t.Fatalf("result %d = %v %v, want Exists", i, r.State, r.Err)
+		}
+	}
+	manifests, all := tr.manifestReqs.Load(), tr.allReqs.Load()
+	if manifests != int64(len(refs)) || all-manifests != 1 {
+		t.Errorf("requests: %d manifest, %d other; want %d manifest and 1 handshake", manifests, all-manifests, len(refs))
+	}
+}

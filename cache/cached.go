@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 )
@@ -37,6 +38,47 @@ type Cached struct {
 	idx    *Index
 	verify bool
 	onErr  func(error)
+
+	mu      sync.Mutex
+	fetched map[string]Entry // read by Prepare in one go; nil until then
+}
+
+// Prepare reads the index entries of refs in one go and prepares the next
+// Checker for the refs it does not know (all of them when verifying).
+func (c *Cached) Prepare(ctx context.Context, refs []name.Tag) {
+	m, err := c.idx.GetMany(refs)
+	if err != nil {
+		c.onErr(err)
+		return
+	}
+	c.mu.Lock()
+	c.fetched = m
+	c.mu.Unlock()
+	p, ok := c.next.(Preparer)
+	if !ok {
+		return
+	}
+	var missing []name.Tag
+	for _, ref := range refs {
+		if _, known := m[ref.Name()]; c.verify || !known {
+			missing = append(missing, ref)
+		}
+	}
+	if len(missing) > 0 {
+		p.Prepare(ctx, missing)
+	}
+}
+
+// entry returns ref's index entry, from what Prepare read when it did.
+func (c *Cached) entry(ref name.Tag) (Entry, bool, error) {
+	c.mu.Lock()
+	m := c.fetched
+	c.mu.Unlock()
+	if m != nil {
+		e, ok := m[ref.Name()]
+		return e, ok, nil
+	}
+	return c.idx.Get(ref)
 }
 
 var _ Checker = (*Cached)(nil)
@@ -53,7 +95,7 @@ func NewCached(next Checker, idx *Index, opts ...CachedOption) *Cached {
 // Lookup answers from the index when ref is recorded there (unless
 // verifying), else asks the registry and records an Exists answer.
 func (c *Cached) Lookup(ctx context.Context, ref name.Tag) Result {
-	e, known, err := c.idx.Get(ref)
+	e, known, err := c.entry(ref)
 	switch {
 	case err != nil:
 		c.onErr(err)

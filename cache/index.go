@@ -140,6 +140,45 @@ func (i *Index) Get(ref name.Tag) (Entry, bool, error) {
 	return e, true, nil
 }
 
+// GetMany returns the entries recorded for refs, by reference name, reading
+// the database once.
+func (i *Index) GetMany(refs []name.Tag) (map[string]Entry, error) {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	out := make(map[string]Entry, len(refs))
+	if _, err := os.Stat(i.path); errors.Is(err, os.ErrNotExist) {
+		return out, nil
+	}
+	db, err := i.open(true)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketTags)
+		if b == nil {
+			return nil
+		}
+		for _, ref := range refs {
+			v := b.Get([]byte(ref.Name()))
+			if v == nil {
+				continue
+			}
+			var e Entry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decoding index entry for %s: %w", ref.Name(), err)
+			}
+			e.Ref = ref.Name()
+			out[e.Ref] = e
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading index: %w", err)
+	}
+	return out, nil
+}
+
 // Put records that ref exists with the given digest.
 func (i *Index) Put(ref name.Tag, digest v1.Hash, mediaType types.MediaType) error {
 	if digest.Hex == "" {

@@ -42,6 +42,7 @@ type Remote struct {
 	mu       sync.Mutex
 	puller   *remote.Puller
 	pullerAt time.Time
+	hs       handshakes
 }
 
 var _ Checker = (*Remote)(nil)
@@ -61,9 +62,20 @@ func (r *Remote) getPuller() (*remote.Puller, error) {
 	if r.puller != nil && time.Since(r.pullerAt) < pullerTTL {
 		return r.puller, nil
 	}
-	ropts := []remote.Option{
+	ropts := append(r.pullerOptions(),
 		remote.WithAuthFromKeychain(r.o.keychain),
-		remote.WithTransport(observeTransport{inner: r.o.transport}),
+		remote.WithTransport(observeTransport{inner: r.o.transport}))
+	p, err := remote.NewPuller(ropts...)
+	if err != nil {
+		return nil, fmt.Errorf("configuring registry client: %w", err)
+	}
+	r.puller, r.pullerAt = p, time.Now()
+	return p, nil
+}
+
+// pullerOptions are the options every puller shares.
+func (r *Remote) pullerOptions() []remote.Option {
+	ropts := []remote.Option{
 		// Retries are ours: they need per-attempt timeouts, Retry-After and
 		// classification that go-containerregistry's transport lacks.
 		remote.WithRetryPredicate(func(error) bool { return false }),
@@ -73,12 +85,7 @@ func (r *Remote) getPuller() (*remote.Puller, error) {
 	if r.o.userAgent != "" {
 		ropts = append(ropts, remote.WithUserAgent(r.o.userAgent))
 	}
-	p, err := remote.NewPuller(ropts...)
-	if err != nil {
-		return nil, fmt.Errorf("configuring registry client: %w", err)
-	}
-	r.puller, r.pullerAt = p, time.Now()
-	return p, nil
+	return ropts
 }
 
 // plainHTTP reports whether registry host is reached over plain HTTP.
@@ -126,9 +133,12 @@ func (r *Remote) Lookup(ctx context.Context, ref name.Tag) Result {
 	useGet := false
 	var desc *v1.Descriptor
 	try := func(ctx context.Context, last bool) error {
-		p, err := r.getPuller()
-		if err != nil {
-			return err
+		p := r.prepared(target)
+		if p == nil {
+			var err error
+			if p, err = r.getPuller(); err != nil {
+				return err
+			}
 		}
 		if !useGet {
 			d, err := p.Head(ctx, target)
