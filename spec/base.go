@@ -2,6 +2,8 @@ package spec
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -19,7 +21,8 @@ type Defaults struct {
 	// CUDABase is the template of the base of a spec that names a CUDA
 	// version and no base image. {cuda} is the full CUDA version,
 	// {cuda_major} its major version, {cudnn} the cuDNN tag part
-	// ("cudnn8-", "cudnn-" or empty). Default DefaultCUDABase.
+	// ("cudnn8-", "cudnn9-", "cudnn-" or empty; see cudaBase). Default
+	// DefaultCUDABase.
 	CUDABase string
 }
 
@@ -59,36 +62,63 @@ func (d Defaults) ResolveBase(s *Spec) (string, error) {
 	return NormalizeRef(d.BaseImage), nil
 }
 
-// cudaBase maps CUDA and cuDNN versions onto NVIDIA's tag scheme: CUDA 11
-// and early 12 tags carry the cuDNN major ("11.8.0-cudnn8-runtime"), CUDA
-// 12.4 and later ship one cuDNN and write just "cudnn-".
+// baseError is a base image that cannot be resolved, with the spec field
+// that asked for it.
+type baseError struct {
+	field string
+	msg   string
+}
+
+func (e *baseError) Error() string { return e.field + ": " + e.msg }
+
+// cudaBase maps CUDA and cuDNN versions onto NVIDIA's tag scheme:
+//
+//   - CUDA 11 and 12.0 to 12.3 tags name the cuDNN major
+//     ("11.8.0-cudnn8-runtime", "12.3.2-cudnn9-runtime"); CUDA 11 and 12.0
+//     to 12.2 images ship cuDNN 8, 12.3 images cuDNN 8 or 9;
+//   - CUDA 12.4 and later ship one cuDNN (9) and write just "cudnn-"
+//     ("12.4.1-cudnn-runtime");
+//   - without cudnn the tag has no cuDNN part ("12.4.1-runtime").
+//
+// The tags carry a full major.minor.patch version; anything else is an
+// error naming the field, as is a template with an unknown placeholder.
 func cudaBase(tmpl, cuda, cudnn string) (string, error) {
 	parts := strings.Split(cuda, ".")
 	if len(parts) != 3 {
-		return "", fmt.Errorf("cuda %q: the CUDA base image needs a full version such as \"12.4.1\" (or set base_image)", cuda)
+		return "", &baseError{"cuda", fmt.Sprintf("%q: the CUDA base image needs a full version such as \"12.4.1\" (or set base_image)", cuda)}
 	}
-	var major, minor int
-	fmt.Sscan(parts[0], &major)
-	fmt.Sscan(parts[1], &minor)
+	major, err1 := strconv.Atoi(parts[0])
+	minor, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return "", &baseError{"cuda", fmt.Sprintf("%q is not a CUDA version; expected major.minor.patch such as \"12.4.1\"", cuda)}
+	}
 	if major < 11 {
-		return "", fmt.Errorf("cuda %q: no CUDA base image is known for CUDA before 11 (set base_image)", cuda)
+		return "", &baseError{"cuda", fmt.Sprintf("%q: no CUDA base image is known for CUDA before 11 (set base_image to a CUDA image)", cuda)}
 	}
 	tag := ""
 	if cudnn != "" {
 		cudnnMajor, _, _ := strings.Cut(cudnn, ".")
+		var ship []string
 		switch {
-		case major == 11 || (major == 12 && minor < 4):
-			if cudnnMajor != "8" {
-				return "", fmt.Errorf("cudnn %q: CUDA %s images ship cuDNN 8", cudnn, cuda)
-			}
-			tag = "cudnn8-"
+		case major == 11 || (major == 12 && minor < 3):
+			ship = []string{"8"}
+		case major == 12 && minor == 3:
+			ship = []string{"8", "9"}
 		default:
-			if cudnnMajor != "9" {
-				return "", fmt.Errorf("cudnn %q: CUDA %s images ship cuDNN 9", cudnn, cuda)
-			}
+			ship = []string{"9"}
+		}
+		if !slices.Contains(ship, cudnnMajor) {
+			return "", &baseError{"cudnn", fmt.Sprintf("%q: the CUDA %s base images ship cuDNN %s (or set base_image)", cudnn, cuda, strings.Join(ship, " or "))}
+		}
+		tag = "cudnn" + cudnnMajor + "-"
+		if major > 12 || (major == 12 && minor >= 4) {
 			tag = "cudnn-"
 		}
 	}
 	r := strings.NewReplacer("{cuda}", cuda, "{cuda_major}", parts[0], "{cudnn}", tag)
-	return NormalizeRef(r.Replace(tmpl)), nil
+	ref := r.Replace(tmpl)
+	if strings.ContainsAny(ref, "{}") {
+		return "", &baseError{"cuda", fmt.Sprintf("the CUDA base template %q has an unknown placeholder (known: {cuda}, {cuda_major}, {cudnn})", tmpl)}
+	}
+	return NormalizeRef(ref), nil
 }

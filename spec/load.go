@@ -112,11 +112,12 @@ func (l *loader) load(ctx context.Context, file string) (*Image, error) {
 	} else {
 		base, err := l.opts.Defaults.ResolveBase(img.Spec)
 		if err != nil {
-			field := "base_image"
-			if img.Spec.Cuda != "" {
-				field = "cuda"
+			field, msg := "base_image", err.Error()
+			var be *baseError
+			if errors.As(err, &be) {
+				field, msg = be.field, be.msg
 			}
-			c.add(0, field, "%v", err)
+			c.add(0, field, "%s", msg)
 			return nil, c.err()
 		}
 		img.Base = base
