@@ -2,7 +2,6 @@ package spec
 
 import (
 	"path"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -72,7 +71,7 @@ func NormalizeRef(ref string) string {
 	return ref
 }
 
-var pepSepRe = regexp.MustCompile(`[-_.]+`)
+var pepSepRe = lazyRe(`[-_.]+`)
 
 // normalizeRequirement trims a requirement and writes its distribution name
 // in PEP 503 normalized form, so "Pandas" and "pandas" are one.

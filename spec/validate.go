@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/url"
 	"path"
-	"regexp"
 	"strconv"
 	"strings"
 	"unicode"
@@ -18,22 +17,22 @@ import (
 var (
 	// Debian package name (Debian Policy 5.6.1), optional :arch, optional
 	// =version (5.6.12) or /release.
-	aptRe = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[0-9]+:[A-Za-z0-9.+~-]+|=[A-Za-z0-9][A-Za-z0-9.+~-]*(:[A-Za-z0-9.+~-]+)?|/[a-z0-9.-]+)?$`)
+	aptRe = lazyRe(`^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[0-9]+:[A-Za-z0-9.+~-]+|=[A-Za-z0-9][A-Za-z0-9.+~-]*(:[A-Za-z0-9.+~-]+)?|/[a-z0-9.-]+)?$`)
 	// PEP 508 distribution name.
-	pepNameRe = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]|[A-Za-z0-9])`)
+	pepNameRe = lazyRe(`^([A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]|[A-Za-z0-9])`)
 	// PEP 508 extras, version specifiers, URL and marker parts after the name.
-	pepExtrasRe  = regexp.MustCompile(`^\[\s*[A-Za-z0-9][A-Za-z0-9._-]*(\s*,\s*[A-Za-z0-9][A-Za-z0-9._-]*)*\s*\]`)
-	pepVersionRe = regexp.MustCompile(`^\(?\s*(~=|===|==|!=|<=|>=|<|>)\s*[A-Za-z0-9_.*+!-]+(\s*,\s*(~=|===|==|!=|<=|>=|<|>)\s*[A-Za-z0-9_.*+!-]+)*\s*\)?`)
-	pepURLRe     = regexp.MustCompile(`^@\s*[A-Za-z][A-Za-z0-9+.-]*://[^\s;]+`)
-	pepMarkerRe  = regexp.MustCompile(`^;\s*[A-Za-z0-9_.'"<>=!~ (),\-]+$`)
-	envNameRe    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
-	pyVersionRe  = regexp.MustCompile(`^[0-9]+(\.[0-9]+){0,2}$`)
-	cudaRe       = regexp.MustCompile(`^[0-9]+\.[0-9]+(\.[0-9]+)?$`)
-	cudnnRe      = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*$`)
-	repoRe       = regexp.MustCompile(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)
-	tagRe        = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-	condaRe      = regexp.MustCompile(`^([A-Za-z0-9_.-]+::)?[A-Za-z0-9_.-]+(\s*[=<>!~]{0,2}\s*[A-Za-z0-9_.*+!,|=<>-]*)*(\[[A-Za-z0-9_.=,'" -]*\])?$`)
-	wordRe       = regexp.MustCompile(`^[a-z_]+$`)
+	pepExtrasRe  = lazyRe(`^\[\s*[A-Za-z0-9][A-Za-z0-9._-]*(\s*,\s*[A-Za-z0-9][A-Za-z0-9._-]*)*\s*\]`)
+	pepVersionRe = lazyRe(`^\(?\s*(~=|===|==|!=|<=|>=|<|>)\s*[A-Za-z0-9_.*+!-]+(\s*,\s*(~=|===|==|!=|<=|>=|<|>)\s*[A-Za-z0-9_.*+!-]+)*\s*\)?`)
+	pepURLRe     = lazyRe(`^@\s*[A-Za-z][A-Za-z0-9+.-]*://[^\s;]+`)
+	pepMarkerRe  = lazyRe(`^;\s*[A-Za-z0-9_.'"<>=!~ (),\-]+$`)
+	envNameRe    = lazyRe(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
+	pyVersionRe  = lazyRe(`^[0-9]+(\.[0-9]+){0,2}$`)
+	cudaRe       = lazyRe(`^[0-9]+\.[0-9]+(\.[0-9]+)?$`)
+	cudnnRe      = lazyRe(`^[0-9]+(\.[0-9]+)*$`)
+	repoRe       = lazyRe(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)
+	tagRe        = lazyRe(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	condaRe      = lazyRe(`^([A-Za-z0-9_.-]+::)?[A-Za-z0-9_.-]+(\s*[=<>!~]{0,2}\s*[A-Za-z0-9_.*+!,|=<>-]*)*(\[[A-Za-z0-9_.=,'" -]*\])?$`)
+	wordRe       = lazyRe(`^[a-z_]+$`)
 )
 
 // validate checks every field's grammar. It never changes the spec.
