@@ -42,7 +42,8 @@ type ConfigInput struct {
 // Config returns the OCI image config of img for one platform, starting
 // from the base image's config in in.BaseConfig:
 //
-//   - Env: the base's, then VIRTUAL_ENV and the venv's bin first on PATH
+//   - Env: the base's, then NVIDIA's when the spec names a CUDA version
+//     (see cudaEnv), then VIRTUAL_ENV and the venv's bin first on PATH
 //     when there is a virtual environment, then the spec's env, which wins.
 //   - Entrypoint: nil in the spec keeps the base's; a list replaces it (an
 //     empty list clears it) and, as Docker does, clears the base's Cmd.
@@ -123,9 +124,9 @@ func Config(img *spec.Image, in Input, ci ConfigInput) (ocispecs.Image, error) {
 }
 
 // imageEnv is the env of the finished image, and of the commands: the
-// base's, the virtual environment's, then the spec's.
+// base's, NVIDIA's, the virtual environment's, then the spec's.
 func imageEnv(img *spec.Image, baseEnv []string) []string {
-	env := append([]string{}, baseEnv...)
+	env := cudaEnv(img.Spec, baseEnv)
 	if needsPython(img) {
 		path := envValue(baseEnv, "PATH")
 		if path == "" {

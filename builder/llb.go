@@ -100,6 +100,9 @@ func Graph(img *spec.Image, in Input) (llb.State, error) {
 		}
 	}
 	st = st.Platform(in.Platform).Dir("/")
+	if st, err = withCUDAEnv(st, img.Spec, in.BaseConfig); err != nil {
+		return llb.State{}, err
+	}
 	for _, s := range steps {
 		st = s.Apply(st)
 	}
