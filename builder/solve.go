@@ -126,11 +126,16 @@ type BuildOptions struct {
 	// (cache mounts are still used). With pinned inputs the image is the
 	// same, digest included.
 	NoCache bool
+	// Output writes the image to a local tarball instead of pushing it;
+	// Ref then only names the image inside the file, and no registry is
+	// contacted except to pull the base. Nil: push to Ref.
+	Output *Output
 }
 
 // Result is a built and pushed image.
 type Result struct {
-	// Ref is where the image was pushed (registry/repository:tag).
+	// Ref is where the image was pushed (registry/repository:tag), or its
+	// name in BuildOptions.Output.
 	Ref string
 	// Digest is the pushed manifest's (or index's) digest.
 	Digest string
@@ -139,8 +144,9 @@ type Result struct {
 }
 
 // Build builds img for each of its platforms (an image index when there
-// are several) and pushes it to its ref. The push happens only after every
-// step succeeded, so a failed build leaves no tag. A failing step is a
+// are several) and pushes it to its ref, or writes it to opts.Output. The
+// push happens only after every step succeeded, so a failed build leaves
+// no tag (and no output file). A failing step is a
 // *StepError with its log's tail; an unsupported platform a *PlatformError
 // before any work; a lost daemon an *UnavailableError; a failed export a
 // *PushError.
@@ -170,18 +176,27 @@ func (b *Builder) Build(ctx context.Context, img *spec.Image, opts BuildOptions)
 			return nil, err
 		}
 	}
+	export := client.ExportEntry{
+		Type: client.ExporterImage,
+		Attrs: map[string]string{
+			"name":              ref,
+			"push":              "true",
+			"oci-mediatypes":    "true",
+			"rewrite-timestamp": "true",
+			"source-date-epoch": "0",
+		},
+	}
+	var out *outputFile
+	if opts.Output != nil {
+		if err := opts.Output.Check(len(plats)); err != nil {
+			return nil, err
+		}
+		out = &outputFile{out: opts.Output}
+		export = out.exportEntry(ref)
+	}
 
 	solveOpt := client.SolveOpt{
-		Exports: []client.ExportEntry{{
-			Type: client.ExporterImage,
-			Attrs: map[string]string{
-				"name":              ref,
-				"push":              "true",
-				"oci-mediatypes":    "true",
-				"rewrite-timestamp": "true",
-				"source-date-epoch": "0",
-			},
-		}},
+		Exports:       []client.ExportEntry{export},
 		FrontendAttrs: map[string]string{"build-arg:SOURCE_DATE_EPOCH": "0"},
 		LocalMounts:   LocalMounts(img),
 		Session: []session.Attachable{
@@ -208,11 +223,22 @@ func (b *Builder) Build(ctx context.Context, img *spec.Image, opts BuildOptions)
 	resp, err := b.c.Build(ctx, solveOpt, "ispec", buildFunc, statusCh)
 	<-fed
 	if err != nil {
-		return nil, b.buildError(ctx, ref, tr, err)
+		if out != nil {
+			out.discard()
+		}
+		return nil, b.buildError(ctx, ref, tr, err, opts.Output)
 	}
 	dgst := resp.ExporterResponse[exptypes.ExporterImageDigestKey]
 	if dgst == "" {
+		if out != nil {
+			out.discard()
+		}
 		return nil, fmt.Errorf("building %s: buildkit returned no image digest", ref)
+	}
+	if out != nil {
+		if err := out.commit(); err != nil {
+			return nil, err
+		}
 	}
 	return &Result{Ref: ref, Digest: dgst, Duration: time.Since(start)}, nil
 }
@@ -298,7 +324,9 @@ func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, 
 }
 
 // buildError turns BuildKit's error into one of the package's typed errors.
-func (b *Builder) buildError(ctx context.Context, ref string, tr *tracker, err error) error {
+// A failed export is a *PushError, or a plain error when the image was
+// being written to output.
+func (b *Builder) buildError(ctx context.Context, ref string, tr *tracker, err error, output *Output) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("building %s: %w", ref, ctx.Err())
 	}
@@ -316,6 +344,8 @@ func (b *Builder) buildError(ctx context.Context, ref string, tr *tracker, err e
 		switch {
 		case strings.HasPrefix(v.name, "[ispec]"):
 			return &StepError{Step: v.name, Log: v.tail(), Err: unwrapGRPC(err)}
+		case (strings.HasPrefix(v.name, "exporting") || strings.HasPrefix(v.name, "sending")) && output != nil:
+			return fmt.Errorf("writing %s to %s: %w", ref, output, unwrapGRPC(err))
 		case strings.HasPrefix(v.name, "exporting") || strings.HasPrefix(v.name, "pushing"):
 			return &PushError{Ref: ref, Err: unwrapGRPC(err)}
 		}
