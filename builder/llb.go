@@ -56,13 +56,25 @@ apt-get install -y --no-install-recommends "$@"
 rm -rf /var/log/apt /var/log/dpkg.log /var/log/alternatives.log /var/cache/ldconfig/aux-cache /var/cache/debconf/*-old`
 
 // venvScript makes the virtual environment with the interpreter given as
-// its first argument, and says so clearly when the base image lacks it.
+// its first argument. When the base image lacks that interpreter, or the
+// interpreter cannot make virtual environments (Debian's python3 without
+// python3-venv), it fails with a message that names the interpreter, the
+// Python interpreters on the base image's PATH, and what to change. The
+// checks write nothing, so the layer is what "$1" -m venv alone makes.
 const venvScript = `set -eu
-if ! command -v "$1" >/dev/null 2>&1; then
-  echo "ispec: the base image has no $1 to make the virtual environment with; use a base image with Python (python_version, base_image) or set python_exec" >&2
+py="$1"
+found=$(echo $(ls $(echo "$PATH" | tr : ' ') 2>/dev/null | grep -xE 'python3(\.[0-9]+)?' | sort -u)) || true
+if ! command -v "$py" >/dev/null 2>&1; then
+  echo "ispec: the base image has no $py to make the virtual environment ` + VenvDir + ` with (Python on its PATH: ${found:-none})." >&2
+  echo "ispec: use a base_image with $py, install it with apt_packages, set python_version or python_exec to one it has, or leave out base_image so that python_version picks a Python base image." >&2
   exit 127
 fi
-exec "$1" -m venv ` + VenvDir
+if ! PYTHONDONTWRITEBYTECODE=1 "$py" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  echo "ispec: the base image's $py cannot make virtual environments: it lacks the venv or ensurepip module; on Debian or Ubuntu add python3-venv to apt_packages." >&2
+  exit 127
+fi
+exec "$py" -m venv ` + VenvDir + `
+`
 
 // Input is what the graph of one platform needs besides the spec.
 type Input struct {
