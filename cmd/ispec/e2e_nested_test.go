@@ -34,13 +34,14 @@ func TestNestedSpecs(t *testing.T) {
 	}
 	parentRef, oneRef, twoRef := tagOf("base.yaml"), tagOf("one.yaml"), tagOf("two.yaml")
 
-	out, errOut, code := runProc(t, "build", "--json", "--progress", "plain", spec("one.yaml"), spec("two.yaml"))
+	// The parent is named on the command line too, after its children.
+	out, errOut, code := runProc(t, "build", "--json", "--progress", "plain", spec("one.yaml"), spec("two.yaml"), spec("base.yaml"))
 	if code != 0 {
 		t.Fatalf("build: exit %d\n%s", code, tail(errOut, 60))
 	}
 	results := decodeResults(t, out)
-	if len(results) != 2 || results[0].Ref != oneRef || results[1].Ref != twoRef || !results[0].Built || !results[1].Built {
-		t.Fatalf("build printed %+v; want %s and %s, both built", results, oneRef, twoRef)
+	if len(results) != 3 || results[0].Ref != oneRef || results[1].Ref != twoRef || results[2].Ref != parentRef || !results[0].Built || !results[1].Built {
+		t.Fatalf("build printed %+v; want %s and %s built, then %s", results, oneRef, twoRef, parentRef)
 	}
 	if n := testenv.CountManifestPuts(t, env.RegistryLog, repoOf(parentRef)); n != 1 {
 		t.Errorf("the registry saw %d manifest pushes for the parent %s, want 1", n, parentRef)
@@ -50,7 +51,10 @@ func TestNestedSpecs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range results {
+	if results[2].Digest != pd.String() {
+		t.Errorf("build printed the parent's digest %s, the registry has %s", results[2].Digest, pd)
+	}
+	for _, r := range results[:2] {
 		child := pull(t, r.Ref+"@"+r.Digest)
 		cf, err := child.ConfigFile()
 		if err != nil {
