@@ -69,7 +69,8 @@ func (e *PushError) Error() string { return fmt.Sprintf("pushing %s: %v", e.Ref,
 func (e *PushError) Unwrap() error { return e.Err }
 
 // PlatformError means BuildKit's workers cannot build for a platform the
-// spec asks for. It is returned before any work starts.
+// spec asks for. It is returned before any work starts. The spec is valid;
+// another BuildKit (or this one with QEMU emulators) can build it.
 type PlatformError struct {
 	// Platform is the unsupported platform.
 	Platform string
@@ -79,5 +80,5 @@ type PlatformError struct {
 
 // Error implements error.
 func (e *PlatformError) Error() string {
-	return fmt.Sprintf("platform %s is not supported by the buildkit workers (they build for %s); install QEMU emulators (binfmt) on the buildkit host or drop the platform", e.Platform, strings.Join(e.Supported, ", "))
+	return fmt.Sprintf("platform %s is not supported by the buildkit workers (they build for %s); install QEMU emulators (binfmt) on the buildkit host, use a buildkit whose workers build for it, or drop the platform from the spec", e.Platform, strings.Join(e.Supported, ", "))
 }

@@ -22,12 +22,13 @@ type buildResult struct {
 	Ref      string  `json:"ref"`
 	Digest   string  `json:"digest"`
 	Built    bool    `json:"built"`
+	Output   string  `json:"output,omitempty"`
 	Duration float64 `json:"duration_seconds"`
 }
 
 type buildFlags struct {
 	asJSON, force, noCache bool
-	progress               string
+	progress, output       string
 }
 
 func newBuildCmd() *cobra.Command {
@@ -45,11 +46,22 @@ Parallel runs on one host build a tag once: a file lock in the cache dir
 serializes them and the second finds the first's image. A failed build
 pushes nothing and shows the failing step with the tail of its log.
 
+--output oci:PATH writes an OCI image layout tarball, --output docker:PATH
+a tarball that docker load accepts, instead of pushing: the one spec given
+is always built, its registry is neither asked nor needed (the image is
+named registry/name:tag, or name:tag without a registry). The file appears
+only when the build succeeds. A docker tarball holds one platform.
+
+A spec with several platforms builds an image index, one image per
+platform; each must be one BuildKit's workers build for (natively or
+through QEMU emulation), which is checked before any work starts.
+
 BuildKit is reached at --buildkit-addr, else BUILDKIT_HOST
 (unix:///path, tcp://host:port, docker-container://name).
 
-Exit 0 on success, 1 when a build step failed, 2 for an invalid spec, 3
-when the registry or BuildKit is unavailable.`,
+Exit 0 on success, 1 when a build step failed, 2 for an invalid spec or
+usage, 3 when the registry or BuildKit is unavailable, or BuildKit's
+workers cannot build a platform the spec asks for.`,
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, cfg, err := loadConfig(cmd)
@@ -61,11 +73,26 @@ when the registry or BuildKit is unavailable.`,
 			default:
 				return usageError{fmt.Errorf("--progress %q: expected auto, tty, plain, json or quiet", f.progress)}
 			}
+			var out *builder.Output
+			if f.output != "" {
+				if out, err = builder.ParseOutput(f.output); err != nil {
+					return usageError{fmt.Errorf("--output: %w", err)}
+				}
+				if len(args) != 1 {
+					return usageError{fmt.Errorf("--output %s writes one image: give one spec, not %d", out, len(args))}
+				}
+			}
 			imgs, err := loadAll(cmd.Context(), cfg, args)
 			if err != nil {
 				return err
 			}
 			for _, img := range imgs {
+				if out != nil {
+					if err := checkOutput(img, out); err != nil {
+						return err
+					}
+					continue
+				}
 				if _, err := imageTag(img); err != nil {
 					return err
 				}
@@ -77,7 +104,12 @@ when the registry or BuildKit is unavailable.`,
 			defer r.close()
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			for i, img := range imgs {
-				res, err := r.ensure(cmd.Context(), img)
+				var res *buildResult
+				if out != nil {
+					res, err = r.export(cmd.Context(), img, out)
+				} else {
+					res, err = r.ensure(cmd.Context(), img)
+				}
 				if err != nil {
 					return err
 				}
@@ -94,10 +126,11 @@ when the registry or BuildKit is unavailable.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object per spec: spec, ref, digest, built, duration_seconds")
+	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object per spec: spec, ref, digest, built, output, duration_seconds")
 	fl.BoolVar(&f.force, "force", false, "build and push even when the image exists")
 	fl.BoolVar(&f.noCache, "no-cache", false, "run every step again instead of reusing BuildKit's cache")
 	fl.StringVar(&f.progress, "progress", "auto", "progress on stderr: auto, tty, plain, json or quiet")
+	fl.StringVar(&f.output, "output", "", "write the image to oci:PATH (OCI layout tarball) or docker:PATH (docker load tarball) instead of pushing; always builds")
 	fl.String("buildkit-addr", "", "BuildKit address (env ISPEC_BUILDKIT_ADDR or BUILDKIT_HOST)")
 	fl.StringSlice("insecure-registries", nil, "registries reached over plain HTTP besides loopback ones (env ISPEC_INSECURE_REGISTRIES)")
 	return cmd
@@ -180,6 +213,58 @@ func (r *buildRun) ensure(ctx context.Context, img *spec.Image) (*buildResult, e
 	if err := r.connect(ctx); err != nil {
 		return nil, err
 	}
+	out, err := r.build(ctx, img, builder.BuildOptions{Base: base, Ref: ref.Name(), NoCache: r.flags.noCache})
+	if err != nil {
+		return nil, fmt.Errorf("building %s: %w", ref.Name(), err)
+	}
+	if r.index != nil {
+		if h, err := v1.NewHash(out.Digest); err == nil {
+			if err := r.index.Put(ref, h, ""); err != nil {
+				fmt.Fprintf(r.stderr, "ispec: warning: local index: %v\n", err)
+			}
+		}
+	}
+	return r.remember(img, &buildResult{Ref: ref.Name(), Digest: out.Digest, Built: true, Duration: time.Since(start).Seconds()}, nil)
+}
+
+// checkOutput checks, before any work, that img can be written to out.
+func checkOutput(img *spec.Image, out *builder.Output) error {
+	// Without a registry the image is named name:tag.
+	if _, err := name.NewTag(img.Identity.Ref); err != nil {
+		return usageError{fmt.Errorf("%s: %w", img.File, err)}
+	}
+	if err := out.Check(len(img.Spec.Platform)); err != nil {
+		return usageError{fmt.Errorf("%s: %w", img.File, err)}
+	}
+	return nil
+}
+
+// export builds img into a local file: no lookup, no lock, no push. A
+// parent spec is still found or built in its registry, since the image
+// builds on its digest.
+func (r *buildRun) export(ctx context.Context, img *spec.Image, output *builder.Output) (*buildResult, error) {
+	start := time.Now()
+	var base string
+	if img.Parent != nil {
+		pres, err := r.ensure(ctx, img.Parent)
+		if err != nil {
+			return nil, fmt.Errorf("base spec %s: %w", img.Parent.File, err)
+		}
+		base = pres.Ref + "@" + pres.Digest
+	}
+	if err := r.connect(ctx); err != nil {
+		return nil, err
+	}
+	ref := img.Identity.Ref
+	out, err := r.build(ctx, img, builder.BuildOptions{Base: base, Ref: ref, Output: output, NoCache: r.flags.noCache})
+	if err != nil {
+		return nil, fmt.Errorf("building %s: %w", ref, err)
+	}
+	return &buildResult{Ref: ref, Digest: out.Digest, Built: true, Output: output.String(), Duration: time.Since(start).Seconds()}, nil
+}
+
+// build runs one BuildKit build, showing its progress on stderr.
+func (r *buildRun) build(ctx context.Context, img *spec.Image, opts builder.BuildOptions) (*builder.Result, error) {
 	prog := builder.NewProgress()
 	shown := make(chan struct{})
 	go func() {
@@ -193,19 +278,10 @@ func (r *buildRun) ensure(ctx context.Context, img *spec.Image) (*buildResult, e
 			fmt.Fprintf(r.stderr, "ispec: warning: %v\n", err)
 		}
 	}()
-	out, err := r.b.Build(ctx, img, builder.BuildOptions{Base: base, Ref: ref.Name(), Progress: prog, NoCache: r.flags.noCache})
+	opts.Progress = prog
+	out, err := r.b.Build(ctx, img, opts)
 	<-shown
-	if err != nil {
-		return nil, fmt.Errorf("building %s: %w", ref.Name(), err)
-	}
-	if r.index != nil {
-		if h, err := v1.NewHash(out.Digest); err == nil {
-			if err := r.index.Put(ref, h, ""); err != nil {
-				fmt.Fprintf(r.stderr, "ispec: warning: local index: %v\n", err)
-			}
-		}
-	}
-	return r.remember(img, &buildResult{Ref: ref.Name(), Digest: out.Digest, Built: true, Duration: time.Since(start).Seconds()}, nil)
+	return out, err
 }
 
 // found looks ref up: a result when it exists, neither when it is absent,

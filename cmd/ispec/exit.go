@@ -12,7 +12,7 @@ const (
 	exitAbsent      = 1 // `exists`: an image is absent; `lock --check`: drift
 	exitFailed      = 1 // a build failed
 	exitInvalid     = 2 // invalid spec or usage
-	exitUnavailable = 3 // registry or builder unavailable
+	exitUnavailable = 3 // registry or builder unavailable, or a platform the builder cannot build
 )
 
 const exitCodesHelp = `Exit codes:
@@ -20,7 +20,8 @@ const exitCodesHelp = `Exit codes:
   1  exists: an image is absent; lock --check: the lock has drifted;
      build: a build step failed
   2  invalid spec or usage
-  3  registry or BuildKit unavailable (the error says which)`
+  3  registry or BuildKit unavailable (the error says which), or BuildKit's
+     workers cannot build a platform the spec asks for`
 
 // exitError carries an exit code. With a nil err nothing more is printed:
 // the command already reported what it found.

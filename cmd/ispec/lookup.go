@@ -34,10 +34,12 @@ func newRemote(cfg *config) (*cache.Remote, error) {
 }
 
 // unavailable reports whether err means a registry or BuildKit could not
-// be used (exit code 3).
+// be used (exit code 3). A platform BuildKit's workers cannot build is one
+// such case: the spec is valid, this BuildKit cannot build it.
 func unavailable(err error) bool {
 	var ue *cache.UnknownError
 	var be *builder.UnavailableError
 	var pe *builder.PushError
-	return errors.As(err, &ue) || errors.As(err, &be) || errors.As(err, &pe)
+	var ple *builder.PlatformError
+	return errors.As(err, &ue) || errors.As(err, &be) || errors.As(err, &pe) || errors.As(err, &ple)
 }
