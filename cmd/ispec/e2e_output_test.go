@@ -166,6 +166,13 @@ func TestBuildOutputUsage(t *testing.T) {
 		}
 	}
 	folderHolds(t, dir, "one.yaml", "two.yaml")
+
+	help, _, _ := run(t, "build", "--help")
+	for _, want := range []string{"--output", "docker load", "3 when the registry or BuildKit is unavailable, or BuildKit's\nworkers cannot build a platform"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("build --help does not say %q", want)
+		}
+	}
 }
 
 // TestBuildOutputTarballs: --output writes an OCI layout and a docker
