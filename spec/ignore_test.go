@@ -5,8 +5,8 @@ import "testing"
 func TestIgnoreRules(t *testing.T) {
 	cases := []struct {
 		name, ispec, docker string
-		path               string
-		dir, want          bool
+		path                string
+		dir, want           bool
 	}{
 		{"git dir always", "", "", ".git", true, true},
 		{"nested git dir", "", "", "sub/.git", true, true},
