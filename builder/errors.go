@@ -1,8 +1,11 @@
 package builder
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+
+	gatewaypb "github.com/moby/buildkit/frontend/gateway/pb"
 )
 
 // UnavailableError means BuildKit could not be reached. Retrying makes
@@ -39,7 +42,14 @@ const LogTailLines = 20
 // Error implements error. It names the step and includes the log tail.
 func (e *StepError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "step %q failed: %v", e.Step, e.Err)
+	var exit *gatewaypb.ExitError
+	if errors.As(e.Err, &exit) {
+		// BuildKit's own message repeats the whole command, which for the
+		// recipe's fixed scripts says nothing the step name does not.
+		fmt.Fprintf(&b, "step %q failed: exit code: %d", e.Step, exit.ExitCode)
+	} else {
+		fmt.Fprintf(&b, "step %q failed: %v", e.Step, e.Err)
+	}
 	if len(e.Log) > 0 {
 		b.WriteString("\nlast lines of its log:")
 		for _, l := range e.Log {
