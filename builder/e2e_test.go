@@ -7,9 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -23,53 +22,23 @@ import (
 	"github.com/moby/buildkit/client"
 
 	"github.com/ispec-dev/ispec/internal/imagediff"
+	"github.com/ispec-dev/ispec/internal/pyindex"
+	"github.com/ispec-dev/ispec/internal/testenv"
 	"github.com/ispec-dev/ispec/spec"
 )
 
-// devEnv is the dev environment that `scripts/devenv.sh up` starts: a
-// buildkitd, a registry with base image fixtures and a PEP 503 index.
-type devEnv struct {
-	BuildkitHost string `json:"BUILDKIT_HOST"`
-	Registry     string `json:"ISPEC_TEST_REGISTRY"`
-	BasePython   string `json:"ISPEC_TEST_BASE_PYTHON"`
-	BaseBusybox  string `json:"ISPEC_TEST_BASE_BUSYBOX"`
-	IndexURL     string `json:"ISPEC_TEST_PYPI_INDEX"`
-}
-
-// loadDevEnv reads .devenv/env.json from the repository root; it skips the
-// test when the environment is not up, except in CI.
-func loadDevEnv(t *testing.T) *devEnv {
+// loadDevEnv returns the dev environment that `scripts/devenv.sh up`
+// starts: a buildkitd, a registry with base image fixtures and a PEP 503
+// index. It skips the test when the environment is not up, except in CI.
+func loadDevEnv(t *testing.T) *testenv.Env {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
 	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		dt, err := os.ReadFile(filepath.Join(dir, ".devenv", "env.json"))
-		if err == nil {
-			var env devEnv
-			if err := json.Unmarshal(dt, &env); err != nil {
-				t.Fatalf("reading env.json: %v", err)
-			}
-			return &env
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("the dev environment is not up (run scripts/devenv.sh up)")
-	}
-	t.Skip("the dev environment is not up (run scripts/devenv.sh up)")
-	return nil
+	return testenv.Load(t)
 }
 
-func newE2EBuilder(t *testing.T, env *devEnv) *Builder {
+func newE2EBuilder(t *testing.T, env *testenv.Env) *Builder {
 	t.Helper()
 	b, err := New(context.Background(), Options{Addr: env.BuildkitHost, Version: "e2e"})
 	if err != nil {
@@ -80,7 +49,7 @@ func newE2EBuilder(t *testing.T, env *devEnv) *Builder {
 }
 
 // e2eSpec writes a spec that exercises every step into a new folder.
-func e2eSpec(env *devEnv, repo, pkgA string, commands []string) (string, map[string]string) {
+func e2eSpec(env *testenv.Env, repo, pkgA string, commands []string) (string, map[string]string) {
 	var cmds strings.Builder
 	for _, c := range commands {
 		q, _ := json.Marshal(c)
@@ -376,55 +345,92 @@ func compareLayers(t *testing.T, a, b v1.Image) {
 
 // TestE2EPipSecret: pip reads its index from a secret file (pip.conf), and
 // the secret's bytes end up in no layer, config, log or the hash input.
+// TestE2EPipSecret: a private index that demands basic auth is reached
+// with credentials that travel only as BuildKit secrets, from the spec's
+// pip_secret_mounts or from the configuration's netrc: pip installs from
+// it, and the password is in no layer, config, log line, error or hash.
 func TestE2EPipSecret(t *testing.T) {
 	env := loadDevEnv(t)
 	b := newE2EBuilder(t, env)
-	marker := fmt.Sprintf("ispec-secret-marker-%d", time.Now().UnixNano())
-	doc := fmt.Sprintf(`name: secret
-registry: %s/e2e-builder-secret-%d
-base_image: %s
-packages: ["ispec-demo-b==2.0.0"]
-pip_secret_mounts: [{source: pip.conf, target: /etc/pip.conf}]
-`, env.Registry, time.Now().UnixNano(), env.BasePython)
-	img := loadSpec(t, doc, map[string]string{"pip.conf": "# " + marker + "\n[global]\nindex-url = " + env.IndexURL + "\n"})
-	if strings.Contains(string(img.Document), marker) {
-		t.Fatal("the secret is in the hash input")
-	}
-	res, events, err := build(t, b, img)
+	password := fmt.Sprintf("ispec-secret-password-%d", time.Now().UnixNano())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("Build: %v", err)
+		t.Fatal(err)
 	}
-	for _, s := range events {
-		for _, l := range s.Logs {
-			if strings.Contains(string(l.Data), marker) {
-				t.Errorf("the secret is in a log line: %q", l.Data)
+	srv := &http.Server{Handler: pyindex.Handler(env.IndexWheels, pyindex.WithBasicAuth("ispec", password))}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	index := "http://" + ln.Addr().String() + "/simple"
+	if resp, err := http.Get(index + "/"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the private index answers %v without credentials (%v), want 401", resp, err)
+	}
+	withCreds := "http://ispec:" + password + "@" + ln.Addr().String() + "/simple"
+
+	check := func(t *testing.T, img *spec.Image, res *Result, events []*client.SolveStatus) {
+		t.Helper()
+		if strings.Contains(string(img.Document), password) {
+			t.Error("the secret is in the hash input")
+		}
+		for _, s := range events {
+			for _, l := range s.Logs {
+				if strings.Contains(string(l.Data), password) {
+					t.Errorf("the secret is in a log line: %q", l.Data)
+				}
 			}
 		}
+		im := remoteImage(t, res.Ref)
+		raw, _ := im.RawConfigFile()
+		if strings.Contains(string(raw), password) {
+			t.Error("the secret is in the image config")
+		}
+		layers, _ := im.Layers()
+		for i, l := range layers {
+			rc, err := l.Uncompressed()
+			if err != nil {
+				t.Fatal(err)
+			}
+			dt, _ := io.ReadAll(rc)
+			rc.Close()
+			if strings.Contains(string(dt), password) {
+				t.Errorf("the secret is in layer %d", i)
+			}
+		}
+		if _, ok := layerFiles(t, im)["opt/venv/lib/python3.11/site-packages/ispec_demo_b-2.0.0.dist-info/METADATA"]; !ok {
+			t.Error("pip did not install from the private index")
+		}
 	}
-	im := remoteImage(t, res.Ref)
-	raw, _ := im.RawConfigFile()
-	if strings.Contains(string(raw), marker) {
-		t.Error("the secret is in the image config")
+	specFor := func(extra string) string {
+		return fmt.Sprintf("name: secret\nregistry: %s/e2e-builder-secret-%d\nbase_image: %s\npackages: [\"ispec-demo-b==2.0.0\"]\n%s",
+			env.Registry, time.Now().UnixNano(), env.BasePython, extra)
 	}
-	layers, _ := im.Layers()
-	for i, l := range layers {
-		rc, err := l.Uncompressed()
+
+	t.Run("pip_secret_mounts", func(t *testing.T) {
+		img := loadSpec(t, specFor("pip_secret_mounts: [{source: pip.conf, target: /etc/pip.conf}]\n"),
+			map[string]string{"pip.conf": "[global]\nindex-url = " + withCreds + "\n"})
+		res, events, err := build(t, b, img)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("Build: %v", err)
 		}
-		dt, _ := io.ReadAll(rc)
-		rc.Close()
-		if strings.Contains(string(dt), marker) {
-			t.Errorf("the secret is in layer %d", i)
+		check(t, img, res, events)
+	})
+	t.Run("netrc from the configuration", func(t *testing.T) {
+		img := loadSpec(t, specFor("pip_index: "+index+"\n"), nil)
+		netrc := []byte("machine 127.0.0.1 login ispec password " + password + "\n")
+		res, events, err := build(t, b, img, BuildOptions{PipNetrc: netrc})
+		if err != nil {
+			t.Fatalf("Build: %v", err)
 		}
-	}
-	var found bool
-	for p := range layerFiles(t, im) {
-		if strings.Contains(p, "ispec_demo_b-2.0.0.dist-info") {
-			found = true
+		check(t, img, res, events)
+	})
+	t.Run("no credentials", func(t *testing.T) {
+		img := loadSpec(t, specFor("pip_index: "+index+"\n"), nil)
+		_, _, err := build(t, b, img)
+		var se *StepError
+		if !errors.As(err, &se) || !strings.Contains(se.Step, "pip install") {
+			t.Fatalf("Build without credentials = %v, want a failed pip step", err)
 		}
-	}
-	if !found {
-		t.Error("pip did not install from the index named in the secret")
-	}
+		if strings.Contains(err.Error(), password) {
+			t.Error("the secret is in the error")
+		}
+	})
 }

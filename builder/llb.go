@@ -82,6 +82,9 @@ type Input struct {
 	Platform ocispecs.Platform
 	// Base is the base image reference; a digest reference pins it.
 	Base string
+	// PipNetrc says whether a netrc file with index credentials is given
+	// (BuildOptions.PipNetrc); the pip steps then mount it as a secret.
+	PipNetrc bool
 	// BaseConfig is the base image's config (JSON, as the registry serves
 	// it). Its Env and WorkingDir apply to the build steps and its config
 	// is the start of the image's. Nil means an empty config.
@@ -146,10 +149,10 @@ func Steps(img *spec.Image, in Input) ([]Step, error) {
 			return nil, err
 		}
 		if img.Requirements != nil {
-			steps = append(steps, requirementsStep(img, pip, plat, s.PipSecretMounts))
+			steps = append(steps, requirementsStep(img, pip, plat, s.PipSecretMounts, in.PipNetrc))
 		}
 		if len(s.Packages) > 0 {
-			steps = append(steps, packagesStep(pip, s.Packages, plat, s.PipSecretMounts))
+			steps = append(steps, packagesStep(pip, s.Packages, plat, s.PipSecretMounts, in.PipNetrc))
 		}
 	}
 	wd := workdir(s)
@@ -248,7 +251,7 @@ func newPipArgs(s *spec.Spec) (pipArgs, error) {
 }
 
 // pipOptions are the env, cache and secrets of every pip step.
-func pipOptions(plat string, secrets []spec.SecretMount) []llb.RunOption {
+func pipOptions(plat string, secrets []spec.SecretMount, netrc bool) []llb.RunOption {
 	opts := []llb.RunOption{
 		reproducibleEnv(),
 		llb.AddEnv("PYTHONDONTWRITEBYTECODE", "1"),
@@ -258,14 +261,27 @@ func pipOptions(plat string, secrets []spec.SecretMount) []llb.RunOption {
 		llb.AddEnv("PIP_CACHE_DIR", "/root/.cache/pip"),
 		llb.AddMount("/root/.cache/pip", llb.Scratch(), llb.AsPersistentCacheDir(cacheID("pip", plat), llb.CacheMountShared)),
 	}
+	if netrc {
+		// pip's HTTP client reads index credentials from $NETRC; the file
+		// exists only while the step runs and never enters a layer.
+		opts = append(opts,
+			llb.AddSecret(netrcPath, llb.SecretID(NetrcSecretID), llb.SecretFileOpt(0, 0, 0o400)),
+			llb.AddEnv("NETRC", netrcPath))
+	}
 	return append(opts, secretMounts(secrets)...)
 }
 
-func requirementsStep(img *spec.Image, pip pipArgs, plat string, secrets []spec.SecretMount) Step {
+// NetrcSecretID is the BuildKit secret that carries BuildOptions.PipNetrc.
+const NetrcSecretID = "ispec-pip-netrc"
+
+// netrcPath is where the netrc secret is mounted during pip steps.
+const netrcPath = "/run/secrets/ispec-pip-netrc"
+
+func requirementsStep(img *spec.Image, pip pipArgs, plat string, secrets []spec.SecretMount, netrc bool) Step {
 	name := "[ispec] pip install -r requirements"
 	args := append(append([]string{}, pip...), "-r", requirementsDir+"/"+requirementsName)
 	return Step{Name: name, Apply: func(st llb.State) llb.State {
-		opts := append(pipOptions(plat, secrets),
+		opts := append(pipOptions(plat, secrets, netrc),
 			llb.Args(args),
 			llb.AddMount(requirementsDir, localState(localRequirements, img.Requirements, "requirements"), llb.Readonly),
 			llb.WithCustomName(name),
@@ -274,11 +290,11 @@ func requirementsStep(img *spec.Image, pip pipArgs, plat string, secrets []spec.
 	}}
 }
 
-func packagesStep(pip pipArgs, pkgs []string, plat string, secrets []spec.SecretMount) Step {
+func packagesStep(pip pipArgs, pkgs []string, plat string, secrets []spec.SecretMount, netrc bool) Step {
 	name := "[ispec] pip install " + strings.Join(pkgs, " ")
 	args := append(append([]string{}, pip...), pkgs...)
 	return Step{Name: name, Apply: func(st llb.State) llb.State {
-		opts := append(pipOptions(plat, secrets), llb.Args(args), llb.WithCustomName(name))
+		opts := append(pipOptions(plat, secrets, netrc), llb.Args(args), llb.WithCustomName(name))
 		return st.Run(opts...).Root()
 	}}
 }

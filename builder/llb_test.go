@@ -464,3 +464,31 @@ func TestGraphBaseConfigEnv(t *testing.T) {
 		}
 	}
 }
+
+// TestPipNetrc: index credentials from the configuration are a secret of
+// the pip steps only, named by $NETRC; no other step sees them.
+func TestPipNetrc(t *testing.T) {
+	img := loadSpec(t, "name: a\npython_version: \"3.11\"\napt_packages: [jq]\npackages: [x==1]\ncommands: [\"true\"]\n", nil)
+	st, err := Graph(img, Input{Platform: amd64, Base: testBase, PipNetrc: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, _ := chain(t, st)
+	for _, o := range ops {
+		ex := o.GetExec()
+		if ex == nil {
+			continue
+		}
+		var secret bool
+		for _, m := range ex.Mounts {
+			if m.MountType == pb.MountType_SECRET && m.SecretOpt.ID == NetrcSecretID {
+				secret = m.Dest == netrcPath && m.SecretOpt.Mode == 0o400
+			}
+		}
+		env := slices.Contains(ex.Meta.Env, "NETRC="+netrcPath)
+		isPip := strings.Contains(o.name, "pip install")
+		if secret != isPip || env != isPip {
+			t.Errorf("%s: netrc secret %v, NETRC env %v; want both only on pip steps", o.name, secret, env)
+		}
+	}
+}

@@ -122,6 +122,10 @@ type BuildOptions struct {
 	// source. A source not in the map is read from its file, relative to
 	// the spec file's folder, when pip runs.
 	Secrets map[string][]byte
+	// PipNetrc is a netrc file with credentials for private package
+	// indexes (from the configuration, not the spec). It is mounted as a
+	// BuildKit secret while pip runs: never in a layer, a log or the hash.
+	PipNetrc []byte
 	// NoCache runs every step again instead of reusing BuildKit's cache
 	// (cache mounts are still used). With pinned inputs the image is the
 	// same, digest included.
@@ -203,7 +207,7 @@ func (b *Builder) Build(ctx context.Context, img *spec.Image, opts BuildOptions)
 			authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
 				AuthConfigProvider: authprovider.LoadAuthConfig(b.opts.DockerConfig),
 			}),
-			secretsprovider.NewSecretProvider(newSecretStore(img, opts.Secrets)),
+			secretsprovider.NewSecretProvider(newSecretStore(img, opts.Secrets, opts.PipNetrc)),
 		},
 	}
 
@@ -263,7 +267,7 @@ func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, 
 			if err != nil {
 				return fmt.Errorf("resolving base image %s: %w", base, err)
 			}
-			in := Input{Platform: p, Base: base, BaseConfig: baseConf}
+			in := Input{Platform: p, Base: base, BaseConfig: baseConf, PipNetrc: len(opts.PipNetrc) > 0}
 			st, err := Graph(img, in)
 			if err != nil {
 				return err
@@ -430,8 +434,11 @@ type secretStore struct {
 	files map[string]string
 }
 
-func newSecretStore(img *spec.Image, given map[string][]byte) secrets.SecretStore {
+func newSecretStore(img *spec.Image, given map[string][]byte, netrc []byte) secrets.SecretStore {
 	s := &secretStore{data: map[string][]byte{}, files: map[string]string{}}
+	if len(netrc) > 0 {
+		s.data[NetrcSecretID] = netrc
+	}
 	for i, m := range img.Spec.PipSecretMounts {
 		id := secretID(i)
 		if dt, ok := given[m.Source]; ok {

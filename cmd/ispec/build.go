@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -131,6 +133,7 @@ workers cannot build a platform the spec asks for.`,
 	fl.BoolVar(&f.noCache, "no-cache", false, "run every step again instead of reusing BuildKit's cache")
 	fl.StringVar(&f.progress, "progress", "auto", "progress on stderr: auto, tty, plain, json or quiet")
 	fl.StringVar(&f.output, "output", "", "write the image to oci:PATH (OCI layout tarball) or docker:PATH (docker load tarball) instead of pushing; always builds")
+	fl.String("pip-netrc", "", "netrc file with private package index credentials, given to pip as a BuildKit secret (env ISPEC_PIP_NETRC)")
 	fl.String("buildkit-addr", "", "BuildKit address (env ISPEC_BUILDKIT_ADDR or BUILDKIT_HOST)")
 	fl.StringSlice("insecure-registries", nil, "registries reached over plain HTTP besides loopback ones (env ISPEC_INSECURE_REGISTRIES)")
 	return cmd
@@ -147,6 +150,7 @@ type buildRun struct {
 	checker cache.Checker
 	index   *cache.Index
 	b       *builder.Builder
+	netrc   []byte
 	done    map[string]*buildResult
 }
 
@@ -159,6 +163,13 @@ func newBuildRun(cfg *config, f buildFlags, stderr io.Writer) (*buildRun, error)
 		return nil, err
 	}
 	r := &buildRun{cfg: cfg, flags: f, stderr: stderr, remote: remote, checker: remote, done: map[string]*buildResult{}}
+	if cfg.PipNetrc != "" {
+		// Read now, so that a wrong path fails before any work; the
+		// contents never reach an error message.
+		if r.netrc, err = os.ReadFile(cfg.PipNetrc); err != nil {
+			return nil, usageError{fmt.Errorf("pip-netrc: reading %s: %w", cfg.PipNetrc, errors.Unwrap(err))}
+		}
+	}
 	if idx, err := cache.OpenIndex(cfg.CacheDir); err == nil {
 		r.index = idx
 		r.checker = cache.NewCached(remote, idx, cache.WithIndexErrors(func(err error) {
@@ -279,6 +290,7 @@ func (r *buildRun) build(ctx context.Context, img *spec.Image, opts builder.Buil
 		}
 	}()
 	opts.Progress = prog
+	opts.PipNetrc = r.netrc
 	out, err := r.b.Build(ctx, img, opts)
 	<-shown
 	return out, err

@@ -24,6 +24,9 @@ type config struct {
 	PythonBase         string
 	CUDABase           string
 	InsecureRegistries []string
+	// PipNetrc is a netrc file with private index credentials, handed to
+	// pip as a BuildKit secret.
+	PipNetrc string
 }
 
 // newViper reads the config file (flag --config, else ISPEC_CONFIG, else
@@ -81,6 +84,7 @@ func loadConfig(cmd *cobra.Command) (*viper.Viper, *config, error) {
 		PythonBase:         v.GetString("python-base"),
 		CUDABase:           v.GetString("cuda-base"),
 		InsecureRegistries: v.GetStringSlice("insecure-registries"),
+		PipNetrc:           v.GetString("pip-netrc"),
 	}
 	if c.BuildkitAddr == "" {
 		c.BuildkitAddr = os.Getenv("BUILDKIT_HOST")
