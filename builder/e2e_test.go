@@ -134,19 +134,6 @@ func layerFiles(t *testing.T, im v1.Image) map[string]fileInfo {
 	return files
 }
 
-func remoteImage(t *testing.T, ref string) v1.Image {
-	t.Helper()
-	r, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, err := remote.Image(r)
-	if err != nil {
-		t.Fatalf("fetching %s: %v", ref, err)
-	}
-	return im
-}
-
 func TestE2EBuild(t *testing.T) {
 	env := loadDevEnv(t)
 	b := newE2EBuilder(t, env)
@@ -167,7 +154,7 @@ func TestE2EBuild(t *testing.T) {
 	}
 	t.Logf("built %s@%s in %s", res.Ref, res.Digest, res.Duration)
 
-	im := remoteImage(t, res.Ref)
+	im := testenv.Pull(t, res.Ref)
 	if d, _ := im.Digest(); d.String() != res.Digest {
 		t.Errorf("registry digest %s, result %s", d, res.Digest)
 	}
@@ -217,7 +204,7 @@ func TestE2EBuild(t *testing.T) {
 	}
 
 	fs := layerFiles(t, im)
-	baseLayers, err := remoteImage(t, env.BasePython).Layers()
+	baseLayers, err := testenv.Pull(t, env.BasePython).Layers()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +250,7 @@ func TestE2EBuild(t *testing.T) {
 		}
 		if res2.Digest != res.Digest {
 			t.Errorf("rebuild without cache gave %s, first build %s", res2.Digest, res.Digest)
-			compareLayers(t, im, remoteImage(t, res2.Ref+"@"+res2.Digest))
+			compareLayers(t, im, testenv.Pull(t, res2.Ref+"@"+res2.Digest))
 		}
 	})
 
@@ -275,10 +262,10 @@ func TestE2EBuild(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Build: %v", err)
 		}
-		im2 := remoteImage(t, res2.Ref)
+		im2 := testenv.Pull(t, res2.Ref)
 		l1, _ := im.Layers()
 		l2, _ := im2.Layers()
-		base, err := remoteImage(t, env.BasePython).Layers()
+		base, err := testenv.Pull(t, env.BasePython).Layers()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -378,7 +365,7 @@ func TestE2EPipSecret(t *testing.T) {
 				}
 			}
 		}
-		im := remoteImage(t, res.Ref)
+		im := testenv.Pull(t, res.Ref)
 		raw, _ := im.RawConfigFile()
 		if strings.Contains(string(raw), password) {
 			t.Error("the secret is in the image config")

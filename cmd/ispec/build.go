@@ -197,13 +197,9 @@ func (r *buildRun) ensure(ctx context.Context, img *spec.Image) (*buildResult, e
 	if err != nil {
 		return nil, err
 	}
-	var base string
-	if img.Parent != nil {
-		pres, err := r.ensure(ctx, img.Parent)
-		if err != nil {
-			return nil, fmt.Errorf("base spec %s: %w", img.Parent.File, err)
-		}
-		base = pres.Ref + "@" + pres.Digest
+	base, err := r.parentBase(ctx, img)
+	if err != nil {
+		return nil, err
 	}
 	if !r.flags.force {
 		if res, err := r.found(ctx, r.checker, ref, start); res != nil || err != nil {
@@ -255,13 +251,9 @@ func checkOutput(img *spec.Image, out *builder.Output) error {
 // builds on its digest.
 func (r *buildRun) export(ctx context.Context, img *spec.Image, output *builder.Output) (*buildResult, error) {
 	start := time.Now()
-	var base string
-	if img.Parent != nil {
-		pres, err := r.ensure(ctx, img.Parent)
-		if err != nil {
-			return nil, fmt.Errorf("base spec %s: %w", img.Parent.File, err)
-		}
-		base = pres.Ref + "@" + pres.Digest
+	base, err := r.parentBase(ctx, img)
+	if err != nil {
+		return nil, err
 	}
 	if err := r.connect(ctx); err != nil {
 		return nil, err
@@ -294,6 +286,19 @@ func (r *buildRun) build(ctx context.Context, img *spec.Image, opts builder.Buil
 	out, err := r.b.Build(ctx, img, opts)
 	<-shown
 	return out, err
+}
+
+// parentBase makes a nested spec's parent exist and returns its
+// ref@digest to build on; "" when the base is not a spec.
+func (r *buildRun) parentBase(ctx context.Context, img *spec.Image) (string, error) {
+	if img.Parent == nil {
+		return "", nil
+	}
+	pres, err := r.ensure(ctx, img.Parent)
+	if err != nil {
+		return "", fmt.Errorf("base spec %s: %w", img.Parent.File, err)
+	}
+	return pres.Ref + "@" + pres.Digest, nil
 }
 
 // found looks ref up: a result when it exists, neither when it is absent,

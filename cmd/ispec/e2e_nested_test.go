@@ -46,7 +46,7 @@ func TestNestedSpecs(t *testing.T) {
 	if n := testenv.CountManifestPuts(t, env.RegistryLog, repoOf(parentRef)); n != 1 {
 		t.Errorf("the registry saw %d manifest pushes for the parent %s, want 1", n, parentRef)
 	}
-	parent := pull(t, parentRef)
+	parent := testenv.Pull(t, parentRef)
 	pd, err := parent.Digest()
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +55,7 @@ func TestNestedSpecs(t *testing.T) {
 		t.Errorf("build printed the parent's digest %s, the registry has %s", results[2].Digest, pd)
 	}
 	for _, r := range results[:2] {
-		child := pull(t, r.Ref+"@"+r.Digest)
+		child := testenv.Pull(t, r.Ref+"@"+r.Digest)
 		cf, err := child.ConfigFile()
 		if err != nil {
 			t.Fatal(err)

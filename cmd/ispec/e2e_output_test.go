@@ -278,7 +278,7 @@ func TestBuildCUDAStandIn(t *testing.T) {
 	}
 
 	res := buildInProc(t, "--cuda-base", tmpl, s)
-	im := remoteImageE2E(t, res.Ref+"@"+res.Digest)
+	im := testenv.Pull(t, res.Ref+"@"+res.Digest)
 	if err := validate.Image(im); err != nil {
 		t.Fatalf("validate.Image: %v", err)
 	}
@@ -418,17 +418,4 @@ func pushCopy(t *testing.T, from, to string) {
 	if err := remote.Write(dst, im); err != nil {
 		t.Fatalf("pushing %s: %v", to, err)
 	}
-}
-
-func remoteImageE2E(t *testing.T, ref string) v1.Image {
-	t.Helper()
-	r, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, err := remote.Image(r)
-	if err != nil {
-		t.Fatalf("fetching %s: %v", ref, err)
-	}
-	return im
 }

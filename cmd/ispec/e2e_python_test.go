@@ -29,7 +29,7 @@ func TestPythonDefaultBase(t *testing.T) {
 	// A stand-in for the official python:3.11-slim-bookworm image: the
 	// Debian fixture, which has python3.11, under a new repository.
 	standIn := fmt.Sprintf("%s/stand-in-%d/python", env.Registry, n)
-	push(t, standIn+":3.11-slim-bookworm", pull(t, env.BasePython))
+	push(t, standIn+":3.11-slim-bookworm", testenv.Pull(t, env.BasePython))
 	tmpl := standIn + ":{python_version}-slim-bookworm"
 
 	dir := writeFiles(t, map[string]string{"spec.yaml": fmt.Sprintf(`name: py
@@ -58,7 +58,7 @@ commands: ["python -c 'import ispec_demo_b'"]
 	if !res.Built || res.Ref != strings.TrimSpace(envTag) {
 		t.Fatalf("build: %+v; want %s built", res, envTag)
 	}
-	img := pull(t, res.Ref+"@"+res.Digest)
+	img := testenv.Pull(t, res.Ref+"@"+res.Digest)
 	cf, err := img.ConfigFile()
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ commands: ["python -c 'import ispec_demo_b'"]
 	if !res.Built {
 		t.Fatalf("build: %+v; want built", res)
 	}
-	checkVenv(t, pull(t, res.Ref+"@"+res.Digest), "python3.11")
+	checkVenv(t, testenv.Pull(t, res.Ref+"@"+res.Digest), "python3.11")
 }
 
 // TestPythonMissingInterpreter: a base image without the interpreter the
@@ -90,7 +90,7 @@ commands: ["python -c 'import ispec_demo_b'"]
 func TestPythonMissingInterpreter(t *testing.T) {
 	env := e2e(t)
 	noVenv := fmt.Sprintf("%s/no-venv-%d/python:bookworm", env.Registry, time.Now().UnixNano())
-	push(t, noVenv, withoutEnsurepip(t, pull(t, env.BasePython)))
+	push(t, noVenv, withoutEnsurepip(t, testenv.Pull(t, env.BasePython)))
 	for _, tc := range []struct {
 		name, base, body string
 		want             []string

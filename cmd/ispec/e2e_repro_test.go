@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/ispec-dev/ispec/internal/imagediff"
+	"github.com/ispec-dev/ispec/internal/testenv"
 )
 
 // reproJQ is jq's version in Debian bookworm's main archive, which the
@@ -59,8 +60,8 @@ workdir: /app
 	if !first.Built {
 		t.Fatalf("first build: %+v; want built (the repository is new)", first)
 	}
-	img := pull(t, first.Ref+"@"+first.Digest)
-	checkNoMachineFiles(t, img, pull(t, base))
+	img := testenv.Pull(t, first.Ref+"@"+first.Digest)
+	checkNoMachineFiles(t, img, testenv.Pull(t, base))
 
 	second, errOut := buildJSONErr(t, s, "--force", "--no-cache", "--progress", "plain")
 	if !second.Built || second.Ref != first.Ref {
@@ -70,7 +71,7 @@ workdir: /app
 		t.Errorf("the rebuild's progress does not show apt installing jq %s again; was the apt step reused?\n%s", jq, tail(errOut, 40))
 	}
 	if second.Digest != first.Digest {
-		d, err := imagediff.Compare(img, pull(t, second.Ref+"@"+second.Digest))
+		d, err := imagediff.Compare(img, testenv.Pull(t, second.Ref+"@"+second.Digest))
 		if err != nil {
 			t.Fatalf("rebuild without cache gave %s, first build %s; comparing them: %v", second.Digest, first.Digest, err)
 		}
@@ -110,20 +111,6 @@ func pinnedRef(t *testing.T, ref string) string {
 		t.Fatalf("resolving %s: %v", ref, err)
 	}
 	return r.Context().Name() + "@" + desc.Digest.String()
-}
-
-// pull returns the image at ref from its registry.
-func pull(t *testing.T, ref string) v1.Image {
-	t.Helper()
-	r, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := remote.Image(r)
-	if err != nil {
-		t.Fatalf("fetching %s: %v", ref, err)
-	}
-	return img
 }
 
 // checkNoMachineFiles fails when a layer the build added (those above the
