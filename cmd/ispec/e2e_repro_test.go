@@ -14,16 +14,12 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/ispec-dev/ispec/internal/imagediff"
 	"github.com/ispec-dev/ispec/internal/testenv"
 )
-
-// reproJQ is jq's version in Debian bookworm's main archive, which the
-// Python base fixture's apt sources point at. ISPEC_TEST_REPRO_JQ
-// overrides it when a Debian point release replaces it.
-const reproJQ = "1.6-2.1+deb12u2"
 
 // TestReproducibleRebuild builds a spec whose inputs are all pinned (base
 // by digest, apt and pip versions, a local index, a command, a copied
@@ -33,11 +29,11 @@ const reproJQ = "1.6-2.1+deb12u2"
 // depends on nothing an earlier run left behind.
 func TestReproducibleRebuild(t *testing.T) {
 	env := e2e(t)
-	jq := reproJQ
-	if v := os.Getenv("ISPEC_TEST_REPRO_JQ"); v != "" {
-		jq = v
-	}
 	base := pinnedRef(t, env.BasePython)
+	jq := os.Getenv("ISPEC_TEST_REPRO_JQ")
+	if jq == "" {
+		jq = aptCandidate(t, env, base, "jq")
+	}
 	repo := fmt.Sprintf("%s/repro-%d", env.Registry, time.Now().UnixNano())
 	dir := writeFiles(t, map[string]string{
 		"spec.yaml": fmt.Sprintf(`name: app
@@ -78,6 +74,43 @@ workdir: /app
 		t.Fatalf("rebuild without cache gave %s, first build %s; first difference: %v", second.Digest, first.Digest, d)
 	}
 	t.Logf("built %s@%s twice", first.Ref, first.Digest)
+}
+
+// aptCandidate returns the version of a Debian package that apt installs
+// on base today, read from the dpkg database of an image that installs it
+// unpinned, so that the test pins a version the mirror still serves.
+func aptCandidate(t *testing.T, env *testenv.Env, base, pkg string) string {
+	t.Helper()
+	dir := writeFiles(t, map[string]string{"spec.yaml": fmt.Sprintf("name: probe\nregistry: %s/repro-probe-%d\nbase_image: %s\napt_packages: [%s]\n",
+		env.Registry, time.Now().UnixNano(), base, pkg)})
+	res := buildJSON(t, filepath.Join(dir, "spec.yaml"), "--progress", "quiet")
+	rc := mutate.Extract(testenv.Pull(t, res.Ref+"@"+res.Digest))
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("no dpkg status in the probe image: %v", err)
+		}
+		if strings.TrimPrefix(h.Name, "/") != "var/lib/dpkg/status" {
+			continue
+		}
+		status, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, para := range strings.Split(string(status), "\n\n") {
+			if !strings.HasPrefix(para, "Package: "+pkg+"\n") {
+				continue
+			}
+			for _, line := range strings.Split(para, "\n") {
+				if v, ok := strings.CutPrefix(line, "Version: "); ok {
+					return v
+				}
+			}
+		}
+		t.Fatalf("%s is not in the probe image's dpkg status", pkg)
+	}
 }
 
 // buildJSON runs `ispec build --json` on one spec and returns its result.
