@@ -131,8 +131,18 @@ func (r *Remote) Lookup(ctx context.Context, ref name.Tag) Result {
 		return res
 	}
 	useGet := false
+	first := true
 	var desc *v1.Descriptor
 	try := func(ctx context.Context, last bool) error {
+		if first && !last && r.prepared(target) == nil {
+			// One anonymous request answers most lookups; see direct.
+			first = false
+			d, handled, err := r.direct(ctx, ref)
+			if handled {
+				desc = d
+				return err
+			}
+		}
 		p := r.prepared(target)
 		if p == nil {
 			var err error
