@@ -18,7 +18,7 @@ const (
 const exitCodesHelp = `Exit codes:
   0  success (for exists: every image exists)
   1  exists: an image is absent; lock --check: the lock has drifted;
-     build: a build step failed
+     diff: the tags differ; build: a build step failed
   2  invalid spec or usage
   3  registry or BuildKit unavailable (the error says which), or BuildKit's
      workers cannot build a platform the spec asks for`
