@@ -407,23 +407,7 @@ func baseRef(img *spec.Image, override string, p ocispecs.Platform) string {
 	if override != "" {
 		return override
 	}
-	if l := img.Lock; l != nil && l.BaseImage != nil && l.BaseImage.Ref == img.Base {
-		if d, ok := l.BaseImage.Platforms[platforms.Format(p)]; ok && d != "" {
-			return repository(img.Base) + "@" + d
-		}
-	}
-	return img.Base
-}
-
-// repository strips the tag or digest from a normalized reference.
-func repository(ref string) string {
-	if i := strings.Index(ref, "@"); i >= 0 {
-		ref = ref[:i]
-	}
-	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-		ref = ref[:i]
-	}
-	return ref
+	return img.BaseRef(platforms.Format(p))
 }
 
 // secretStore serves the contents of pip_secret_mounts by their position

@@ -47,14 +47,4 @@ func TestBaseRef(t *testing.T) {
 	if got := baseRef(img, "reg/parent@sha256:1", amd64); got != "reg/parent@sha256:1" {
 		t.Errorf("override: %q", got)
 	}
-	for in, want := range map[string]string{
-		"127.0.0.1:5000/a/b:tag":       "127.0.0.1:5000/a/b",
-		"docker.io/library/python:3":   "docker.io/library/python",
-		"127.0.0.1:5000/a@sha256:abcd": "127.0.0.1:5000/a",
-		"127.0.0.1:5000/a":             "127.0.0.1:5000/a",
-	} {
-		if got := repository(in); got != want {
-			t.Errorf("repository(%q) = %q, want %q", in, got, want)
-		}
-	}
 }

@@ -144,14 +144,19 @@ func (l *loader) load(ctx context.Context, file string) (*Image, error) {
 // is not a spec: the base pinned to the lock's digest when a lock pins it,
 // else the base reference itself.
 func (img *Image) BaseRef(platform string) string {
-	if d, ok := img.pinned[platform]; ok {
-		repo, _, _ := strings.Cut(img.Base, "@")
-		if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
-			repo = repo[:i]
-		}
-		return repo + "@" + d
+	if d, ok := img.pinned[platform]; ok && d != "" {
+		return Repository(img.Base) + "@" + d
 	}
 	return img.Base
+}
+
+// Repository strips the tag or digest from a normalized reference.
+func Repository(ref string) string {
+	ref, _, _ = strings.Cut(ref, "@")
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		ref = ref[:i]
+	}
+	return ref
 }
 
 // resolve returns a spec-relative path as a path usable from here.
