@@ -94,35 +94,6 @@ func ociIndex(t *testing.T, file string) v1.ImageIndex {
 	return idx
 }
 
-// layerFile returns the content of path in an image's layers ("" when absent).
-func layerFile(t *testing.T, im v1.Image, path string) string {
-	t.Helper()
-	layers, err := im.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	content := ""
-	for _, l := range layers {
-		rc, err := l.Uncompressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if err != nil {
-				break
-			}
-			if strings.TrimPrefix(h.Name, "./") == path {
-				dt, _ := io.ReadAll(tr)
-				content = string(dt)
-			}
-		}
-		rc.Close()
-	}
-	return content
-}
-
 // folderHolds fails unless dir holds exactly names (no temporary files).
 func folderHolds(t *testing.T, dir string, names ...string) {
 	t.Helper()
@@ -212,7 +183,7 @@ func TestBuildOutputTarballs(t *testing.T) {
 		if err := validate.Image(im); err != nil {
 			t.Fatalf("validate.Image: %v", err)
 		}
-		if got := layerFile(t, im, "out.txt"); got != "local\n" {
+		if got := imageFile(t, im, "out.txt"); got != "local\n" {
 			t.Errorf("/out.txt = %q", got)
 		}
 	})
@@ -234,7 +205,7 @@ func TestBuildOutputTarballs(t *testing.T) {
 		if err := validate.Image(im); err != nil {
 			t.Fatalf("validate.Image: %v", err)
 		}
-		if got := layerFile(t, im, "out.txt"); got != "remote\n" {
+		if got := imageFile(t, im, "out.txt"); got != "remote\n" {
 			t.Errorf("/out.txt = %q", got)
 		}
 		cfg, err := im.ConfigFile()
@@ -300,7 +271,7 @@ func TestBuildCUDAStandIn(t *testing.T) {
 	if got, want := cfg.Config.Labels["org.opencontainers.image.base.name"], standInRepo+":12.4.1-cudnn-runtime-ubuntu22.04"; got != want {
 		t.Errorf("base name label %q, want %q", got, want)
 	}
-	if got := layerFile(t, im, "cuda-env.txt"); got != "/usr/local/nvidia/lib:/usr/local/nvidia/lib64 cuda>=12.4\n" {
+	if got := imageFile(t, im, "cuda-env.txt"); got != "/usr/local/nvidia/lib:/usr/local/nvidia/lib64 cuda>=12.4\n" {
 		t.Errorf("the command saw %q", got)
 	}
 }
@@ -390,8 +361,8 @@ func checkPlatforms(t *testing.T, idx v1.ImageIndex, want []string) {
 		if p := cfg.Platform(); p == nil || p.String() != d.Platform.String() {
 			t.Errorf("manifest for %s has config platform %v", d.Platform, p)
 		}
-		if layerFile(t, im, "arch.txt") != "x86_64\n" {
-			t.Errorf("%s: /arch.txt = %q", d.Platform, layerFile(t, im, "arch.txt"))
+		if imageFile(t, im, "arch.txt") != "x86_64\n" {
+			t.Errorf("%s: /arch.txt = %q", d.Platform, imageFile(t, im, "arch.txt"))
 		}
 	}
 	slices.Sort(got)
@@ -418,4 +389,11 @@ func pushCopy(t *testing.T, from, to string) {
 	if err := remote.Write(dst, im); err != nil {
 		t.Fatalf("pushing %s: %v", to, err)
 	}
+}
+
+// imageFile returns the content of a file of the image ("" when absent).
+func imageFile(t *testing.T, im v1.Image, p string) string {
+	t.Helper()
+	content, _ := testenv.ImageFile(t, im, p)
+	return content
 }

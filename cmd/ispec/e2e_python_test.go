@@ -3,7 +3,6 @@ package main
 import (
 	"archive/tar"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -175,43 +174,14 @@ func uniquePythonSpec(t *testing.T, env *testenv.Env, base, body string) string 
 // checkVenv wants the image's virtual environment made with python.
 func checkVenv(t *testing.T, img v1.Image, python string) {
 	t.Helper()
-	cfg, ok := readFile(t, img, "opt/venv/pyvenv.cfg")
+	cfg, ok := testenv.ImageFile(t, img, "opt/venv/pyvenv.cfg")
 	if !ok {
 		t.Fatal("the image has no /opt/venv/pyvenv.cfg")
 	}
 	if !strings.Contains(cfg, python+" -m venv /opt/venv") {
 		t.Errorf("/opt/venv/pyvenv.cfg does not say it was made by %s:\n%s", python, cfg)
 	}
-	if _, ok := readFile(t, img, "opt/venv/bin/"+python); !ok {
+	if _, ok := testenv.ImageFile(t, img, "opt/venv/bin/"+python); !ok {
 		t.Errorf("the venv has no bin/%s", python)
-	}
-}
-
-// readFile returns a file of the image's flattened filesystem (a symlink's
-// target for a symlink).
-func readFile(t *testing.T, img v1.Image, p string) (string, bool) {
-	t.Helper()
-	rc := mutate.Extract(img)
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return "", false
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.TrimPrefix(h.Name, "./") != p {
-			continue
-		}
-		if h.Typeflag == tar.TypeSymlink {
-			return h.Linkname, true
-		}
-		dt, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(dt), true
 	}
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/ispec-dev/ispec/internal/imagediff"
@@ -84,33 +83,22 @@ func aptCandidate(t *testing.T, env *testenv.Env, base, pkg string) string {
 	dir := writeFiles(t, map[string]string{"spec.yaml": fmt.Sprintf("name: probe\nregistry: %s/repro-probe-%d\nbase_image: %s\napt_packages: [%s]\n",
 		env.Registry, time.Now().UnixNano(), base, pkg)})
 	res := buildJSON(t, filepath.Join(dir, "spec.yaml"), "--progress", "quiet")
-	rc := mutate.Extract(testenv.Pull(t, res.Ref+"@"+res.Digest))
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			t.Fatalf("no dpkg status in the probe image: %v", err)
-		}
-		if strings.TrimPrefix(h.Name, "/") != "var/lib/dpkg/status" {
+	status, ok := testenv.ImageFile(t, testenv.Pull(t, res.Ref+"@"+res.Digest), "var/lib/dpkg/status")
+	if !ok {
+		t.Fatal("no dpkg status in the probe image")
+	}
+	for _, para := range strings.Split(status, "\n\n") {
+		if !strings.HasPrefix(para, "Package: "+pkg+"\n") {
 			continue
 		}
-		status, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, para := range strings.Split(string(status), "\n\n") {
-			if !strings.HasPrefix(para, "Package: "+pkg+"\n") {
-				continue
-			}
-			for _, line := range strings.Split(para, "\n") {
-				if v, ok := strings.CutPrefix(line, "Version: "); ok {
-					return v
-				}
+		for _, line := range strings.Split(para, "\n") {
+			if v, ok := strings.CutPrefix(line, "Version: "); ok {
+				return v
 			}
 		}
-		t.Fatalf("%s is not in the probe image's dpkg status", pkg)
 	}
+	t.Fatalf("%s is not in the probe image's dpkg status", pkg)
+	return ""
 }
 
 // buildJSON runs `ispec build --json` on one spec and returns its result.
