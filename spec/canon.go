@@ -24,14 +24,11 @@ func writeCanonical(b *strings.Builder, v any) {
 	case bool:
 		fmt.Fprint(b, t)
 	case []string:
-		b.WriteByte('[')
+		l := make([]any, len(t))
 		for i, e := range t {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			writeString(b, e)
+			l[i] = e
 		}
-		b.WriteByte(']')
+		writeCanonical(b, l)
 	case []any:
 		b.WriteByte('[')
 		for i, e := range t {
