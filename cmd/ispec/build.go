@@ -162,7 +162,7 @@ func newBuildRun(cfg *config, f buildFlags, stderr io.Writer) (*buildRun, error)
 	if err != nil {
 		return nil, err
 	}
-	r := &buildRun{cfg: cfg, flags: f, stderr: stderr, remote: remote, checker: remote, done: map[string]*buildResult{}}
+	r := &buildRun{cfg: cfg, flags: f, stderr: stderr, remote: remote, done: map[string]*buildResult{}}
 	if cfg.PipNetrc != "" {
 		// Read now, so that a wrong path fails before any work; the
 		// contents never reach an error message.
@@ -170,14 +170,7 @@ func newBuildRun(cfg *config, f buildFlags, stderr io.Writer) (*buildRun, error)
 			return nil, usageError{fmt.Errorf("pip-netrc: reading %s: %w", cfg.PipNetrc, errors.Unwrap(err))}
 		}
 	}
-	if idx, err := cache.OpenIndex(cfg.CacheDir); err == nil {
-		r.index = idx
-		r.checker = cache.NewCached(remote, idx, cache.WithIndexErrors(func(err error) {
-			fmt.Fprintf(stderr, "ispec: warning: local index: %v\n", err)
-		}))
-	} else {
-		fmt.Fprintf(stderr, "ispec: warning: local index unavailable: %v\n", err)
-	}
+	r.checker, r.index = withIndex(cfg, remote, false, stderr)
 	return r, nil
 }
 

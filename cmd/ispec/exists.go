@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
@@ -50,10 +49,11 @@ is unknown, 2 for an invalid spec.`,
 					return err
 				}
 			}
-			checker, err := newChecker(cfg, verify)
+			remote, err := newRemote(cfg)
 			if err != nil {
 				return err
 			}
+			checker, _ := withIndex(cfg, remote, verify, cmd.ErrOrStderr())
 			results := cache.LookupAll(cmd.Context(), checker, refs, 0)
 			code := exitOK
 			out, enc := cmd.OutOrStdout(), json.NewEncoder(cmd.OutOrStdout())
@@ -97,24 +97,4 @@ is unknown, 2 for an invalid spec.`,
 	cmd.Flags().BoolVar(&verify, "verify", false, "ask the registry even for tags the local index knows")
 	cmd.Flags().StringSlice("insecure-registries", nil, "registries reached over plain HTTP besides loopback ones (env ISPEC_INSECURE_REGISTRIES)")
 	return cmd
-}
-
-// newChecker returns a registry lookup that remembers positive answers in
-// the local index of the cache dir.
-func newChecker(cfg *config, verify bool) (cache.Checker, error) {
-	r, err := newRemote(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.CacheDir == "" {
-		return r, nil
-	}
-	idx, err := cache.OpenIndex(cfg.CacheDir)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "ispec: warning: local index unavailable, asking the registry: %v\n", err)
-		return r, nil
-	}
-	return cache.NewCached(r, idx, cache.WithVerify(verify), cache.WithIndexErrors(func(err error) {
-		fmt.Fprintf(os.Stderr, "ispec: warning: local index: %v\n", err)
-	})), nil
 }
