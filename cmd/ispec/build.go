@@ -66,7 +66,7 @@ usage, 3 when the registry or BuildKit is unavailable, or BuildKit's
 workers cannot build a platform the spec asks for.`,
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, cfg, err := loadConfig(cmd)
+			cfg, err := loadConfig(cmd)
 			if err != nil {
 				return err
 			}

@@ -71,10 +71,11 @@ func newViper(cmd *cobra.Command) (*viper.Viper, error) {
 	return v, bindErr
 }
 
-func loadConfig(cmd *cobra.Command) (*viper.Viper, *config, error) {
+// loadConfig resolves the command's settings into a config.
+func loadConfig(cmd *cobra.Command) (*config, error) {
 	v, err := newViper(cmd)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	c := &config{
 		Registry:           v.GetString("registry"),
@@ -89,7 +90,7 @@ func loadConfig(cmd *cobra.Command) (*viper.Viper, *config, error) {
 	if c.BuildkitAddr == "" {
 		c.BuildkitAddr = os.Getenv("BUILDKIT_HOST")
 	}
-	return v, c, nil
+	return c, nil
 }
 
 func (c *config) specOptions() spec.Options {

@@ -12,7 +12,7 @@ import (
 // loadSpecs resolves the command's configuration and loads the spec files
 // named by args.
 func loadSpecs(cmd *cobra.Command, args []string) (*config, []*spec.Image, error) {
-	_, cfg, err := loadConfig(cmd)
+	cfg, err := loadConfig(cmd)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -30,7 +30,7 @@ drifted when the upstream tag has moved, 0 when nothing did.
 The format is described in docs/lockfile.md.`,
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, cfg, err := loadConfig(cmd)
+			cfg, err := loadConfig(cmd)
 			if err != nil {
 				return err
 			}
