@@ -10,10 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/ispec-dev/ispec/internal/testenv"
@@ -126,13 +124,7 @@ func TestPythonMissingInterpreter(t *testing.T) {
 					t.Errorf("the error does not say %q:\n%s", w, errOut)
 				}
 			}
-			r, _ := name.ParseReference(ref, name.Insecure)
-			if _, err := remote.Head(r); err == nil {
-				t.Errorf("%s exists after a failed build", ref)
-			}
-			if n := testenv.CountManifestPuts(t, env.RegistryLog, repoOf(ref)); n != 0 {
-				t.Errorf("%d manifest pushes after a failed build, want 0", n)
-			}
+			assertNothingPushed(t, env, ref)
 		})
 	}
 }

@@ -129,13 +129,7 @@ func TestBuildFailingCommand(t *testing.T) {
 			t.Errorf("error does not contain %q:\n%s", want, errOut)
 		}
 	}
-	r, _ := name.ParseReference(ref, name.Insecure)
-	if _, err := remote.Head(r); err == nil {
-		t.Errorf("%s exists after a failed build", ref)
-	}
-	if n := testenv.CountManifestPuts(t, env.RegistryLog, repoOf(ref)); n != 0 {
-		t.Errorf("%d manifest pushes after a failed build, want 0", n)
-	}
+	assertNothingPushed(t, env, ref)
 }
 
 func TestParallelBuildsBuildOnce(t *testing.T) {
@@ -186,4 +180,17 @@ func repoOf(ref string) string {
 		return ref
 	}
 	return r.Context().RepositoryStr()
+}
+
+// assertNothingPushed fails when ref exists or its repository saw a
+// manifest push: what a failed build must leave behind.
+func assertNothingPushed(t *testing.T, env *testenv.Env, ref string) {
+	t.Helper()
+	r, _ := name.ParseReference(ref, name.Insecure)
+	if _, err := remote.Head(r); err == nil {
+		t.Errorf("%s exists after a failed build", ref)
+	}
+	if n := testenv.CountManifestPuts(t, env.RegistryLog, repoOf(ref)); n != 0 {
+		t.Errorf("%d manifest pushes after a failed build, want 0", n)
+	}
 }
