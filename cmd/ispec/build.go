@@ -29,8 +29,8 @@ type buildResult struct {
 }
 
 type buildFlags struct {
-	asJSON, force, noCache bool
-	progress, output       string
+	asJSON, force, noCache, verify bool
+	progress, output               string
 }
 
 func newBuildCmd() *cobra.Command {
@@ -130,6 +130,7 @@ workers cannot build a platform the spec asks for.`,
 	fl := cmd.Flags()
 	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object per spec: spec, ref, digest, built, output, duration_seconds")
 	fl.BoolVar(&f.force, "force", false, "build and push even when the image exists")
+	fl.BoolVar(&f.verify, "verify", false, "ask the registry even for tags the local index knows (after a registry was emptied)")
 	fl.BoolVar(&f.noCache, "no-cache", false, "run every step again instead of reusing BuildKit's cache")
 	fl.StringVar(&f.progress, "progress", "auto", "progress on stderr: auto, tty, plain, json or quiet")
 	fl.StringVar(&f.output, "output", "", "write the image to oci:PATH (OCI layout tarball) or docker:PATH (docker load tarball) instead of pushing; always builds")
@@ -170,7 +171,7 @@ func newBuildRun(cfg *config, f buildFlags, stderr io.Writer) (*buildRun, error)
 			return nil, usageError{fmt.Errorf("pip-netrc: reading %s: %w", cfg.PipNetrc, errors.Unwrap(err))}
 		}
 	}
-	r.checker, r.index = withIndex(cfg, remote, false, stderr)
+	r.checker, r.index = withIndex(cfg, remote, f.verify, stderr)
 	return r, nil
 }
 

@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/ispec-dev/ispec/cache"
 	"github.com/ispec-dev/ispec/internal/testenv"
 )
 
@@ -192,5 +194,36 @@ func assertNothingPushed(t *testing.T, env *testenv.Env, ref string) {
 	}
 	if n := testenv.CountManifestPuts(t, env.RegistryLog, repoOf(ref)); n != 0 {
 		t.Errorf("%d manifest pushes after a failed build, want 0", n)
+	}
+}
+
+// TestBuildVerify: the local index is trusted by default; --verify asks the
+// registry, so an image the registry lost (an emptied registry) is built.
+func TestBuildVerify(t *testing.T) {
+	env := e2e(t)
+	cacheDir := os.Getenv("ISPEC_CACHE_DIR")
+	s := uniqueSpec(t, env, "commands: [\"echo verify > /verify.txt\"]\n")
+	tagOut, _, _ := run(t, "tag", s)
+	ref, err := name.NewTag(strings.TrimSpace(tagOut), name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := cache.OpenIndex(cacheDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, _ := v1.NewHash("sha256:" + strings.Repeat("a", 64))
+	if err := idx.Put(ref, stale, ""); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code := runProc(t, "build", "--json", s)
+	var trusted buildResult
+	if code != 0 || json.Unmarshal([]byte(out), &trusted) != nil || trusted.Built || trusted.Digest != stale.String() {
+		t.Fatalf("build with an indexed tag: exit %d out %q; want the indexed digest, not built", code, out)
+	}
+	out, errOut, code := runProc(t, "build", "--json", "--verify", "--progress", "quiet", s)
+	var verified buildResult
+	if code != 0 || json.Unmarshal([]byte(out), &verified) != nil || !verified.Built || verified.Digest == stale.String() {
+		t.Fatalf("build --verify: exit %d out %q err %q; want a build", code, out, errOut)
 	}
 }
