@@ -19,7 +19,7 @@ type UnavailableError struct {
 
 // Error implements error.
 func (e *UnavailableError) Error() string {
-	return fmt.Sprintf("buildkit is not reachable at %s: %v (start buildkitd there, or point ispec at a running one with --buildkit-addr or BUILDKIT_HOST: unix:///path/buildkitd.sock, tcp://host:port, docker-container://name)", e.Addr, e.Err)
+	return fmt.Sprintf("buildkit is not reachable at %s: %v", e.Addr, e.Err)
 }
 
 // Unwrap returns the underlying error.

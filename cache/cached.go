@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // CachedOption configures a [Cached].
@@ -119,4 +120,10 @@ func (c *Cached) Lookup(ctx context.Context, ref name.Tag) Result {
 		}
 	}
 	return res
+}
+
+// Record remembers in the index that ref exists with digest: an image the
+// caller has just pushed.
+func (c *Cached) Record(ref name.Tag, digest v1.Hash) error {
+	return c.idx.Put(ref, digest, "")
 }

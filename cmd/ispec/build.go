@@ -1,31 +1,42 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"os"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/ispec-dev/ispec/builder"
-	"github.com/ispec-dev/ispec/cache"
+	"github.com/ispec-dev/ispec/ensure"
 	"github.com/ispec-dev/ispec/spec"
 )
 
 // buildResult is one line of `ispec build --json`.
 type buildResult struct {
-	Spec     string  `json:"spec"`
-	Ref      string  `json:"ref"`
-	Digest   string  `json:"digest"`
-	Built    bool    `json:"built"`
+	Spec   string `json:"spec"`
+	Ref    string `json:"ref"`
+	Digest string `json:"digest"`
+	// Built is true when this call built the image (also when it joined
+	// a build of the same tag), false when it was found.
+	Built bool `json:"built"`
+	// Outcome is found, built or joined.
+	Outcome  string  `json:"outcome"`
 	Output   string  `json:"output,omitempty"`
 	Duration float64 `json:"duration_seconds"`
+}
+
+func newBuildResult(specPath string, res *ensure.Result) buildResult {
+	ref := res.Ref.Name()
+	if res.Output != "" {
+		// Inside a tarball the image keeps the name the spec gives it.
+		ref = res.Ref.String()
+	}
+	return buildResult{
+		Spec: specPath, Ref: ref, Digest: res.Digest.String(),
+		Built:   res.Outcome == ensure.OutcomeBuilt || res.Outcome == ensure.OutcomeJoined,
+		Outcome: res.Outcome.String(), Output: res.Output, Duration: res.Duration.Seconds(),
+	}
 }
 
 type buildFlags struct {
@@ -99,30 +110,30 @@ workers cannot build a platform the spec asks for.`,
 					return err
 				}
 			}
-			r, err := newBuildRun(cfg, f, cmd.ErrOrStderr())
+			p, err := newPipeline(cmd.Context(), cfg, f.verify, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
-			defer r.close()
+			defer p.close()
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			for i, img := range imgs {
-				var res *buildResult
+				req := ensure.Request{Force: f.force, NoCache: f.noCache, Sink: newRenderer(f.progress, cmd.ErrOrStderr()).sink}
+				var res *ensure.Result
 				if out != nil {
-					res, err = r.export(cmd.Context(), img, out)
+					res, err = p.Export(cmd.Context(), img, out, req)
 				} else {
-					res, err = r.ensure(cmd.Context(), img)
+					res, err = p.Ensure(cmd.Context(), img, req)
 				}
 				if err != nil {
 					return err
 				}
 				if f.asJSON {
-					res.Spec = args[i]
-					if err := enc.Encode(res); err != nil {
+					if err := enc.Encode(newBuildResult(args[i], res)); err != nil {
 						return err
 					}
 					continue
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s@%s\n", res.Ref, res.Digest)
+				fmt.Fprintln(cmd.OutOrStdout(), res.Pinned())
 			}
 			return nil
 		},
@@ -140,94 +151,6 @@ workers cannot build a platform the spec asks for.`,
 	return cmd
 }
 
-// buildRun is one `ispec build` invocation: it remembers what it built, so
-// a parent shared by several specs is resolved once, and connects to
-// BuildKit only when something must be built.
-type buildRun struct {
-	cfg     *config
-	flags   buildFlags
-	stderr  io.Writer
-	remote  *cache.Remote
-	checker cache.Checker
-	index   *cache.Index
-	b       *builder.Builder
-	netrc   []byte
-	done    map[string]*buildResult
-}
-
-func newBuildRun(cfg *config, f buildFlags, stderr io.Writer) (*buildRun, error) {
-	if cfg.CacheDir == "" {
-		return nil, usageError{fmt.Errorf("no cache dir for build locks: set --cache-dir or ISPEC_CACHE_DIR")}
-	}
-	remote, err := newRemote(cfg)
-	if err != nil {
-		return nil, err
-	}
-	r := &buildRun{cfg: cfg, flags: f, stderr: stderr, remote: remote, done: map[string]*buildResult{}}
-	if cfg.PipNetrc != "" {
-		// Read now, so that a wrong path fails before any work; the
-		// contents never reach an error message.
-		if r.netrc, err = os.ReadFile(cfg.PipNetrc); err != nil {
-			return nil, usageError{fmt.Errorf("pip-netrc: reading %s: %w", cfg.PipNetrc, errors.Unwrap(err))}
-		}
-	}
-	r.checker, r.index = withIndex(cfg, remote, f.verify, stderr)
-	return r, nil
-}
-
-func (r *buildRun) close() {
-	if r.b != nil {
-		r.b.Close()
-	}
-}
-
-// ensure makes img exist in its registry: found, or built and pushed.
-func (r *buildRun) ensure(ctx context.Context, img *spec.Image) (*buildResult, error) {
-	if res, ok := r.done[img.Identity.Ref]; ok {
-		return res, nil
-	}
-	start := time.Now()
-	ref, err := imageTag(img)
-	if err != nil {
-		return nil, err
-	}
-	base, err := r.parentBase(ctx, img)
-	if err != nil {
-		return nil, err
-	}
-	if !r.flags.force {
-		if res, err := r.found(ctx, r.checker, ref, start); res != nil || err != nil {
-			return r.remember(img, res, err)
-		}
-	}
-	unlock, err := cache.LockTag(ctx, r.cfg.CacheDir, ref.Name())
-	if err != nil {
-		return nil, fmt.Errorf("waiting for the build lock of %s: %w", ref.Name(), err)
-	}
-	defer unlock()
-	if !r.flags.force {
-		// Another process may have built it while we waited for the lock.
-		if res, err := r.found(ctx, r.remote, ref, start); res != nil || err != nil {
-			return r.remember(img, res, err)
-		}
-	}
-	if err := r.connect(ctx); err != nil {
-		return nil, err
-	}
-	out, err := r.build(ctx, img, builder.BuildOptions{Base: base, Ref: ref.Name(), NoCache: r.flags.noCache})
-	if err != nil {
-		return nil, fmt.Errorf("building %s: %w", ref.Name(), err)
-	}
-	if r.index != nil {
-		if h, err := v1.NewHash(out.Digest); err == nil {
-			if err := r.index.Put(ref, h, ""); err != nil {
-				fmt.Fprintf(r.stderr, "ispec: warning: local index: %v\n", err)
-			}
-		}
-	}
-	return r.remember(img, &buildResult{Ref: ref.Name(), Digest: out.Digest, Built: true, Duration: time.Since(start).Seconds()}, nil)
-}
-
 // checkOutput checks, before any work, that img can be written to out.
 func checkOutput(img *spec.Image, out *builder.Output) error {
 	// Without a registry the image is named name:tag.
@@ -237,94 +160,5 @@ func checkOutput(img *spec.Image, out *builder.Output) error {
 	if err := out.Check(len(img.Spec.Platform)); err != nil {
 		return usageError{fmt.Errorf("%s: %w", img.File, err)}
 	}
-	return nil
-}
-
-// export builds img into a local file: no lookup, no lock, no push. A
-// parent spec is still found or built in its registry, since the image
-// builds on its digest.
-func (r *buildRun) export(ctx context.Context, img *spec.Image, output *builder.Output) (*buildResult, error) {
-	start := time.Now()
-	base, err := r.parentBase(ctx, img)
-	if err != nil {
-		return nil, err
-	}
-	if err := r.connect(ctx); err != nil {
-		return nil, err
-	}
-	ref := img.Identity.Ref
-	out, err := r.build(ctx, img, builder.BuildOptions{Base: base, Ref: ref, Output: output, NoCache: r.flags.noCache})
-	if err != nil {
-		return nil, fmt.Errorf("building %s: %w", ref, err)
-	}
-	return &buildResult{Ref: ref, Digest: out.Digest, Built: true, Output: output.String(), Duration: time.Since(start).Seconds()}, nil
-}
-
-// build runs one BuildKit build, showing its progress on stderr.
-func (r *buildRun) build(ctx context.Context, img *spec.Image, opts builder.BuildOptions) (*builder.Result, error) {
-	prog := builder.NewProgress()
-	shown := make(chan struct{})
-	go func() {
-		defer close(shown)
-		if r.flags.progress == "quiet" {
-			for range prog.Subscribe(ctx) {
-			}
-			return
-		}
-		if err := builder.Display(ctx, r.flags.progress, r.stderr, prog.Subscribe(ctx)); err != nil {
-			fmt.Fprintf(r.stderr, "ispec: warning: %v\n", err)
-		}
-	}()
-	opts.Progress = prog
-	opts.PipNetrc = r.netrc
-	out, err := r.b.Build(ctx, img, opts)
-	<-shown
-	return out, err
-}
-
-// parentBase makes a nested spec's parent exist and returns its
-// ref@digest to build on; "" when the base is not a spec.
-func (r *buildRun) parentBase(ctx context.Context, img *spec.Image) (string, error) {
-	if img.Parent == nil {
-		return "", nil
-	}
-	pres, err := r.ensure(ctx, img.Parent)
-	if err != nil {
-		return "", fmt.Errorf("base spec %s: %w", img.Parent.File, err)
-	}
-	return pres.Ref + "@" + pres.Digest, nil
-}
-
-// found looks ref up: a result when it exists, neither when it is absent,
-// an error when the registry cannot say.
-func (r *buildRun) found(ctx context.Context, c cache.Checker, ref name.Tag, start time.Time) (*buildResult, error) {
-	res := c.Lookup(ctx, ref)
-	switch res.State {
-	case cache.Exists:
-		return &buildResult{Ref: ref.Name(), Digest: res.Digest.String(), Duration: time.Since(start).Seconds()}, nil
-	case cache.Absent:
-		return nil, nil
-	}
-	return nil, res.Err
-}
-
-func (r *buildRun) remember(img *spec.Image, res *buildResult, err error) (*buildResult, error) {
-	if err != nil {
-		return nil, err
-	}
-	r.done[img.Identity.Ref] = res
-	return res, nil
-}
-
-// connect connects to BuildKit on first use.
-func (r *buildRun) connect(ctx context.Context) error {
-	if r.b != nil {
-		return nil
-	}
-	b, err := builder.New(ctx, builder.Options{Addr: r.cfg.BuildkitAddr, Version: ispecVersion()})
-	if err != nil {
-		return err
-	}
-	r.b = b
 	return nil
 }

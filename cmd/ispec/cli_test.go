@@ -33,7 +33,7 @@ func run(t *testing.T, args ...string) (string, string, int) {
 	if err != nil {
 		code = exitCode(err)
 		if err.Error() != "" {
-			errb.WriteString("ispec: " + err.Error() + "\n")
+			reportError(&errb, err)
 		}
 	}
 	return out.String(), errb.String(), code

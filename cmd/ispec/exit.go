@@ -2,8 +2,11 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"io"
 
-	"github.com/ispec-dev/ispec/spec"
+	"github.com/ispec-dev/ispec/builder"
+	"github.com/ispec-dev/ispec/ensure"
 )
 
 // Exit codes, documented in `ispec --help` and the README.
@@ -44,17 +47,49 @@ type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
 
+// exitCodes maps the pipeline's error classes to exit codes; the server
+// maps the same classes to gRPC status codes.
+var exitCodes = [...]int{
+	ensure.ClassInternal:    exitFailed,
+	ensure.ClassInvalid:     exitInvalid,
+	ensure.ClassUnavailable: exitUnavailable,
+	ensure.ClassFailed:      exitFailed,
+	ensure.ClassBusy:        exitUnavailable,
+	ensure.ClassDenied:      exitUnavailable,
+	ensure.ClassCanceled:    exitFailed,
+	ensure.ClassTimeout:     exitUnavailable,
+	ensure.ClassNotFound:    exitInvalid,
+}
+
 func exitCode(err error) int {
 	var ee *exitError
 	var ue usageError
 	switch {
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.As(err, &ue), errors.Is(err, spec.ErrInvalid):
+	case errors.As(err, &ue):
 		return exitInvalid
 	}
-	if unavailable(err) {
-		return exitUnavailable
+	if c := ensure.ClassOf(err); int(c) < len(exitCodes) {
+		return exitCodes[c]
 	}
 	return exitFailed
+}
+
+// reportError prints err, and the CLI's hint for it, on w.
+func reportError(w io.Writer, err error) {
+	fmt.Fprintln(w, "ispec:", err)
+	if h := hint(err); h != "" {
+		fmt.Fprintln(w, "ispec: hint:", h)
+	}
+}
+
+// hint is the CLI's advice for an error, or "": the libraries' errors say
+// what went wrong, the CLI says which of its settings to change.
+func hint(err error) string {
+	var bk *builder.UnavailableError
+	if errors.As(err, &bk) {
+		return fmt.Sprintf("start buildkitd at %s, or point ispec at a running one with --buildkit-addr or BUILDKIT_HOST (unix:///path/buildkitd.sock, tcp://host:port, docker-container://name)", bk.Addr)
+	}
+	return ""
 }

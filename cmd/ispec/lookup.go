@@ -1,13 +1,11 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
-	"github.com/ispec-dev/ispec/builder"
 	"github.com/ispec-dev/ispec/cache"
 	"github.com/ispec-dev/ispec/spec"
 )
@@ -49,15 +47,4 @@ func withIndex(cfg *config, remote *cache.Remote, verify bool, stderr io.Writer)
 	return cache.NewCached(remote, idx, cache.WithVerify(verify), cache.WithIndexErrors(func(err error) {
 		fmt.Fprintf(stderr, "ispec: warning: local index: %v\n", err)
 	})), idx
-}
-
-// unavailable reports whether err means a registry or BuildKit could not
-// be used (exit code 3). A platform BuildKit's workers cannot build is one
-// such case: the spec is valid, this BuildKit cannot build it.
-func unavailable(err error) bool {
-	var ue *cache.UnknownError
-	var be *builder.UnavailableError
-	var pe *builder.PushError
-	var ple *builder.PlatformError
-	return errors.As(err, &ue) || errors.As(err, &be) || errors.As(err, &pe) || errors.As(err, &ple)
 }

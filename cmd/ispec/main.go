@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -21,7 +20,7 @@ func main() {
 		if errors.As(err, &ee) && ee.err == nil {
 			os.Exit(ee.code)
 		}
-		fmt.Fprintln(os.Stderr, "ispec:", err)
+		reportError(os.Stderr, err)
 		os.Exit(exitCode(err))
 	}
 }

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/ispec-dev/ispec/builder"
+	"github.com/ispec-dev/ispec/cache"
+	"github.com/ispec-dev/ispec/ensure"
+	"github.com/ispec-dev/ispec/spec"
+)
+
+// cliPipeline is the build-once pipeline as the CLI runs it: the local
+// index in front of the registry, a file lock per tag in the cache dir,
+// and BuildKit connected only when something must be built.
+type cliPipeline struct {
+	*ensure.Pipeline
+	b *lazyBuilder
+}
+
+// newPipeline makes the pipeline of one command. Builds run under ctx, so
+// an interrupt stops them.
+func newPipeline(ctx context.Context, cfg *config, verify bool, stderr io.Writer) (*cliPipeline, error) {
+	if cfg.CacheDir == "" {
+		return nil, usageError{fmt.Errorf("no cache dir for build locks: set --cache-dir or ISPEC_CACHE_DIR")}
+	}
+	remote, err := newRemote(cfg)
+	if err != nil {
+		return nil, err
+	}
+	checker, _ := withIndex(cfg, remote, verify, stderr)
+	lb := &lazyBuilder{opts: builder.Options{Addr: cfg.BuildkitAddr, Version: ispecVersion()}}
+	opts := []ensure.Option{
+		ensure.WithLookup(checker),
+		ensure.WithBuilder(lb),
+		ensure.WithLocker(ensure.FileLocker{Dir: cfg.CacheDir}),
+		ensure.WithContext(ctx),
+	}
+	if cached, ok := checker.(*cache.Cached); ok {
+		opts = append(opts, ensure.WithRecorder(recordWarner{cached, stderr}))
+	}
+	if cfg.PipNetrc != "" {
+		// Read now, so that a wrong path fails before any work; the
+		// contents never reach an error message.
+		netrc, err := os.ReadFile(cfg.PipNetrc)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("pip-netrc: reading %s: %w", cfg.PipNetrc, errors.Unwrap(err))}
+		}
+		opts = append(opts, ensure.WithPipNetrc(netrc))
+	}
+	p, err := ensure.New(opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &cliPipeline{Pipeline: p, b: lb}, nil
+}
+
+func (p *cliPipeline) close() { p.b.close() }
+
+// recordWarner records built images in the local index, warning when it
+// cannot (the next lookup then asks the registry).
+type recordWarner struct {
+	c      *cache.Cached
+	stderr io.Writer
+}
+
+func (r recordWarner) Record(ref name.Tag, d v1.Hash) error {
+	if err := r.c.Record(ref, d); err != nil {
+		fmt.Fprintf(r.stderr, "ispec: warning: local index: %v\n", err)
+		return err
+	}
+	return nil
+}
+
+// lazyBuilder connects to BuildKit on the first build.
+type lazyBuilder struct {
+	opts builder.Options
+	once sync.Once
+	b    *builder.Builder
+	err  error
+}
+
+func (l *lazyBuilder) Build(ctx context.Context, img *spec.Image, opts builder.BuildOptions) (*builder.Result, error) {
+	l.once.Do(func() { l.b, l.err = builder.New(ctx, l.opts) })
+	if l.err != nil {
+		return nil, l.err
+	}
+	return l.b.Build(ctx, img, opts)
+}
+
+func (l *lazyBuilder) close() {
+	if l.b != nil {
+		l.b.Close()
+	}
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/moby/buildkit/client"
+
+	"github.com/ispec-dev/ispec/builder"
+	"github.com/ispec-dev/ispec/ensure"
+)
+
+// renderer shows a call's events on stderr the way buildx does: BuildKit's
+// progress in the chosen mode (tty, plain, json, quiet), and the pipeline's
+// own news (waiting for another build) as a line of its own.
+type renderer struct {
+	mode   string
+	w      io.Writer
+	ch     chan *client.SolveStatus
+	shown  chan struct{}
+	waited bool
+}
+
+func newRenderer(mode string, w io.Writer) *renderer {
+	return &renderer{mode: mode, w: w}
+}
+
+func (r *renderer) sink(ev ensure.Event) {
+	switch ev.Kind {
+	case ensure.KindWaiting:
+		if !r.waited && r.mode != builder.ModeQuiet {
+			r.waited = true
+			fmt.Fprintf(r.w, "ispec: waiting for another build of %s (%s) to finish\n", ev.Ref, ev.Holder)
+		}
+	case ensure.KindBuilding:
+		r.start()
+	case ensure.KindProgress:
+		if r.ch == nil {
+			r.start()
+		}
+		r.ch <- ev.Status
+	case ensure.KindPushed, ensure.KindDone, ensure.KindFailed, ensure.KindFound:
+		r.stop()
+	}
+}
+
+// start opens a progress display for one build.
+func (r *renderer) start() {
+	if r.ch != nil {
+		return
+	}
+	r.ch, r.shown = make(chan *client.SolveStatus), make(chan struct{})
+	go func(ch chan *client.SolveStatus, shown chan struct{}) {
+		defer close(shown)
+		if r.mode == builder.ModeQuiet {
+			for range ch {
+			}
+			return
+		}
+		if err := builder.Display(context.Background(), r.mode, r.w, ch); err != nil {
+			fmt.Fprintf(r.w, "ispec: warning: %v\n", err)
+		}
+	}(r.ch, r.shown)
+}
+
+// stop closes the display and waits until it has shown everything.
+func (r *renderer) stop() {
+	if r.ch == nil {
+		return
+	}
+	close(r.ch)
+	<-r.shown
+	r.ch = nil
+}

@@ -1,0 +1,104 @@
+package ensure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ispec-dev/ispec/builder"
+	"github.com/ispec-dev/ispec/cache"
+	"github.com/ispec-dev/ispec/spec"
+)
+
+// Sentinels for errors.Is. Errors of the packages below the pipeline
+// (spec, cache, builder) are classified by their types; these are for
+// errors the pipeline and its adapters make themselves.
+var (
+	// ErrInvalid: the spec or the request is at fault (spec.ErrInvalid).
+	ErrInvalid = spec.ErrInvalid
+	// ErrUnavailable: a registry or BuildKit could not be used.
+	ErrUnavailable = errors.New("unavailable")
+	// ErrBusy: the pipeline runs as many builds as it may and its queue is
+	// full; asking again later may succeed.
+	ErrBusy = errors.New("too many builds")
+	// ErrDenied: the caller may not build this image (for example its
+	// registry is not allowed).
+	ErrDenied = errors.New("permission denied")
+	// ErrNotFound: no build has the id asked for.
+	ErrNotFound = errors.New("no such build")
+	// ErrNoRegistry: the spec's image has no registry to look up or push
+	// to. It matches ErrInvalid too.
+	ErrNoRegistry = fmt.Errorf("%w: no registry", spec.ErrInvalid)
+)
+
+// Class is what kind of failure an error is. Adapters map classes to their
+// own codes (the CLI's exit codes, gRPC status codes) from one table each.
+type Class int
+
+// Error classes. The zero value is ClassInternal.
+const (
+	// ClassInternal: a failure of ispec itself, or one not classified.
+	ClassInternal Class = iota
+	// ClassInvalid: the spec or request is invalid.
+	ClassInvalid
+	// ClassUnavailable: a registry or BuildKit is unavailable, or BuildKit
+	// cannot build a platform the spec asks for.
+	ClassUnavailable
+	// ClassFailed: a build step failed.
+	ClassFailed
+	// ClassBusy: too many builds at once.
+	ClassBusy
+	// ClassDenied: not allowed.
+	ClassDenied
+	// ClassCanceled: the caller's context was canceled (interrupted).
+	ClassCanceled
+	// ClassTimeout: the build ran past its deadline.
+	ClassTimeout
+	// ClassNotFound: no build has the id asked for.
+	ClassNotFound
+)
+
+var classNames = [...]string{"internal", "invalid", "unavailable", "failed", "busy", "denied", "canceled", "timeout", "not found"}
+
+// String returns the class's lowercase name, as JSON records carry it.
+func (c Class) String() string {
+	if c < 0 || int(c) >= len(classNames) {
+		return "internal"
+	}
+	return classNames[c]
+}
+
+// ClassOf classifies err; nil is ClassInternal (callers check nil first).
+// An error none of the packages below classify (BuildKit's own failures
+// outside the recipe's steps) is ClassFailed, as a failed step is.
+func ClassOf(err error) Class {
+	var (
+		unknown  *cache.UnknownError
+		bkDown   *builder.UnavailableError
+		push     *builder.PushError
+		platform *builder.PlatformError
+		step     *builder.StepError
+	)
+	switch {
+	case err == nil:
+		return ClassInternal
+	case errors.Is(err, ErrInvalid):
+		return ClassInvalid
+	case errors.Is(err, ErrDenied):
+		return ClassDenied
+	case errors.Is(err, ErrBusy):
+		return ClassBusy
+	case errors.Is(err, ErrNotFound):
+		return ClassNotFound
+	case errors.As(err, &step):
+		return ClassFailed
+	case errors.Is(err, context.Canceled):
+		return ClassCanceled
+	case errors.Is(err, context.DeadlineExceeded):
+		return ClassTimeout
+	case errors.Is(err, ErrUnavailable), errors.As(err, &unknown), errors.As(err, &bkDown),
+		errors.As(err, &push), errors.As(err, &platform):
+		return ClassUnavailable
+	}
+	return ClassFailed
+}

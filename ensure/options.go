@@ -1,0 +1,158 @@
+package ensure
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Option configures a Pipeline.
+type Option func(*Pipeline) error
+
+// WithLookup sets how tags are looked up (a *cache.Remote, or a
+// *cache.Cached in front of one). Required.
+func WithLookup(l Lookup) Option {
+	return func(p *Pipeline) error {
+		if l == nil {
+			return errors.New("lookup is nil")
+		}
+		p.lookup = l
+		return nil
+	}
+}
+
+// WithBuilder sets what builds and pushes images. Required for builds; a
+// pipeline without one answers lookups only and fails builds with
+// ErrUnavailable.
+func WithBuilder(b Builder) Option {
+	return func(p *Pipeline) error {
+		if b == nil {
+			return errors.New("builder is nil")
+		}
+		p.builder = b
+		return nil
+	}
+}
+
+// WithLocker sets the per-tag build lock.
+//
+// The default is an in-process MemLocker.
+func WithLocker(l Locker) Option {
+	return func(p *Pipeline) error {
+		if l == nil {
+			return errors.New("locker is nil")
+		}
+		p.locker = l
+		return nil
+	}
+}
+
+// WithRecorder sets where built images are recorded (the local index).
+//
+// The default records nothing.
+func WithRecorder(r Recorder) Option {
+	return func(p *Pipeline) error {
+		if r == nil {
+			return errors.New("recorder is nil")
+		}
+		p.recorder = r
+		return nil
+	}
+}
+
+// WithContext sets the context builds run under. A build belongs to every
+// caller that waits for it, so a caller that goes away does not cancel it;
+// ending this context does (the CLI passes its interrupt context, a server
+// a context it cancels only when it must stop at once).
+//
+// The default is context.Background().
+func WithContext(ctx context.Context) Option {
+	return func(p *Pipeline) error {
+		if ctx == nil {
+			return errors.New("context is nil")
+		}
+		p.base = ctx
+		return nil
+	}
+}
+
+// WithBuildTimeout ends a build that runs longer than d, lock wait
+// included.
+//
+// The default, 0, is no timeout.
+func WithBuildTimeout(d time.Duration) Option {
+	return func(p *Pipeline) error {
+		if d < 0 {
+			return errors.New("build timeout is negative")
+		}
+		p.timeout = d
+		return nil
+	}
+}
+
+// WithFailureTTL remembers a failed build for d: callers of the same tag
+// within d get its events and error without building again.
+//
+// The default, 0, forgets a failure at once.
+func WithFailureTTL(d time.Duration) Option {
+	return func(p *Pipeline) error {
+		if d < 0 {
+			return errors.New("failure TTL is negative")
+		}
+		p.failureTTL = d
+		return nil
+	}
+}
+
+// WithMaxBuilds runs at most n builds at once; more wait in a queue.
+//
+// The default, 0, is no limit.
+func WithMaxBuilds(n int) Option {
+	return func(p *Pipeline) error {
+		if n < 0 {
+			return errors.New("max builds is negative")
+		}
+		p.maxBuilds = n
+		return nil
+	}
+}
+
+// WithMaxQueue lets at most n builds wait for a slot when WithMaxBuilds
+// are running; a build past that fails at once with ErrBusy, and nothing
+// is lost (asking again later may succeed). Joining a running build is
+// always allowed.
+//
+// The default is no limit.
+func WithMaxQueue(n int) Option {
+	return func(p *Pipeline) error {
+		if n < 0 {
+			return errors.New("max queue is negative")
+		}
+		p.maxQueue = n
+		return nil
+	}
+}
+
+// WithPipNetrc sets a netrc file with private index credentials, handed to
+// pip as a BuildKit secret in every build.
+//
+// The default is none.
+func WithPipNetrc(netrc []byte) Option {
+	return func(p *Pipeline) error {
+		p.netrc = netrc
+		return nil
+	}
+}
+
+// WithHistory keeps the last n finished builds for Builds and Watch.
+//
+// The default is 100.
+func WithHistory(n int) Option {
+	return func(p *Pipeline) error {
+		if n < 0 {
+			return errors.New("history is negative")
+		}
+		p.history = n
+		return nil
+	}
+}

@@ -1,0 +1,318 @@
+package ensure
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/ispec-dev/ispec/builder"
+	"github.com/ispec-dev/ispec/cache"
+	"github.com/ispec-dev/ispec/spec"
+)
+
+// Lookup answers whether a tag exists: exists, absent or unknown
+// (cache.Checker).
+type Lookup interface {
+	Lookup(ctx context.Context, ref name.Tag) cache.Result
+}
+
+// Builder builds an image and pushes it, or writes it to opts.Output
+// (*builder.Builder).
+type Builder interface {
+	Build(ctx context.Context, img *spec.Image, opts builder.BuildOptions) (*builder.Result, error)
+}
+
+// Recorder records an image that was built and pushed (*cache.Cached
+// records it in the local index).
+type Recorder interface {
+	Record(ref name.Tag, digest v1.Hash) error
+}
+
+// Outcome says how a call got its image.
+type Outcome int
+
+// Outcomes of a call that succeeded.
+const (
+	// OutcomeUnspecified is the zero value.
+	OutcomeUnspecified Outcome = iota
+	// OutcomeFound: the image existed; nothing was built.
+	OutcomeFound
+	// OutcomeBuilt: this call built and pushed the image.
+	OutcomeBuilt
+	// OutcomeJoined: another caller's build of the same tag made it.
+	OutcomeJoined
+)
+
+var outcomeNames = [...]string{"unspecified", "found", "built", "joined"}
+
+// String returns "found", "built" or "joined".
+func (o Outcome) String() string {
+	if o < 0 || int(o) >= len(outcomeNames) {
+		return "unspecified"
+	}
+	return outcomeNames[o]
+}
+
+// Result is an image that exists in its registry.
+type Result struct {
+	// Ref is where the image is.
+	Ref name.Tag
+	// Digest is its manifest's (or index's) digest.
+	Digest v1.Hash
+	// Outcome says whether it was found, built, or built by another caller.
+	Outcome Outcome
+	// Source says where a found image's answer came from.
+	Source Source
+	// BuildID names the build that made or checked it; empty when a
+	// lookup alone found it.
+	BuildID string
+	// Output is the local file the image was written to (Export).
+	Output string
+	// Duration is how long the call took.
+	Duration time.Duration
+}
+
+// Pinned returns ref@digest.
+func (r *Result) Pinned() string { return r.Ref.Name() + "@" + r.Digest.String() }
+
+// Request is what one call asks for besides the image.
+type Request struct {
+	// Force builds and pushes even when the image exists.
+	Force bool
+	// NoCache runs every step again instead of reusing BuildKit's cache.
+	NoCache bool
+	// Secrets are the contents of the spec's pip_secret_mounts by source;
+	// a source not in the map is read from its file when pip runs.
+	Secrets map[string][]byte
+	// Sink receives the call's events; nil drops them.
+	Sink Sink
+}
+
+func (r Request) emit(ev Event) {
+	if r.Sink != nil {
+		if ev.Time.IsZero() {
+			ev.Time = time.Now()
+		}
+		r.Sink(ev)
+	}
+}
+
+// Pipeline makes images exist: found, or built once and pushed. It is safe
+// for concurrent use.
+type Pipeline struct {
+	lookup     Lookup
+	builder    Builder
+	locker     Locker
+	recorder   Recorder
+	base       context.Context
+	timeout    time.Duration
+	failureTTL time.Duration
+	maxBuilds  int
+	maxQueue   int
+	netrc      []byte
+	history    int
+
+	slots chan struct{} // one per running build when maxBuilds > 0
+
+	mu      sync.Mutex
+	flights map[string]*flight // by ref: running, or failed within failureTTL
+	byID    map[string]*flight // running and the last `history` finished
+	recent  []*flight          // finished, oldest first
+	active  int                // flights not finished
+}
+
+// New returns a pipeline; WithLookup is required.
+func New(opts ...Option) (*Pipeline, error) {
+	p := &Pipeline{
+		locker:   &MemLocker{},
+		base:     context.Background(),
+		maxQueue: -1,
+		history:  100,
+		flights:  map[string]*flight{},
+		byID:     map[string]*flight{},
+	}
+	for _, opt := range opts {
+		if err := opt(p); err != nil {
+			return nil, fmt.Errorf("ensure: %w", err)
+		}
+	}
+	if p.lookup == nil {
+		return nil, errors.New("ensure: a lookup is required (WithLookup)")
+	}
+	if p.maxBuilds > 0 {
+		p.slots = make(chan struct{}, p.maxBuilds)
+	}
+	return p, nil
+}
+
+// Tag returns the tag an image is looked up and pushed under; an image
+// without a registry is an ErrNoRegistry error.
+func Tag(img *spec.Image) (name.Tag, error) {
+	if img.Identity.Registry == "" {
+		return name.Tag{}, fmt.Errorf("%s: %w to look %s up in or push it to", img.File, ErrNoRegistry, img.Identity.Ref)
+	}
+	t, err := name.NewTag(img.Identity.Ref, name.StrictValidation)
+	if err != nil {
+		return name.Tag{}, fmt.Errorf("%s: %w: %v", img.File, ErrInvalid, err)
+	}
+	return t, nil
+}
+
+// Ensure makes img exist in its registry. A nested spec's parent is made
+// to exist first. Unless req.Force, an image that exists is found and
+// nothing is built. Otherwise the call starts a build, or joins the build
+// of the same tag that runs (or failed within the failure TTL); the build
+// takes the tag's lock, looks the tag up again (another process may have
+// pushed it meanwhile), builds, pushes and records it. A caller whose ctx
+// ends gets its error; the build goes on for the others (see WithContext).
+func (p *Pipeline) Ensure(ctx context.Context, img *spec.Image, req Request) (*Result, error) {
+	start := time.Now()
+	base, err := p.parentBase(ctx, img, req)
+	if err != nil {
+		return nil, err
+	}
+	ref, err := Tag(img)
+	if err != nil {
+		return nil, err
+	}
+	if !req.Force {
+		res, err := p.find(ctx, ref, req, start, "")
+		if res != nil || err != nil {
+			return res, err
+		}
+	}
+	f, joined, err := p.join(ref, img, base, req)
+	if err != nil {
+		return nil, err
+	}
+	kind := KindAccepted
+	if joined {
+		kind = KindJoined
+	}
+	req.emit(Event{Kind: kind, Ref: ref.Name(), BuildID: f.id})
+	if err := f.log.follow(ctx, req.Sink); err != nil {
+		return nil, fmt.Errorf("waiting for the build of %s: %w", ref.Name(), err)
+	}
+	<-f.done
+	if f.err != nil {
+		return nil, f.err
+	}
+	res := *f.res
+	if joined && res.Outcome == OutcomeBuilt {
+		res.Outcome = OutcomeJoined
+	}
+	res.Duration = time.Since(start)
+	req.emit(Event{Kind: KindDone, Ref: ref.Name(), BuildID: f.id, Digest: res.Digest, Result: &res})
+	return &res, nil
+}
+
+// Export builds img into opts.Output: no lookup, no lock, no push. A nested
+// spec's parent is still made to exist in its registry, since the image
+// builds on its digest.
+func (p *Pipeline) Export(ctx context.Context, img *spec.Image, out *builder.Output, req Request) (*Result, error) {
+	start := time.Now()
+	base, err := p.parentBase(ctx, img, req)
+	if err != nil {
+		return nil, err
+	}
+	ref := img.Identity.Ref
+	t, err := name.NewTag(ref)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", img.File, ErrInvalid, err)
+	}
+	if p.builder == nil {
+		return nil, fmt.Errorf("building %s: %w: no builder", ref, ErrUnavailable)
+	}
+	req.emit(Event{Kind: KindBuilding, Ref: ref})
+	b, err := p.build(ctx, img, base, ref, out, req, func(ev Event) { req.emit(ev) })
+	if err != nil {
+		req.emit(Event{Kind: KindFailed, Ref: ref, Err: err})
+		return nil, err
+	}
+	res := &Result{Ref: t, Digest: b, Outcome: OutcomeBuilt, Output: out.String(), Duration: time.Since(start)}
+	req.emit(Event{Kind: KindDone, Ref: ref, Digest: b, Result: res})
+	return res, nil
+}
+
+// parentBase makes a nested spec's parent exist and returns its ref@digest
+// to build on; "" when the base is not a spec.
+func (p *Pipeline) parentBase(ctx context.Context, img *spec.Image, req Request) (string, error) {
+	if img.Parent == nil {
+		return "", nil
+	}
+	// The parent is only built when absent, whatever the child asks.
+	preq := req
+	preq.Force = false
+	res, err := p.Ensure(ctx, img.Parent, preq)
+	if err != nil {
+		return "", fmt.Errorf("base spec %s: %w", img.Parent.File, err)
+	}
+	return res.Pinned(), nil
+}
+
+// find looks ref up: a result when it exists (emitting Found), neither when
+// it is absent, an error when the registry cannot say.
+func (p *Pipeline) find(ctx context.Context, ref name.Tag, req Request, start time.Time, buildID string) (*Result, error) {
+	r := p.lookup.Lookup(ctx, ref)
+	switch r.State {
+	case cache.Exists:
+		src := SourceRegistry
+		if r.FromIndex {
+			src = SourceIndex
+		}
+		res := &Result{Ref: ref, Digest: r.Digest, Outcome: OutcomeFound, Source: src, BuildID: buildID, Duration: time.Since(start)}
+		req.emit(Event{Kind: KindFound, Ref: ref.Name(), BuildID: buildID, Source: src, Digest: r.Digest})
+		if buildID == "" {
+			req.emit(Event{Kind: KindDone, Ref: ref.Name(), Digest: r.Digest, Result: res})
+		}
+		return res, nil
+	case cache.Absent:
+		return nil, nil
+	}
+	if r.Err == nil {
+		return nil, fmt.Errorf("looking up %s: %w", ref.Name(), ErrUnavailable)
+	}
+	return nil, r.Err
+}
+
+// build runs one BuildKit build, forwarding its progress to emit, and
+// returns the digest it pushed or wrote.
+func (p *Pipeline) build(ctx context.Context, img *spec.Image, base, ref string, out *builder.Output, req Request, emit func(Event)) (v1.Hash, error) {
+	prog := builder.NewProgress()
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		for s := range prog.Subscribe(context.Background()) {
+			emit(Event{Kind: KindProgress, Time: time.Now(), Ref: ref, Status: s})
+		}
+	}()
+	res, err := p.builder.Build(ctx, img, builder.BuildOptions{
+		Base: base, Ref: ref, Progress: prog, Secrets: req.Secrets, PipNetrc: p.netrc, NoCache: req.NoCache, Output: out,
+	})
+	prog.Close()
+	<-fed
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("building %s: %w", ref, err)
+	}
+	h, err := v1.NewHash(res.Digest)
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("building %s: buildkit returned digest %q: %w", ref, res.Digest, err)
+	}
+	return h, nil
+}
+
+// newID returns a random build id.
+func newID() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return fmt.Sprintf("%016x", time.Now().UnixNano())
+	}
+	return hex.EncodeToString(b[:])
+}
