@@ -3,7 +3,8 @@
 # generators so that everyone produces the same bytes:
 #
 #   scripts/proto.sh gen          regenerate the committed Go code in api/
-#   scripts/proto.sh check        fail when the committed Go code is stale
+#   scripts/proto.sh check        fail when the committed Go code is stale, or
+#                                 when the Python stubs do not import
 #   scripts/proto.sh python OUT   write Python stubs (ispec/v1/*_pb2*.py) to OUT
 #
 # protoc is Debian's protobuf-compiler (3.21), with the well-known types
@@ -95,23 +96,45 @@ cmd_gen() {
 }
 
 cmd_check() {
-	local tmp status=0 f rel
+	local status=0 rel
 	tmp="$(mktemp -d)"
-	trap 'rm -rf "$tmp"' EXIT
+	trap 'rm -rf "$tmp"' EXIT # tmp is global: the trap runs after return
 	gen_go "$tmp"
 	# Every generated file must be committed as generated, and no stale
 	# generated file may be left behind.
-	for f in "$tmp/$GO_OUT_DIR"/*.pb.go "$REPO_ROOT/api/$GO_OUT_DIR"/*.pb.go; do
-		[ -e "$f" ] || continue
-		rel="${f##*/}"
-		if ! diff -u "$REPO_ROOT/api/$GO_OUT_DIR/$rel" "$tmp/$GO_OUT_DIR/$rel" >&2; then
+	for rel in $(cd "$REPO_ROOT/api/$GO_OUT_DIR" && ls ./*.pb.go 2>/dev/null; cd "$tmp/$GO_OUT_DIR" && ls ./*.pb.go); do
+		echo "${rel#./}"
+	done | sort -u >"$tmp/files"
+	while read -r rel; do
+		if [ ! -e "$REPO_ROOT/api/$GO_OUT_DIR/$rel" ] || [ ! -e "$tmp/$GO_OUT_DIR/$rel" ]; then
+			log "api/$GO_OUT_DIR/$rel: committed but not generated, or generated but not committed"
+			status=1
+		elif ! diff -u "$REPO_ROOT/api/$GO_OUT_DIR/$rel" "$tmp/$GO_OUT_DIR/$rel" >&2; then
 			status=1
 		fi
-	done 2>/dev/null
+	done <"$tmp/files"
 	if [ "$status" != 0 ]; then
 		die "the generated code in api/$GO_OUT_DIR is stale: run make proto and commit the result"
 	fi
 	log "api/$GO_OUT_DIR is up to date"
+	cmd_python "$tmp/python"
+	python_import "$tmp/python"
+}
+
+# python_import DIR: imports the stubs in DIR with Debian's interpreter (the
+# one python3-grpcio and python3-protobuf are installed for).
+python_import() {
+	PYTHONPATH="$1" /usr/bin/python3 -c '
+import grpc
+from ispec.v1 import ispec_pb2, ispec_pb2_grpc
+assert ispec_pb2.DESCRIPTOR.package == "ispec.v1"
+svc = ispec_pb2.DESCRIPTOR.services_by_name["ImageService"]
+assert sorted(m.name for m in svc.methods) == ["Build", "ListBuilds", "Lookup", "Resolve", "Watch"]
+assert hasattr(ispec_pb2_grpc, "ImageServiceStub")
+req = ispec_pb2.BuildRequest(input=ispec_pb2.SpecInput(spec_path="imagespec.yaml", spec=b"{}"), files_omitted=True)
+assert ispec_pb2.BuildRequest.FromString(req.SerializeToString()) == req
+' || die "the Python stubs do not import with /usr/bin/python3"
+	log "Python stubs import with /usr/bin/python3"
 }
 
 cmd_python() {
