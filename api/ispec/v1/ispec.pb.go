@@ -1434,8 +1434,10 @@ func (x *WatchRequest) GetProgress() ProgressDetail {
 // carries it.
 type BuildEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The build this event belongs to; empty in `found`, `done` and
-	// `files_needed` events of a call that needed no build.
+	// The build this event belongs to: the build of the requested image,
+	// whose events about its base images carry the same id. Empty in the
+	// `found`, `done` and `files_needed` events of a call that needed no
+	// build.
 	BuildId string `protobuf:"bytes,1,opt,name=build_id,json=buildId,proto3" json:"build_id,omitempty"`
 	// The image the event is about: the requested image, or the image of one
 	// of its nested base specs (whose lookups, builds and pushes appear in the
@@ -2706,7 +2708,8 @@ func (x *Done) GetDuration() *durationpb.Duration {
 	return nil
 }
 
-// Failed ends a failed stream. A failure is remembered for the server's
+// Failed ends a failed stream. The event's ref names the image whose build
+// failed: the requested image, or a base spec's image. A failure is remembered for the server's
 // failure TTL: callers of the same tag in that time get this same event
 // without a new build.
 type Failed struct {

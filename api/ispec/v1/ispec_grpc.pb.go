@@ -58,11 +58,14 @@ const (
 //	                   for a spec problem the status carries a SpecErrors
 //	                   detail (file, line, field, message).
 //	UNAUTHENTICATED    missing or wrong credentials.
-//	PERMISSION_DENIED  the image's registry is not on the server's allowlist:
-//	                   nothing is built or pushed.
+//	PERMISSION_DENIED  Build: the image's registry (or a base spec image's)
+//	                   is not on the server's allowlist: nothing is built
+//	                   or pushed.
 //	RESOURCE_EXHAUSTED the build queue is full: nothing was started; retry.
-//	UNAVAILABLE        the server is shutting down, or the registry cannot be
-//	                   reached to look a tag up.
+//	UNAVAILABLE        the server is shutting down (no new builds), or, in
+//	                   Build, the registry cannot be reached to look the
+//	                   tag up (Lookup answers UNKNOWN for that item
+//	                   instead).
 //	NOT_FOUND          Watch of a build id the server does not know (never
 //	                   existed, or forgotten).
 type ImageServiceClient interface {
@@ -74,8 +77,9 @@ type ImageServiceClient interface {
 	// Lookup says, for each item, whether its image exists in its registry,
 	// as `ispec exists` does. Items are specs (resolved on the server, file
 	// contents may be omitted) or plain references. An invalid spec fails the
-	// whole call with INVALID_ARGUMENT and nothing is looked up; a registry
-	// that cannot answer gives that item the state UNKNOWN, not a failed call.
+	// whole call with INVALID_ARGUMENT and nothing is looked up (as does a
+	// malformed ref); a registry that cannot answer gives that item the state
+	// UNKNOWN, not a failed call.
 	Lookup(ctx context.Context, in *LookupRequest, opts ...grpc.CallOption) (*LookupResponse, error)
 	// Build makes the spec's image exist in its registry: found, or built and
 	// pushed, once per tag however many callers ask at once, as `ispec build`
@@ -222,11 +226,14 @@ func (c *imageServiceClient) ListBuilds(ctx context.Context, in *ListBuildsReque
 //	                   for a spec problem the status carries a SpecErrors
 //	                   detail (file, line, field, message).
 //	UNAUTHENTICATED    missing or wrong credentials.
-//	PERMISSION_DENIED  the image's registry is not on the server's allowlist:
-//	                   nothing is built or pushed.
+//	PERMISSION_DENIED  Build: the image's registry (or a base spec image's)
+//	                   is not on the server's allowlist: nothing is built
+//	                   or pushed.
 //	RESOURCE_EXHAUSTED the build queue is full: nothing was started; retry.
-//	UNAVAILABLE        the server is shutting down, or the registry cannot be
-//	                   reached to look a tag up.
+//	UNAVAILABLE        the server is shutting down (no new builds), or, in
+//	                   Build, the registry cannot be reached to look the
+//	                   tag up (Lookup answers UNKNOWN for that item
+//	                   instead).
 //	NOT_FOUND          Watch of a build id the server does not know (never
 //	                   existed, or forgotten).
 type ImageServiceServer interface {
@@ -238,8 +245,9 @@ type ImageServiceServer interface {
 	// Lookup says, for each item, whether its image exists in its registry,
 	// as `ispec exists` does. Items are specs (resolved on the server, file
 	// contents may be omitted) or plain references. An invalid spec fails the
-	// whole call with INVALID_ARGUMENT and nothing is looked up; a registry
-	// that cannot answer gives that item the state UNKNOWN, not a failed call.
+	// whole call with INVALID_ARGUMENT and nothing is looked up (as does a
+	// malformed ref); a registry that cannot answer gives that item the state
+	// UNKNOWN, not a failed call.
 	Lookup(context.Context, *LookupRequest) (*LookupResponse, error)
 	// Build makes the spec's image exist in its registry: found, or built and
 	// pushed, once per tag however many callers ask at once, as `ispec build`
