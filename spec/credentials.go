@@ -53,6 +53,9 @@ func checkCredentials(c *collector, s *Spec) {
 		{"python_exec", s.PythonExec}, {"workdir", s.Workdir}} {
 		scan(f.n, f.v)
 	}
+	if hostCredentials(s.Registry) {
+		c.add(0, "registry", "%q carries credentials; write host[:port][/path] and log in with docker login (ispec reads the Docker credential configuration)", maskCredentials(s.Registry))
+	}
 	for _, l := range []struct {
 		n  string
 		vs []string
@@ -65,7 +68,7 @@ func checkCredentials(c *collector, s *Spec) {
 	for i, ch := range s.CondaChannels {
 		f := fmt.Sprintf("conda_channels[%d]", i)
 		if !scan(f, ch) && condaToken(ch) {
-			c.add(0, f, "%q carries a conda token (/t/TOKEN/); %s", maskCredentials(ch), credentialAdvice)
+			c.add(0, f, "%q carries credentials (a conda token, /t/TOKEN/); %s", maskCredentials(ch), credentialAdvice)
 		}
 	}
 	for _, k := range sortedKeys(s.Env) {

@@ -176,8 +176,11 @@ func checkMap(c *collector, field string, m map[string]string, keyErr func(strin
 // so GHCR.io/Org is ghcr.io/org.
 func checkRegistry(c *collector, raw string) {
 	r := strings.ToLower(raw)
+	if hostCredentials(r) {
+		return // refused by checkCredentials
+	}
 	if scheme, rest, ok := strings.Cut(r, "://"); ok {
-		c.add(0, "registry", "%q has a scheme; drop %q and write host[:port][/path], e.g. %q", raw, scheme+"://", strings.TrimSuffix(rest, "/"))
+		c.add(0, "registry", "%q has a scheme; drop %q and write host[:port][/path], e.g. %q", raw, scheme+"://", maskCredentials(strings.TrimSuffix(rest, "/")))
 		return
 	}
 	host, repoPath, _ := strings.Cut(strings.TrimSuffix(r, "/"), "/")
