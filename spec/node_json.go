@@ -12,6 +12,22 @@ import (
 // parseJSON decodes a JSON document token by token, so that every value
 // keeps its line, and every error says at which line it was found.
 func parseJSON(data []byte) (*node, error) {
+	// A syntax error found while walking tokens has its offset counted from
+	// the start of the value being read; checking the whole document first
+	// gives every syntax error its offset in the file.
+	var whole json.RawMessage
+	if err := json.Unmarshal(data, &whole); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			off := min(max(se.Offset-1, 0), int64(len(data)))
+			msg := se.Error()
+			if msg == "unexpected end of JSON input" {
+				msg = "the document ends before its last value is closed"
+			}
+			return nil, syntaxErrorf(1+bytes.Count(data[:off], []byte("\n")), "parsing JSON: %s", msg)
+		}
+		return nil, syntaxErrorf(0, "parsing JSON: %s", err.Error())
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	// lineAt is the line of the first token at or after off (the decoder's
@@ -23,19 +39,7 @@ func parseJSON(data []byte) (*node, error) {
 		return 1 + bytes.Count(data[:off], []byte("\n"))
 	}
 	fail := func(err error) error {
-		var se *json.SyntaxError
-		switch {
-		case errors.As(err, &se):
-			off := min(max(se.Offset-1, 0), int64(len(data)))
-			return syntaxErrorf(1+bytes.Count(data[:off], []byte("\n")), "parsing JSON: %s", se.Error())
-		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-			return syntaxErrorf(1+bytes.Count(data, []byte("\n")), "parsing JSON: the document ends before its last value is closed")
-		}
-		var pe *syntaxError
-		if errors.As(err, &pe) {
-			return err
-		}
-		return syntaxErrorf(lineAt(dec.InputOffset()), "parsing JSON: %s", err.Error())
+		return syntaxErrorf(lineAt(dec.InputOffset()), "parsing JSON: %s", err)
 	}
 	budget := maxNodes
 	var walk func(depth int) (*node, error)

@@ -94,7 +94,7 @@ func tomlValue(p *unstable.Parser, v *unstable.Node, path string, line int, out 
 			if c.Kind == unstable.Comment {
 				continue
 			}
-			l := tomlLine(p, c)
+			l := tomlFirstLine(p, c)
 			if l == 0 {
 				l = line
 			}
@@ -130,6 +130,28 @@ func tomlKey(p *unstable.Parser, e *unstable.Node) ([]string, int) {
 		}
 	}
 	return parts, line
+}
+
+// tomlFirstLine is the line of a value: its own, or for an array or an
+// inline table (which the parser gives no range) that of its first member.
+func tomlFirstLine(p *unstable.Parser, v *unstable.Node) int {
+	if l := tomlLine(p, v); l != 0 || (v.Kind != unstable.Array && v.Kind != unstable.InlineTable) {
+		return l
+	}
+	it := v.Children()
+	for it.Next() {
+		c := it.Node()
+		if c.Kind == unstable.KeyValue {
+			if _, l := tomlKey(p, c); l != 0 {
+				return l
+			}
+			continue
+		}
+		if l := tomlFirstLine(p, c); l != 0 {
+			return l
+		}
+	}
+	return 0
 }
 
 // tomlLine is the line of a node; 0 when the parser cannot say (its data
