@@ -147,4 +147,8 @@ func TestGoldenDocument(t *testing.T) {
 	if string(img.Document) != want {
 		t.Errorf("document:\n got %s\nwant %s", img.Document, want)
 	}
+	// The hash docs/identity.md gives for this document.
+	if img.Identity.SpecHash != "d64d6bb56fcb5c7cf6c7bdeb113cb502112668395e2884abd8527c09020062ab" {
+		t.Errorf("spec hash %s differs from docs/identity.md section 6", img.Identity.SpecHash)
+	}
 }
