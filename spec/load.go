@@ -207,7 +207,7 @@ func (img *Image) hashFiles(ctx context.Context, c *collector) error {
 			img.Copies = append(img.Copies, t)
 		}
 	}
-	if s.SourceRoot != "" {
+	if copiesSource(s) {
 		root := img.resolve(s.SourceRoot)
 		info, err := os.Stat(root)
 		if err == nil && !info.IsDir() {

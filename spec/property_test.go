@@ -58,6 +58,10 @@ func TestSameTag(t *testing.T) {
 		"default platform named":      propBase + "platform: linux/amd64\n",
 		"default workdir named":       propBase + "workdir: /root\n",
 		"secret mounts":               propBase + "pip_secret_mounts: [[/run/secrets/netrc, /root/.netrc]]\n",
+		"platform alias":              propBase + "platform: Linux/x86_64\n",
+		"requirement spacing":         strings.Replace(propBase, "numpy==1.26.4", "\"NumPy == 1.26.4\"", 1),
+		"name and registry case":      strings.Replace(strings.Replace(propBase, "name: app", "name: App", 1), "ghcr.io/org", "GHCR.io/Org", 1),
+		"copy mode without source":    propBase + "source_copy_mode: NO_COPY\n",
 	}
 	for name, text := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -136,6 +140,10 @@ func TestTagChanges(t *testing.T) {
 		"pip index":          {"labels:", "pip_index: http://127.0.0.1:9/simple\nlabels:"},
 		"pip args":           {"labels:", "pip_extra_args: --no-deps\nlabels:"},
 		"conda package":      {"labels:", "conda_packages: [numpy]\nlabels:"},
+		"specifier":          {"scipy==1.13.1", "\"scipy>=1.13.1,<2\""},
+		"extra":              {"scipy==1.13.1", "\"scipy[dev]==1.13.1\""},
+		"marker":             {"scipy==1.13.1", "\"scipy==1.13.1; python_version >= '3.10'\""},
+		"platform variant":   {"labels:", "platform: linux/amd64/v3\nlabels:"},
 	}
 	for name, e := range specEdits {
 		t.Run(name, func(t *testing.T) {
