@@ -70,7 +70,7 @@ func (img *Image) document() map[string]any {
 	}
 	putList("commands", s.Commands)
 	if img.Requirements != nil {
-		sp["requirements"] = img.Requirements.Entries[0].Digest
+		sp["requirements"] = img.requirementsDocument()
 	}
 	if len(img.Copies) > 0 {
 		cp := make([]any, len(img.Copies))

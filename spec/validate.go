@@ -118,10 +118,22 @@ func validate(c *collector, s *Spec) {
 	if _, err := splitArgs(s.PipExtraArgs); err != nil {
 		c.add(0, "pip_extra_args", "%v", err)
 	}
+	if s.Requirements != "" {
+		if msg := checkRelPath(s.Requirements); msg != "" {
+			c.add(0, "requirements", "%q %s", s.Requirements, msg)
+		}
+	}
+	if s.SourceRoot != "" {
+		if msg := checkRelPath(s.SourceRoot); msg != "" {
+			c.add(0, "source_root", "%q %s", s.SourceRoot, msg)
+		}
+	}
 	for i, m := range s.PipSecretMounts {
 		f := fmt.Sprintf("pip_secret_mounts[%d]", i)
 		if m.Source == "" {
 			c.add(0, f, "source is required: the path of the secret file")
+		} else if msg := checkRelPath(m.Source); msg != "" {
+			c.add(0, f, "source %q %s", m.Source, msg)
 		}
 		if !path.IsAbs(m.Target) {
 			c.add(0, f, "target %q must be an absolute path in the build container", m.Target)
