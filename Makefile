@@ -4,13 +4,13 @@
 GO ?= go
 DEVENV := bash scripts/devenv.sh
 
-.PHONY: build test fuzz demo lint env-up env-down env-status
+.PHONY: build test fuzz demo lint proto proto-check env-up env-down env-status
 
 build:
 	$(GO) build -o bin/ispec ./cmd/ispec
 
 # The end-to-end tests need the environment; `make env-up` starts it.
-test: env-up
+test: env-up proto-check
 	$(GO) test -count=1 ./...
 	$(MAKE) fuzz FUZZTIME=150000x
 
@@ -28,6 +28,15 @@ demo: env-up build
 	eval "$$($(DEVENV) env)" && export BUILDKIT_HOST && \
 	bin/ispec build --progress plain examples/demo/demo.yaml && \
 	bin/ispec build --json examples/demo/demo.yaml
+
+# The gRPC API's generated Go code (api/ispec/v1), from ispec.proto with
+# pinned generators (scripts/proto.sh). proto-check fails when the
+# committed code is stale or the Python stubs do not import.
+proto:
+	GO=$(GO) bash scripts/proto.sh gen
+
+proto-check:
+	GO=$(GO) bash scripts/proto.sh check
 
 lint:
 	$(GO) vet ./...

@@ -32,7 +32,7 @@ var ErrChanged = errors.New("file changed after it was hashed")
 func LocalMounts(img *spec.Image) map[string]fsutil.FS {
 	m := map[string]fsutil.FS{}
 	if img.Requirements != nil {
-		m[localRequirements] = newTreeFS(img.Requirements, requirementsName)
+		m[localRequirements] = newTreeFS(img.Requirements, singleFileName)
 	}
 	for i, t := range img.Copies {
 		m[localCopyName(i)] = newTreeFS(t, singleFileName)

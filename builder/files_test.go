@@ -49,6 +49,7 @@ func TestLocalMountsServeHashedEntries(t *testing.T) {
 		"conf/a/x.conf":    "x\n",
 		"conf/skip.tmp":    "ignored\n",
 		"src/main.py":      "print()\n",
+		"netrc":            "machine x\n",
 	}
 	img := loadSpec(t, fullSpec, files)
 	// What an ignore rule leaves out of the tree is not served.
@@ -86,8 +87,34 @@ func TestLocalMountsServeHashedEntries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(hs) != 1 || hs[0].Name != requirementsName || hs[0].Mode&0o777 != 0o644 {
+	if len(hs) != 1 || hs[0].Name != "requirements.txt" || hs[0].Mode&0o777 != 0o644 {
 		t.Errorf("requirements serves %+v", hs)
+	}
+}
+
+// TestRequirementsMountServesIncludes: the requirements mount holds the
+// requirements file and every file it includes, at their paths relative
+// to the spec's folder, and nothing else of that folder.
+func TestRequirementsMountServesIncludes(t *testing.T) {
+	img := loadSpec(t, "name: x\nbase_image: "+testBase+"\nrequirements: reqs/app.txt\nsource_root: .\n", map[string]string{
+		"reqs/app.txt":          "-r base.txt\n--constraint ../constraints/pins.txt\nispec-demo-a\n",
+		"reqs/base.txt":         "-c ../constraints/pins.txt\nispec-demo-b\n",
+		"constraints/pins.txt":  "ispec-demo-a==1.0.0\n",
+		"reqs/unrelated.txt":    "not included\n",
+		"secret-looking.txt":    "not included either\n",
+		"constraints/other.txt": "not included\n",
+	})
+	hs, err := tarOf(t, LocalMounts(img)["requirements"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, h := range hs {
+		names = append(names, h.Name)
+	}
+	want := []string{"constraints/", "constraints/pins.txt", "reqs/", "reqs/app.txt", "reqs/base.txt"}
+	if !slices.Equal(names, want) {
+		t.Errorf("requirements mount serves %q, want %q", names, want)
 	}
 }
 

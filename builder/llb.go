@@ -23,14 +23,12 @@ const VenvDir = "/opt/venv"
 // defaultPath is PATH for a base image whose config sets none.
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// requirementsDir is where the requirements file is mounted while pip runs.
+// requirementsDir is where the requirements files are mounted while pip
+// runs, at their paths relative to the spec's folder.
 const requirementsDir = "/run/ispec/requirements"
 
-// Names of the files a single-file tree is served as.
-const (
-	requirementsName = "requirements.txt"
-	singleFileName   = "file"
-)
+// singleFileName is the name a single-file tree is served as.
+const singleFileName = "file"
 
 // Names of the local sources the graph reads through the session; the keys
 // of LocalMounts.
@@ -277,9 +275,11 @@ const NetrcSecretID = "ispec-pip-netrc"
 // netrcPath is where the netrc secret is mounted during pip steps.
 const netrcPath = "/run/secrets/ispec-pip-netrc"
 
+// requirementsStep installs the requirements file with the files it
+// includes (-r, -c) mounted beside it, as they were hashed.
 func requirementsStep(img *spec.Image, pip pipArgs, plat string, secrets []spec.SecretMount, netrc bool) Step {
 	name := "[ispec] pip install -r requirements"
-	args := append(append([]string{}, pip...), "-r", requirementsDir+"/"+requirementsName)
+	args := append(append([]string{}, pip...), "-r", path.Join(requirementsDir, img.RequirementsFile))
 	return Step{Name: name, Apply: func(st llb.State) llb.State {
 		opts := append(pipOptions(plat, secrets, netrc),
 			llb.Args(args),
@@ -339,10 +339,12 @@ func copyStep(local string, t *spec.Tree, dest, what string) Step {
 }
 
 // localState reads a tree through the session. Its unique id is derived
-// from the tree's path on disk, as buildx does for a context folder, so that
-// BuildKit sends only what changed since the last build of the same folder.
+// from the local source's name and the tree's path on disk, as buildx does
+// for a context folder, so that BuildKit sends only what changed since the
+// last build of the same folder (the requirements tree and source_root may
+// share a folder while holding different files).
 func localState(name string, t *spec.Tree, what string) llb.State {
-	sum := sha256.Sum256([]byte(t.Root))
+	sum := sha256.Sum256([]byte(name + "\x00" + t.Root))
 	return llb.Local(name,
 		llb.SharedKeyHint(name),
 		llb.LocalUniqueID(hex.EncodeToString(sum[:16])),

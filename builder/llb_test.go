@@ -366,6 +366,55 @@ func TestPythonSteps(t *testing.T) {
 	}
 }
 
+// TestRequirementsStepMountsIncludes: pip reads the requirements file from
+// the mount of the whole requirements tree, so that the files it includes
+// are beside it, and the mount comes from the requirements local source.
+func TestRequirementsStepMountsIncludes(t *testing.T) {
+	img := loadSpec(t, "name: x\nbase_image: "+testBase+"\nrequirements: reqs/app.txt\n", map[string]string{
+		"reqs/app.txt":  "-r base.txt\n-c ../pins.txt\nispec-demo-a\n",
+		"reqs/base.txt": "ispec-demo-b\n",
+		"pins.txt":      "ispec-demo-a==1.0.0\n",
+	})
+	st := mustGraph(t, img)
+	ops, all := chain(t, st)
+	var req *pb.ExecOp
+	var reqOp op
+	for _, o := range ops {
+		if o.name == "[ispec] pip install -r requirements" {
+			req, reqOp = o.GetExec(), o
+		}
+	}
+	if req == nil {
+		t.Fatalf("no requirements step in %q", names(ops))
+	}
+	if got := req.Meta.Args[len(req.Meta.Args)-2:]; !slices.Equal(got, []string{"-r", "/run/ispec/requirements/reqs/app.txt"}) {
+		t.Errorf("requirements args end %q", got)
+	}
+	var mounted bool
+	for _, m := range req.Mounts {
+		if m.Dest != requirementsDir {
+			continue
+		}
+		src := all[digest.Digest(reqOp.Inputs[m.Input].Digest)]
+		if l := src.GetSource(); l == nil || l.Identifier != "local://requirements" || !m.Readonly {
+			t.Errorf("requirements mount from %v (readonly %v), want local://requirements", src.Op, m.Readonly)
+		}
+		mounted = true
+	}
+	if !mounted {
+		t.Fatal("requirements tree not mounted")
+	}
+	var files []string
+	for _, e := range img.Requirements.Entries {
+		if e.Kind == spec.KindFile {
+			files = append(files, e.Path)
+		}
+	}
+	if want := []string{"pins.txt", "reqs/app.txt", "reqs/base.txt"}; !slices.Equal(files, want) {
+		t.Errorf("requirements tree files %q, want %q", files, want)
+	}
+}
+
 func TestPythonVersionPicksInterpreter(t *testing.T) {
 	img := loadSpec(t, "name: x\nbase_image: "+testBase+"\npython_version: \"3.11\"\n", nil)
 	ops := graph(t, img, nil)

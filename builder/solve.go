@@ -429,6 +429,11 @@ func newSecretStore(img *spec.Image, given map[string][]byte, netrc []byte) secr
 			s.data[id] = dt
 			continue
 		}
+		if i < len(img.Secrets) {
+			// Where the spec's checks found it, symlinks resolved.
+			s.files[id] = img.Secrets[i]
+			continue
+		}
 		p := m.Source
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(img.Dir, filepath.FromSlash(p))

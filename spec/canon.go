@@ -4,13 +4,18 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // canonical encodes a value built from map[string]any, []any, []string,
 // map[string]string, string and bool as canonical JSON: no whitespace,
-// object keys sorted by their UTF-8 bytes, strings escaped minimally (only
-// ", \ and control characters below U+0020; \b \f \n \r \t in short form,
-// others as \u00XX lowercase hex). docs/identity.md describes it.
+// object keys sorted by their bytes, strings escaped minimally (only ", \
+// and control characters below U+0020; \b \f \n \r \t in short form,
+// others as \u00XX lowercase hex). A byte that is not part of valid UTF-8
+// (only file names and symlink targets can hold one) is written as \udcXX,
+// XX its value in lowercase hex: the lone surrogate Python's surrogateescape
+// gives it, which valid UTF-8 never produces, so every byte string has its
+// own encoding. docs/identity.md describes it.
 func canonical(v any) []byte {
 	var b strings.Builder
 	writeCanonical(&b, v)
@@ -67,7 +72,13 @@ func writeCanonical(b *strings.Builder, v any) {
 
 func writeString(b *strings.Builder, s string) {
 	b.WriteByte('"')
-	for _, r := range s {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				fmt.Fprintf(b, `\udc%02x`, s[i])
+				continue
+			}
+		}
 		switch r {
 		case '"':
 			b.WriteString(`\"`)

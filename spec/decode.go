@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -13,7 +14,12 @@ import (
 func Decode(file string, data []byte, f Format) (*Spec, error) {
 	root, err := parse(data, f)
 	if err != nil {
-		return nil, &FieldError{File: file, Msg: err.Error()}
+		fe := &FieldError{File: file, Msg: err.Error()}
+		var se *syntaxError
+		if errors.As(err, &se) {
+			fe.Line, fe.Msg = se.line, maskURLs(se.msg)
+		}
+		return nil, fe
 	}
 	c := &collector{file: file}
 	s := &Spec{lines: map[string]int{}}
@@ -21,8 +27,10 @@ func Decode(file string, data []byte, f Format) (*Spec, error) {
 		c.add(root.line, "", "expected a mapping of spec fields, found %s", root.describe())
 		return nil, c.err()
 	}
+	named := false
 	for i, key := range root.keys {
 		v := root.vals[i]
+		named = named || (key == "name" && v.kind != nullNode)
 		fd, ok := fieldByName[key]
 		if !ok {
 			msg := fmt.Sprintf("unknown field %q", key)
@@ -37,6 +45,9 @@ func Decode(file string, data []byte, f Format) (*Spec, error) {
 	}
 	if err := c.err(); err != nil {
 		return nil, err
+	}
+	if !named {
+		s.Name = DefaultName
 	}
 	return s, nil
 }

@@ -79,7 +79,8 @@ func (c *collector) add(line int, field, format string, args ...any) {
 			line = c.lines[top]
 		}
 	}
-	c.errs = append(c.errs, &FieldError{File: c.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+	msg := maskURLs(fmt.Sprintf(format, args...))
+	c.errs = append(c.errs, &FieldError{File: c.file, Line: line, Field: field, Msg: msg})
 }
 
 func (c *collector) err() error {

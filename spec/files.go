@@ -48,6 +48,9 @@ type Tree struct {
 	Entries []Entry `json:"entries"`
 	// Digest is the tree digest, "sha256:<hex>" (see docs/identity.md).
 	Digest string `json:"digest"`
+	// Excluded are the paths left out because they are secret files (see
+	// Ignorer.WithSecrets), in walk order.
+	Excluded []string `json:"-"`
 }
 
 // Size is the total size of the tree's files in bytes.
@@ -88,7 +91,7 @@ func permBits(m fs.FileMode) uint32 {
 }
 
 // HashTree walks root (a file or folder), leaves out what ig ignores (nil:
-// nothing but .git), and hashes every file's content on all cores. Files are
+// nothing but .git) and the secret files it names, and hashes every file's content on all cores. Files are
 // streamed, never read whole. Symlinks are recorded, not followed.
 func HashTree(ctx context.Context, root string, ig *Ignorer) (*Tree, error) {
 	if ig == nil {
@@ -125,6 +128,10 @@ func HashTree(ctx context.Context, root string, ig *Ignorer) (*Tree, error) {
 			if err != nil {
 				return err
 			}
+			if ig.secret(info) {
+				t.Excluded = append(t.Excluded, rel)
+				return nil
+			}
 			e, err := entryFor(rel, p, info)
 			if err != nil {
 				return err
@@ -140,12 +147,17 @@ func HashTree(ctx context.Context, root string, ig *Ignorer) (*Tree, error) {
 	if err := hashFiles(ctx, root, info.IsDir(), t.Entries); err != nil {
 		return nil, err
 	}
-	h := sha256.New()
-	for i := range t.Entries {
-		io.WriteString(h, t.Entries[i].line())
-	}
-	t.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	t.Digest = treeDigest(t.Entries)
 	return t, nil
+}
+
+// treeDigest is the digest of entries sorted by path (docs/identity.md).
+func treeDigest(entries []Entry) string {
+	h := sha256.New()
+	for i := range entries {
+		io.WriteString(h, entries[i].line())
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
 func entryFor(rel, p string, info fs.FileInfo) (Entry, error) {

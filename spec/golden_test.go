@@ -68,6 +68,27 @@ PYTHONUNBUFFERED = "1"
 	"json-cuda": {
 		"spec.json": `{"name": "gpu", "cuda": "12.4.1", "cudnn": "9", "python_version": 3.10, "entrypoint": []}`,
 	},
+	"normalized-spellings": {
+		"spec.yaml": `name: norm
+platform: [Linux/X86_64, linux/aarch64, linux/arm64/v8]
+packages: ["NumPy >= 1 , < 2", "Requests[Socks,Security] == 2.32.3 ; python_version>='3.8'", "pkg @ https://example.com/pkg-1.0.tar.gz"]
+source_root: src
+source_copy_mode: LOADED_MODULES
+`,
+		"src/mod.py": "X = 1\n",
+	},
+	"no-copy": {
+		"spec.yaml":  "name: nocopy\nsource_root: src\nsource_copy_mode: NO_COPY\n",
+		"src/mod.py": "X = 1\n",
+	},
+	"non-utf8-names": {
+		"spec.yaml":          "name: bytes\ncopy: [data]\n",
+		"data/caf\xe9.txt":   "latin-1 name\n",
+		"data/caf\u00e9.txt": "UTF-8 name\n",
+	},
+	"flyte-defaults": {
+		"spec.yaml": "registry: GHCR.io/My-Org\npackages: [flytekit]\n",
+	},
 	"nested": {
 		"base.yaml":  "name: base\napt_packages: [jq]\n",
 		"child.yaml": "name: child\nbase_image: {spec: ./base.yaml}\npackages: [requests]\n",
@@ -120,10 +141,14 @@ func TestGolden(t *testing.T) {
 // TestGoldenDocument pins one canonical document byte for byte, so the
 // encoding written in docs/identity.md can be checked by hand.
 func TestGoldenDocument(t *testing.T) {
-	dir := fixture(t, map[string]string{"spec.yaml": "name: app\npackages: [b, A]\nenv: {Z: \"1\", A: \"x\\\"y\"}\n"})
+	dir := fixture(t, map[string]string{"spec.yaml": "name: app\npackages: [\"b >= 1, < 2\", A]\nenv: {Z: \"1\", A: \"x\\\"y\"}\nplatform: Linux/x86_64\n"})
 	img := load(t, dir, "spec.yaml")
-	want := `{"encoding":"ispec.identity/v1","platforms":["linux/amd64"],"recipe":"` + RecipeVersion + `","spec":{"base_image":{"ref":"docker.io/library/debian:bookworm-slim"},"env":{"A":"x\"y","Z":"1"},"packages":["a","b"],"workdir":"/root"}}`
+	want := `{"encoding":"ispec.identity/v2","platforms":["linux/amd64"],"recipe":"` + RecipeVersion + `","spec":{"base_image":{"ref":"docker.io/library/debian:bookworm-slim"},"env":{"A":"x\"y","Z":"1"},"packages":["a","b<2,>=1"],"workdir":"/root"}}`
 	if string(img.Document) != want {
 		t.Errorf("document:\n got %s\nwant %s", img.Document, want)
+	}
+	// The hash docs/identity.md gives for this document.
+	if img.Identity.SpecHash != "d64d6bb56fcb5c7cf6c7bdeb113cb502112668395e2884abd8527c09020062ab" {
+		t.Errorf("spec hash %s differs from docs/identity.md section 6", img.Identity.SpecHash)
 	}
 }

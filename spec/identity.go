@@ -8,7 +8,7 @@ import (
 
 // Encoding names the canonical encoding of the hash input. Changing what is
 // hashed or how means changing this on purpose (docs/identity.md).
-const Encoding = "ispec.identity/v1"
+const Encoding = "ispec.identity/v2"
 
 // RecipeVersion is the version of the build recipe (the builder's LLB
 // graph). It is hashed, so it must change whenever the builder changes the
@@ -70,7 +70,7 @@ func (img *Image) document() map[string]any {
 	}
 	putList("commands", s.Commands)
 	if img.Requirements != nil {
-		sp["requirements"] = img.Requirements.Entries[0].Digest
+		sp["requirements"] = img.requirementsDocument()
 	}
 	if len(img.Copies) > 0 {
 		cp := make([]any, len(img.Copies))
@@ -82,7 +82,6 @@ func (img *Image) document() map[string]any {
 	if img.Source != nil {
 		sp["source_root"] = img.Source.Digest
 	}
-	put("source_copy_mode", s.SourceCopyMode)
 	put("pip_index", s.PipIndex)
 	putList("pip_extra_index_url", s.PipExtraIndexURL)
 	if args, _ := splitArgs(s.PipExtraArgs); len(args) > 0 {

@@ -25,9 +25,35 @@ const (
 // Ignorer decides which paths of a tree stay out of the image and the hash.
 // Paths are slash-separated and relative to the tree's root.
 type Ignorer struct {
-	prefix string // path of the walked tree below the ignore files' folder
-	git    []gitPattern
-	docker *patternmatcher.PatternMatcher
+	prefix  string // path of the walked tree below the ignore files' folder
+	git     []gitPattern
+	docker  *patternmatcher.PatternMatcher
+	secrets []fs.FileInfo // files never walked, whatever their path
+}
+
+// WithSecrets returns rules that also leave out the given files (secret
+// sources), recognized by identity (device and inode), so that no other
+// path, hard link or not, brings them into a tree.
+func (ig *Ignorer) WithSecrets(files []fs.FileInfo) *Ignorer {
+	out := &Ignorer{}
+	if ig != nil {
+		*out = *ig
+	}
+	out.secrets = append(append([]fs.FileInfo{}, out.secrets...), files...)
+	return out
+}
+
+// secret reports whether info is one of the secret files.
+func (ig *Ignorer) secret(info fs.FileInfo) bool {
+	if !info.Mode().IsRegular() {
+		return false
+	}
+	for _, s := range ig.secrets {
+		if os.SameFile(info, s) {
+			return true
+		}
+	}
+	return false
 }
 
 type gitPattern struct {

@@ -27,3 +27,5 @@ func (l *lazyRegexp) FindString(s string) string { return l.get().FindString(s) 
 func (l *lazyRegexp) ReplaceAllString(s, repl string) string {
 	return l.get().ReplaceAllString(s, repl)
 }
+
+func (l *lazyRegexp) FindStringSubmatch(s string) []string { return l.get().FindStringSubmatch(s) }

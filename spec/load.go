@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 )
@@ -19,6 +20,11 @@ type Options struct {
 	Registry string
 	// IgnoreLock loads specs as if they had no lock file (for writing one).
 	IgnoreLock bool
+	// SecretFiles are secret files from the configuration (the pip
+	// netrc). Like pip_secret_mounts sources, they are left out of every
+	// copied tree and its hash (Image.Excluded says where). They are not
+	// spec input, so the spec's path rules do not apply to them.
+	SecretFiles []string
 }
 
 // Image is a loaded spec: validated, normalized, its files hashed, its
@@ -36,8 +42,17 @@ type Image struct {
 	Parent *Image
 	// Lock is the spec's lock file, when there is one.
 	Lock *Lock
-	// Requirements is the requirements file (a one-entry tree), if any.
+	// Requirements holds the requirements file and every file it includes
+	// (-r, -c), recursively, at their paths relative to the spec's folder
+	// (Tree.Root), with the folders above them; nil without requirements.
 	Requirements *Tree
+	// RequirementsFile is the requirements file's path in Requirements.
+	RequirementsFile string
+	// Secrets are the pip_secret_mounts sources, in the same order, with
+	// every symlink resolved: the files the build reads them from.
+	Secrets []string
+	// Excluded are the secret files left out of copy and source_root trees.
+	Excluded []Exclusion
 	// Copies are the trees of Spec.Copy, in the same order.
 	Copies []*Tree
 	// Source is the source_root tree, if any.
@@ -100,7 +115,7 @@ func (l *loader) load(ctx context.Context, file string) (*Image, error) {
 	if err := c.err(); err != nil {
 		return nil, err
 	}
-	img := &Image{File: file, Dir: filepath.Dir(abs), Spec: normalize(s)}
+	img := &Image{File: file, Dir: realDir(filepath.Dir(abs)), Spec: normalize(s)}
 	img.Spec.lines = s.lines
 
 	if p := img.Spec.BaseImage.Spec; p != "" {
@@ -122,7 +137,7 @@ func (l *loader) load(ctx context.Context, file string) (*Image, error) {
 		}
 		img.Base = base
 	}
-	if err := img.hashFiles(ctx, c); err != nil {
+	if err := img.hashFiles(ctx, c, l.opts.SecretFiles); err != nil {
 		return nil, err
 	}
 	if !l.opts.IgnoreLock {
@@ -167,32 +182,75 @@ func (img *Image) resolve(p string) string {
 	return filepath.Join(img.Dir, filepath.FromSlash(p))
 }
 
-// hashFiles hashes the requirements file, copy sources and source tree.
-func (img *Image) hashFiles(ctx context.Context, c *collector) error {
+// Exclusion is a secret file left out of a copied tree.
+type Exclusion struct {
+	// Field is the tree's field: "source_root" or "copy[i]".
+	Field string
+	// Path is the file's slash-separated path relative to the spec's folder.
+	Path string
+}
+
+// hashFiles checks the secret sources and hashes the requirements files,
+// copy sources and source tree. Every path must stay inside the spec's
+// folder (see confine); secret files are left out of the trees.
+func (img *Image) hashFiles(ctx context.Context, c *collector, extraSecrets []string) error {
 	s := img.Spec
 	fileErr := func(field, p string, err error) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if errors.Is(err, fs.ErrNotExist) {
+		var esc *escapeError
+		switch {
+		case errors.As(err, &esc):
+			c.add(0, field, "%s", esc.msg)
+		case errors.Is(err, fs.ErrNotExist):
 			c.add(0, field, "%s does not exist (paths are relative to the spec file's folder)", p)
-		} else {
+		default:
 			c.add(0, field, "%v", err)
 		}
 		return c.err()
 	}
-	if s.Requirements != "" {
-		p := img.resolve(s.Requirements)
-		info, err := os.Stat(p)
-		if err == nil && !info.Mode().IsRegular() {
-			err = fmt.Errorf("%s is not a regular file", s.Requirements)
+	secrets, err := img.checkSecrets(fileErr)
+	if err != nil {
+		return err
+	}
+	for _, p := range extraSecrets {
+		if info, err := os.Stat(p); err == nil && info.Mode().IsRegular() {
+			secrets = append(secrets, info)
 		}
+	}
+	if s.Requirements != "" {
+		if err := img.loadRequirements(ctx, c); err != nil {
+			return err
+		}
+	}
+	// tree hashes one copied tree, refusing a root that is a secret.
+	tree := func(field, p string, ig *Ignorer, wantDir bool) (*Tree, error) {
+		root, err := confine(img.Dir, filepath.ToSlash(p), false)
+		var info fs.FileInfo
 		if err == nil {
-			img.Requirements, err = HashTree(ctx, p, nil)
+			info, err = os.Stat(root)
+		}
+		if err == nil && wantDir && !info.IsDir() {
+			err = fmt.Errorf("%s is not a folder", p)
+		}
+		if err == nil && ig == nil {
+			ig, err = LoadIgnorer(root)
+		}
+		if err == nil && ig.WithSecrets(secrets).secret(info) {
+			err = fmt.Errorf("%s is a pip secret file; secrets never enter a layer", p)
+		}
+		var t *Tree
+		if err == nil {
+			t, err = HashTree(ctx, root, ig.WithSecrets(secrets))
 		}
 		if err != nil {
-			return fileErr("requirements", s.Requirements, err)
+			return nil, fileErr(field, p, err)
 		}
+		for _, rel := range t.Excluded {
+			img.Excluded = append(img.Excluded, Exclusion{Field: field, Path: path.Join(filepath.ToSlash(p), rel)})
+		}
+		return t, nil
 	}
 	if len(s.Copy) > 0 {
 		ig, err := LoadIgnorer(img.Dir)
@@ -200,31 +258,52 @@ func (img *Image) hashFiles(ctx context.Context, c *collector) error {
 			return fileErr("copy", img.Dir, err)
 		}
 		for i, p := range s.Copy {
-			t, err := HashTree(ctx, img.resolve(p), ig.under(p))
+			t, err := tree(fmt.Sprintf("copy[%d]", i), p, ig.under(p), false)
 			if err != nil {
-				return fileErr(fmt.Sprintf("copy[%d]", i), p, err)
+				return err
 			}
 			img.Copies = append(img.Copies, t)
 		}
 	}
-	if s.SourceRoot != "" {
-		root := img.resolve(s.SourceRoot)
-		info, err := os.Stat(root)
-		if err == nil && !info.IsDir() {
-			err = fmt.Errorf("%s is not a folder", s.SourceRoot)
-		}
-		var ig *Ignorer
-		if err == nil {
-			ig, err = LoadIgnorer(root)
-		}
-		if err == nil {
-			img.Source, err = HashTree(ctx, root, ig)
-		}
-		if err != nil {
-			return fileErr("source_root", s.SourceRoot, err)
+	if copiesSource(s) {
+		if img.Source, err = tree("source_root", s.SourceRoot, nil, true); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// checkSecrets checks that every pip_secret_mounts source is a readable
+// file inside the spec's folder, records where it is read from, and
+// returns the files' identities.
+func (img *Image) checkSecrets(fileErr func(field, p string, err error) error) ([]fs.FileInfo, error) {
+	var infos []fs.FileInfo
+	for i, m := range img.Spec.PipSecretMounts {
+		field := fmt.Sprintf("pip_secret_mounts[%d]", i)
+		p, err := confine(img.Dir, filepath.ToSlash(m.Source), true)
+		var info fs.FileInfo
+		if err == nil {
+			info, err = os.Stat(p)
+		}
+		if err == nil && !info.Mode().IsRegular() {
+			err = fmt.Errorf("source %s is not a regular file", m.Source)
+		}
+		if err == nil {
+			var f *os.File
+			if f, err = os.Open(p); err == nil {
+				f.Close()
+			}
+		}
+		if err != nil {
+			if errors.Is(err, fs.ErrPermission) {
+				err = fmt.Errorf("source %s cannot be read: %w", m.Source, fs.ErrPermission)
+			}
+			return nil, fileErr(field, m.Source, err)
+		}
+		img.Secrets = append(img.Secrets, p)
+		infos = append(infos, info)
+	}
+	return infos, nil
 }
 
 // readBounded reads a spec file, refusing one larger than MaxFileSize

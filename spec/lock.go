@@ -107,10 +107,16 @@ func (l *Lock) pinned(file, base string, platforms []string) (map[string]string,
 	if l.BaseImage.Ref != base {
 		return nil, &FieldError{File: lp, Field: "base_image.ref", Msg: fmt.Sprintf("lock pins %s but the spec's base is %s; run ispec lock again", l.BaseImage.Ref, base)}
 	}
+	// Keys are compared in their one spelling, so a lock written with
+	// linux/arm64/v8 still pins linux/arm64.
+	locked := make(map[string]string, len(l.BaseImage.Platforms))
+	for p, d := range l.BaseImage.Platforms {
+		locked[NormalizePlatform(p)] = d
+	}
 	out := make(map[string]string, len(platforms))
 	var missing []string
 	for _, p := range platforms {
-		d, ok := l.BaseImage.Platforms[p]
+		d, ok := locked[p]
 		if !ok {
 			missing = append(missing, p)
 			continue

@@ -2,16 +2,13 @@ package spec
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
-	"sort"
+	"strconv"
 	"strings"
 
-	toml "github.com/pelletier/go-toml/v2"
-	"github.com/pelletier/go-toml/v2/unstable"
 	yaml "go.yaml.in/yaml/v3"
 )
 
@@ -87,7 +84,27 @@ func (n *node) describe() string {
 	return "a " + n.typ
 }
 
+// syntaxError is a document that does not parse, at a line when known.
+type syntaxError struct {
+	line int
+	msg  string
+}
+
+func (e *syntaxError) Error() string {
+	if e.line > 0 {
+		return fmt.Sprintf("line %d: %s", e.line, e.msg)
+	}
+	return e.msg
+}
+
+func syntaxErrorf(line int, format string, args ...any) error {
+	return &syntaxError{line: line, msg: fmt.Sprintf(format, args...)}
+}
+
+var yamlErrRe = lazyRe(`^yaml: line ([0-9]+): ((?s).*)$`)
+
 // parse turns a document into a node tree, bounded by the package limits.
+// Its errors are *syntaxError.
 func parse(data []byte, f Format) (*node, error) {
 	if len(data) > MaxFileSize {
 		return nil, fmt.Errorf("file is %d bytes, larger than the %d byte limit for a spec", len(data), MaxFileSize)
@@ -109,11 +126,15 @@ func parseYAML(data []byte) (*node, error) {
 		if errors.Is(err, io.EOF) {
 			return &node{kind: nullNode, line: 1}, nil
 		}
-		return nil, fmt.Errorf("parsing YAML: %w", err)
+		if m := yamlErrRe.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return nil, syntaxErrorf(line, "parsing YAML: %s", m[2])
+		}
+		return nil, syntaxErrorf(0, "parsing YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
-		return nil, fmt.Errorf("line %d: a spec file holds one YAML document, found another", extra.Line)
+		return nil, syntaxErrorf(extra.Line, "a spec file holds one YAML document, found another")
 	}
 	budget := maxNodes
 	return fromYAML(&doc, 0, &budget)
@@ -122,10 +143,10 @@ func parseYAML(data []byte) (*node, error) {
 func fromYAML(y *yaml.Node, depth int, budget *int) (*node, error) {
 	*budget--
 	if *budget < 0 {
-		return nil, fmt.Errorf("document has more than %d values", maxNodes)
+		return nil, syntaxErrorf(0, "document has more than %d values", maxNodes)
 	}
 	if depth > maxDepth {
-		return nil, fmt.Errorf("line %d: nested deeper than %d levels", y.Line, maxDepth)
+		return nil, syntaxErrorf(y.Line, "nested deeper than %d levels", maxDepth)
 	}
 	switch y.Kind {
 	case yaml.DocumentNode:
@@ -153,10 +174,10 @@ func fromYAML(y *yaml.Node, depth int, budget *int) (*node, error) {
 				k = k.Alias
 			}
 			if k.Tag == "!!merge" {
-				return nil, fmt.Errorf("line %d: YAML merge keys (<<) are not supported in spec files", k.Line)
+				return nil, syntaxErrorf(k.Line, "YAML merge keys (<<) are not supported in spec files")
 			}
 			if k.Kind != yaml.ScalarNode {
-				return nil, fmt.Errorf("line %d: a mapping key must be a plain value", k.Line)
+				return nil, syntaxErrorf(k.Line, "a mapping key must be a plain value")
 			}
 			vn, err := fromYAML(v, depth+1, budget)
 			if err != nil {
@@ -181,225 +202,17 @@ func fromYAML(y *yaml.Node, depth int, budget *int) (*node, error) {
 		}
 		return n, nil
 	}
-	return nil, fmt.Errorf("line %d: unsupported YAML value", y.Line)
+	return nil, syntaxErrorf(y.Line, "unsupported YAML value")
 }
 
 // add appends a key to a map node, refusing duplicates.
 func (n *node) add(key string, v *node, line int) error {
 	for _, k := range n.keys {
 		if k == key {
-			return fmt.Errorf("line %d: key %q appears twice", line, key)
+			return syntaxErrorf(line, "key %q appears twice", key)
 		}
 	}
 	n.keys = append(n.keys, key)
 	n.vals = append(n.vals, v)
 	return nil
-}
-
-func parseJSON(data []byte) (*node, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	lineAt := func(off int64) int { return 1 + bytes.Count(data[:off], []byte("\n")) }
-	budget := maxNodes
-	var walk func(depth int) (*node, error)
-	walk = func(depth int) (*node, error) {
-		budget--
-		if budget < 0 {
-			return nil, fmt.Errorf("document has more than %d values", maxNodes)
-		}
-		off := dec.InputOffset()
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		line := lineAt(off)
-		if depth > maxDepth {
-			return nil, fmt.Errorf("line %d: nested deeper than %d levels", line, maxDepth)
-		}
-		switch t := tok.(type) {
-		case json.Delim:
-			if t == '[' {
-				n := &node{kind: seqNode, line: line}
-				for dec.More() {
-					v, err := walk(depth + 1)
-					if err != nil {
-						return nil, err
-					}
-					n.vals = append(n.vals, v)
-				}
-				_, err := dec.Token()
-				return n, err
-			}
-			n := &node{kind: mapNode, line: line}
-			for dec.More() {
-				koff := dec.InputOffset()
-				kt, err := dec.Token()
-				if err != nil {
-					return nil, err
-				}
-				v, err := walk(depth + 1)
-				if err != nil {
-					return nil, err
-				}
-				if err := n.add(kt.(string), v, lineAt(koff)); err != nil {
-					return nil, err
-				}
-			}
-			_, err := dec.Token()
-			return n, err
-		case string:
-			return &node{kind: scalarNode, typ: tStr, value: t, line: line}, nil
-		case json.Number:
-			typ := tFloat
-			if !strings.ContainsAny(string(t), ".eE") {
-				typ = tInt
-			}
-			return &node{kind: scalarNode, typ: typ, value: string(t), line: line}, nil
-		case bool:
-			return &node{kind: scalarNode, typ: tBool, value: fmt.Sprint(t), line: line}, nil
-		case nil:
-			return &node{kind: nullNode, line: line}, nil
-		}
-		return nil, fmt.Errorf("line %d: unexpected JSON token", line)
-	}
-	n, err := walk(0)
-	if err != nil {
-		return nil, fmt.Errorf("parsing JSON: %w", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("parsing JSON: unexpected data after the top-level value")
-	}
-	return n, nil
-}
-
-// parseTOML decodes with go-toml (which checks the grammar and table rules)
-// and then reads the parser's syntax tree for lines and the source text of
-// numbers, so that python_version = 3.10 keeps its "3.10".
-func parseTOML(data []byte) (*node, error) {
-	var doc map[string]any
-	if err := toml.Unmarshal(data, &doc); err != nil {
-		var de *toml.DecodeError
-		if errors.As(err, &de) {
-			row, _ := de.Position()
-			return nil, fmt.Errorf("parsing TOML: line %d: %s", row, de.Error())
-		}
-		return nil, fmt.Errorf("parsing TOML: %w", err)
-	}
-	raw := tomlRaw(data)
-	budget := maxNodes
-	return fromTOML(doc, "", 0, raw, &budget)
-}
-
-type tomlPos struct {
-	line int
-	text string // source text of a scalar value
-}
-
-// tomlRaw maps each top-level or table key path ("a.b") to its line and, for
-// scalars, its source text.
-func tomlRaw(data []byte) map[string]tomlPos {
-	out := map[string]tomlPos{}
-	p := unstable.Parser{}
-	p.Reset(data)
-	var table []string
-	keyOf := func(n *unstable.Node) []string {
-		var parts []string
-		it := n.Key()
-		for it.Next() {
-			parts = append(parts, string(it.Node().Data))
-		}
-		return parts
-	}
-	for p.NextExpression() {
-		e := p.Expression()
-		switch e.Kind {
-		case unstable.Table, unstable.ArrayTable:
-			table = keyOf(e)
-		case unstable.KeyValue:
-			path := strings.Join(append(append([]string{}, table...), keyOf(e)...), ".")
-			v := e.Value()
-			pos := tomlPos{line: tomlLine(&p, v)}
-			if v.Kind == unstable.Float || v.Kind == unstable.Integer {
-				pos.text = string(v.Data)
-			}
-			out[path] = pos
-		}
-	}
-	return out
-}
-
-// tomlLine is the line of a value; 0 when the parser cannot say (its data
-// was unescaped into a copy, which the parser's Range refuses with a panic).
-func tomlLine(p *unstable.Parser, v *unstable.Node) (line int) {
-	defer func() {
-		if recover() != nil {
-			line = 0
-		}
-	}()
-	if v.Raw.Length > 0 {
-		return p.Shape(v.Raw).Start.Line
-	}
-	return p.Shape(p.Range(v.Data)).Start.Line
-}
-
-func fromTOML(v any, path string, depth int, raw map[string]tomlPos, budget *int) (*node, error) {
-	*budget--
-	if *budget < 0 {
-		return nil, fmt.Errorf("document has more than %d values", maxNodes)
-	}
-	if depth > maxDepth {
-		return nil, fmt.Errorf("%s: nested deeper than %d levels", path, maxDepth)
-	}
-	pos := raw[path]
-	n := &node{kind: scalarNode, line: pos.line}
-	switch t := v.(type) {
-	case map[string]any:
-		n.kind = mapNode
-		keys := make([]string, 0, len(t))
-		for k := range t {
-			keys = append(keys, k)
-		}
-		sort.Slice(keys, func(i, j int) bool { return raw[join(path, keys[i])].line < raw[join(path, keys[j])].line })
-		for _, k := range keys {
-			c, err := fromTOML(t[k], join(path, k), depth+1, raw, budget)
-			if err != nil {
-				return nil, err
-			}
-			n.keys = append(n.keys, k)
-			n.vals = append(n.vals, c)
-		}
-	case []any:
-		n.kind = seqNode
-		for _, e := range t {
-			c, err := fromTOML(e, "", depth+1, raw, budget)
-			if err != nil {
-				return nil, err
-			}
-			if c.line == 0 {
-				c.line = pos.line
-			}
-			n.vals = append(n.vals, c)
-		}
-	case string:
-		n.typ, n.value = tStr, t
-	case bool:
-		n.typ, n.value = tBool, fmt.Sprint(t)
-	case int64:
-		n.typ, n.value = tInt, fmt.Sprint(t)
-	case float64:
-		n.typ, n.value = tFloat, fmt.Sprint(t)
-		if pos.text != "" {
-			n.value = pos.text
-		}
-	default:
-		n.typ, n.value = tStr, fmt.Sprint(t) // dates and times: their text
-	}
-	return n, nil
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
 }

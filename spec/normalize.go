@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // DefaultPlatform is the platform of a spec that names none.
@@ -16,14 +15,16 @@ const DefaultPlatform = "linux/amd64"
 // flytekit's images.
 const DefaultWorkdir = "/root"
 
-// normalize returns a copy of a valid spec in canonical form: set-like lists
-// trimmed, sorted and de-duplicated; base references fully qualified;
-// platforms in os/arch[/variant] form; paths cleaned. Order-carrying lists
+// normalize returns a copy of a valid spec in canonical form: name and
+// registry lowercased (as flytekit does); set-like lists trimmed, sorted
+// and de-duplicated; requirements in one spelling; base references fully
+// qualified; platforms in containerd's normalized os/arch[/variant] form;
+// paths cleaned; the copy mode as flytekit writes it. Order-carrying lists
 // (commands, channels, index URLs, entrypoint) keep their order.
 func normalize(s *Spec) *Spec {
 	n := *s
 	n.Name = strings.ToLower(strings.TrimSpace(s.Name))
-	n.Registry = strings.TrimSuffix(strings.TrimSpace(s.Registry), "/")
+	n.Registry = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(s.Registry), "/"))
 	if s.BaseImage.Ref != "" {
 		n.BaseImage.Ref = NormalizeRef(s.BaseImage.Ref)
 	}
@@ -31,20 +32,14 @@ func normalize(s *Spec) *Spec {
 	n.AptPackages = sortedSet(s.AptPackages, strings.TrimSpace)
 	n.CondaPackages = sortedSet(s.CondaPackages, strings.TrimSpace)
 	n.Copy = sortedSet(s.Copy, func(p string) string { return path.Clean(strings.TrimSpace(p)) })
-	n.Platform = sortedSet(s.Platform, func(p string) string {
-		pl, err := v1.ParsePlatform(p)
-		if err != nil {
-			return p
-		}
-		return pl.String()
-	})
+	n.Platform = sortedSet(s.Platform, NormalizePlatform)
 	if len(n.Platform) == 0 {
 		n.Platform = []string{DefaultPlatform}
 	}
 	if s.Workdir != "" {
 		n.Workdir = path.Clean(s.Workdir)
 	}
-	n.SourceCopyMode = strings.ToLower(s.SourceCopyMode)
+	n.SourceCopyMode = copyMode(s.SourceCopyMode)
 	return &n
 }
 
@@ -69,19 +64,6 @@ func NormalizeRef(ref string) string {
 		return repo + ":" + t.TagStr()
 	}
 	return ref
-}
-
-var pepSepRe = lazyRe(`[-_.]+`)
-
-// normalizeRequirement trims a requirement and writes its distribution name
-// in PEP 503 normalized form, so "Pandas" and "pandas" are one.
-func normalizeRequirement(r string) string {
-	r = strings.TrimSpace(r)
-	n := pepNameRe.FindString(r)
-	if n == "" {
-		return r
-	}
-	return strings.ToLower(pepSepRe.ReplaceAllString(n, "-")) + r[len(n):]
 }
 
 func sortedSet(in []string, f func(string) string) []string {

@@ -20,7 +20,7 @@ copy: [app]
 labels: {x: "1", y: "2"}
 `
 
-var propFiles = map[string]string{"app/a.py": "A = 1\n", "app/b.py": "B = 2\n", "app/sub/c.txt": "c\n"}
+var propFiles = map[string]string{"app/a.py": "A = 1\n", "app/b.py": "B = 2\n", "app/sub/c.txt": "c\n", "netrc": "machine x login y password z\n"}
 
 func withSpec(files map[string]string, specText string) map[string]string {
 	out := map[string]string{"spec.yaml": specText}
@@ -57,7 +57,11 @@ func TestSameTag(t *testing.T) {
 		"builder fields":              propBase + "builder: envd\nbuilder_options: {x: y}\nregistry_config: /tmp/x.json\n",
 		"default platform named":      propBase + "platform: linux/amd64\n",
 		"default workdir named":       propBase + "workdir: /root\n",
-		"secret mounts":               propBase + "pip_secret_mounts: [[/run/secrets/netrc, /root/.netrc]]\n",
+		"secret mounts":               propBase + "pip_secret_mounts: [[netrc, /root/.netrc]]\n",
+		"platform alias":              propBase + "platform: Linux/x86_64\n",
+		"requirement spacing":         strings.Replace(propBase, "numpy==1.26.4", "\"NumPy == 1.26.4\"", 1),
+		"name and registry case":      strings.Replace(strings.Replace(propBase, "name: app", "name: App", 1), "ghcr.io/org", "GHCR.io/Org", 1),
+		"copy mode without source":    propBase + "source_copy_mode: NO_COPY\n",
 	}
 	for name, text := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -67,6 +71,24 @@ func TestSameTag(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a secret inside a copied tree is left out", func(t *testing.T) {
+		for _, secret := range []string{"app/.netrc", "app/sub/pip.conf"} {
+			files := withSpec(propFiles, propBase+"pip_secret_mounts: [["+secret+", /root/.netrc]]\n")
+			files[secret] = "machine x login y password z\n"
+			img := load(t, fixture(t, files), "spec.yaml")
+			if img.Identity.Tag != want.Tag {
+				t.Errorf("%s: tag changed: got %s, want %s", secret, img.Identity.Tag, want.Tag)
+			}
+			if len(img.Excluded) != 1 || img.Excluded[0] != (Exclusion{Field: "copy[0]", Path: secret}) {
+				t.Errorf("%s: Excluded = %+v", secret, img.Excluded)
+			}
+			for _, e := range img.Copies[0].Entries {
+				if "app/"+e.Path == secret {
+					t.Errorf("%s is in the copied tree", secret)
+				}
+			}
+		}
+	})
 	t.Run("name and tag_format keep the spec hash", func(t *testing.T) {
 		got := hashOf(t, withSpec(propFiles, strings.Replace(propBase, "name: app", "name: other", 1)+"tag_format: \"{spec_hash}-gpu\"\n"), "spec.yaml")
 		if got.SpecHash != want.SpecHash || got.Tag != want.Tag+"-gpu" {
@@ -136,6 +158,10 @@ func TestTagChanges(t *testing.T) {
 		"pip index":          {"labels:", "pip_index: http://127.0.0.1:9/simple\nlabels:"},
 		"pip args":           {"labels:", "pip_extra_args: --no-deps\nlabels:"},
 		"conda package":      {"labels:", "conda_packages: [numpy]\nlabels:"},
+		"specifier":          {"scipy==1.13.1", "\"scipy>=1.13.1,<2\""},
+		"extra":              {"scipy==1.13.1", "\"scipy[dev]==1.13.1\""},
+		"marker":             {"scipy==1.13.1", "\"scipy==1.13.1; python_version >= '3.10'\""},
+		"platform variant":   {"labels:", "platform: linux/amd64/v3\nlabels:"},
 	}
 	for name, e := range specEdits {
 		t.Run(name, func(t *testing.T) {

@@ -5,13 +5,14 @@ package spec
 
 // Spec is one declared image, as written in a spec file. Field names follow
 // flytekit's ImageSpec, so an ImageSpec YAML file loads unchanged. All fields
-// are optional except Name.
+// are optional.
 type Spec struct {
 	// Name is the repository name; the image is {registry}/{name}:{tag}.
-	// Required. Not part of the hash.
-	Name string `json:"name"`
-	// Registry is where the image is pushed (host[:port][/path]). Not part of
+	// DefaultName when absent; lowercased, as flytekit does. Not part of
 	// the hash.
+	Name string `json:"name"`
+	// Registry is where the image is pushed (host[:port][/path]),
+	// lowercased as flytekit does. Not part of the hash.
 	Registry string `json:"registry,omitempty"`
 	// BaseImage is the image to build on: a reference, or another spec file.
 	BaseImage BaseImage `json:"base_image,omitempty"`
@@ -45,7 +46,9 @@ type Spec struct {
 	// SourceRoot is the project's source folder, relative to the spec file,
 	// copied into the working directory after ignore rules.
 	SourceRoot string `json:"source_root,omitempty"`
-	// SourceCopyMode is flytekit's copy mode for source_root; accepted and hashed.
+	// SourceCopyMode is flytekit's copy mode for source_root: CopyAll,
+	// CopyLoadedModules (copied as CopyAll) or CopyNone (neither copied nor
+	// hashed). Not hashed itself: its effect is.
 	SourceCopyMode string `json:"source_copy_mode,omitempty"`
 	// PipIndex is pip's --index-url.
 	PipIndex string `json:"pip_index,omitempty"`

@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // Grammars of the strings that reach package managers and the image config.
@@ -32,14 +31,14 @@ var (
 	repoRe       = lazyRe(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)
 	tagRe        = lazyRe(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 	condaRe      = lazyRe(`^([A-Za-z0-9_.-]+::)?[A-Za-z0-9_.-]+(\s*[=<>!~]{0,2}\s*[A-Za-z0-9_.*+!,|=<>-]*)*(\[[A-Za-z0-9_.=,'" -]*\])?$`)
-	wordRe       = lazyRe(`^[a-z_]+$`)
 )
 
 // validate checks every field's grammar. It never changes the spec.
 func validate(c *collector, s *Spec) {
 	checkUTF8(c, s)
+	checkCredentials(c, s)
 	if strings.TrimSpace(s.Name) == "" {
-		c.add(0, "name", "required: the image's repository name, e.g. name: my-image")
+		c.add(0, "name", "is empty: the image's repository name, e.g. name: my-image (without the field, it is %q)", DefaultName)
 	} else if !repoRe.MatchString(strings.ToLower(s.Name)) {
 		c.add(0, "name", "%q is not a valid repository name (lowercase letters, digits, and . _ - / between them)", s.Name)
 	}
@@ -119,29 +118,32 @@ func validate(c *collector, s *Spec) {
 	if _, err := splitArgs(s.PipExtraArgs); err != nil {
 		c.add(0, "pip_extra_args", "%v", err)
 	}
+	if s.Requirements != "" {
+		if msg := checkRelPath(s.Requirements); msg != "" {
+			c.add(0, "requirements", "%q %s", s.Requirements, msg)
+		}
+	}
+	if s.SourceRoot != "" {
+		if msg := checkRelPath(s.SourceRoot); msg != "" {
+			c.add(0, "source_root", "%q %s", s.SourceRoot, msg)
+		}
+	}
 	for i, m := range s.PipSecretMounts {
 		f := fmt.Sprintf("pip_secret_mounts[%d]", i)
 		if m.Source == "" {
 			c.add(0, f, "source is required: the path of the secret file")
+		} else if msg := checkRelPath(m.Source); msg != "" {
+			c.add(0, f, "source %q %s", m.Source, msg)
 		}
 		if !path.IsAbs(m.Target) {
 			c.add(0, f, "target %q must be an absolute path in the build container", m.Target)
 		}
 	}
-	for i, p := range s.Platform {
-		pl, err := v1.ParsePlatform(p)
-		if err != nil || p == "" || pl.OS == "" || pl.Architecture == "" {
-			c.add(0, fmt.Sprintf("platform[%d]", i), "%q is not a platform; expected os/arch[/variant] such as linux/amd64", p)
-		} else if pl.OS != "linux" {
-			c.add(0, fmt.Sprintf("platform[%d]", i), "%q: only linux images can be built", p)
-		}
-	}
+	checkPlatforms(c, s.Platform)
 	if s.Workdir != "" && !path.IsAbs(s.Workdir) {
 		c.add(0, "workdir", "%q must be an absolute path", s.Workdir)
 	}
-	if s.SourceCopyMode != "" && !wordRe.MatchString(strings.ToLower(s.SourceCopyMode)) {
-		c.add(0, "source_copy_mode", "%q is not a copy mode", s.SourceCopyMode)
-	}
+	checkSourceCopyMode(c, s)
 	if s.TagFormat != "" {
 		checkTagFormat(c, s.TagFormat)
 	}
@@ -182,12 +184,18 @@ func checkMap(c *collector, field string, m map[string]string, keyErr func(strin
 	}
 }
 
-func checkRegistry(c *collector, r string) {
-	host, repoPath, _ := strings.Cut(r, "/")
-	if r != strings.ToLower(r) {
-		c.add(0, "registry", "%q must be lowercase", r)
+// checkRegistry checks a registry as flytekit uses it: lowercased first,
+// so GHCR.io/Org is ghcr.io/org.
+func checkRegistry(c *collector, raw string) {
+	r := strings.ToLower(raw)
+	if hostCredentials(r) {
+		return // refused by checkCredentials
+	}
+	if scheme, rest, ok := strings.Cut(r, "://"); ok {
+		c.add(0, "registry", "%q has a scheme; drop %q and write host[:port][/path], e.g. %q", raw, scheme+"://", maskCredentials(strings.TrimSuffix(rest, "/")))
 		return
 	}
+	host, repoPath, _ := strings.Cut(strings.TrimSuffix(r, "/"), "/")
 	if h, port, ok := strings.Cut(host, ":"); ok && !strings.HasPrefix(host, "[") {
 		n, err := strconv.Atoi(port)
 		if err != nil || n < 1 || n > 65535 {
@@ -251,9 +259,6 @@ func checkIndexURL(c *collector, field, raw string) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		c.add(0, field, "expected an http(s) URL")
 		return
-	}
-	if u.User != nil {
-		c.add(0, field, "must not carry credentials; pass them as pip_secret_mounts or in the configuration")
 	}
 }
 

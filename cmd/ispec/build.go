@@ -95,7 +95,7 @@ workers cannot build a platform the spec asks for.`,
 					return usageError{fmt.Errorf("--output %s writes one image: give one spec, not %d", out, len(args))}
 				}
 			}
-			imgs, err := loadAll(cmd.Context(), cfg, args)
+			imgs, err := loadAll(cmd.Context(), cfg, args, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

@@ -97,7 +97,20 @@ func (c *config) specOptions() spec.Options {
 	return spec.Options{
 		Registry: c.Registry,
 		Defaults: spec.Defaults{BaseImage: c.BaseImage, PythonBase: c.PythonBase, CUDABase: c.CUDABase},
+		// The pip netrc is a secret too: never copied into an image.
+		SecretFiles: nonEmpty(c.PipNetrc),
 	}
+}
+
+// nonEmpty is the list of the strings given that are not empty.
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func fileExists(p string) bool {

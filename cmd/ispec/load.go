@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -16,13 +17,13 @@ func loadSpecs(cmd *cobra.Command, args []string) (*config, []*spec.Image, error
 	if err != nil {
 		return nil, nil, err
 	}
-	imgs, err := loadAll(cmd.Context(), cfg, args)
+	imgs, err := loadAll(cmd.Context(), cfg, args, cmd.ErrOrStderr())
 	return cfg, imgs, err
 }
 
 // loadAll loads each spec file, reporting every invalid one, not just the
-// first.
-func loadAll(ctx context.Context, cfg *config, paths []string) ([]*spec.Image, error) {
+// first, and warns on stderr about secret files left out of copied trees.
+func loadAll(ctx context.Context, cfg *config, paths []string, stderr io.Writer) ([]*spec.Image, error) {
 	imgs := make([]*spec.Image, len(paths))
 	var errs []error
 	for i, p := range paths {
@@ -36,5 +37,6 @@ func loadAll(ctx context.Context, cfg *config, paths []string) ([]*spec.Image, e
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	warnExcluded(stderr, imgs)
 	return imgs, nil
 }

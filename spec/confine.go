@@ -1,0 +1,78 @@
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+// escapeError is a path that leads outside the folder it must stay in.
+type escapeError struct{ msg string }
+
+func (e *escapeError) Error() string { return e.msg }
+
+// confine resolves rel, a slash-separated path relative to root (a folder
+// whose own symlinks are resolved), one component at a time. It refuses
+// absolute paths, .. escapes and any symlink on the way, the last
+// component included, that resolves outside root (an *escapeError). It
+// returns the path on disk with every symlink resolved, except the last
+// component's when followLast is false (a tree records a symlink at its
+// root as a symlink). Other errors are the file system's (fs.ErrNotExist
+// for a missing component).
+func confine(root, rel string, followLast bool) (string, error) {
+	if msg := checkRelPath(rel); msg != "" {
+		return "", &escapeError{fmt.Sprintf("%q %s", rel, msg)}
+	}
+	clean := path.Clean(rel)
+	if clean == "." {
+		return root, nil
+	}
+	parts := strings.Split(clean, "/")
+	cur := root
+	for i, part := range parts {
+		next := filepath.Join(cur, part)
+		info, err := os.Lstat(next)
+		if err != nil {
+			return "", err
+		}
+		if info.Mode()&fs.ModeSymlink == 0 {
+			cur = next
+			continue
+		}
+		link := path.Join(parts[:i+1]...)
+		real, err := filepath.EvalSymlinks(next)
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("%s is a symlink to nothing: %w", link, fs.ErrNotExist)
+		}
+		if err != nil {
+			return "", err
+		}
+		if !within(root, real) {
+			target, _ := os.Readlink(next)
+			return "", &escapeError{fmt.Sprintf("%q leads outside the spec file's folder through the symlink %s -> %s; files are read only from inside that folder", rel, link, target)}
+		}
+		if i == len(parts)-1 && !followLast {
+			cur = next
+		} else {
+			cur = real
+		}
+	}
+	return cur, nil
+}
+
+// within reports whether p is root or below it (both cleaned, absolute).
+func within(root, p string) bool {
+	return p == root || strings.HasPrefix(p, strings.TrimSuffix(root, string(filepath.Separator))+string(filepath.Separator))
+}
+
+// realDir returns a folder's path with its symlinks resolved.
+func realDir(dir string) string {
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		return real
+	}
+	return dir
+}
