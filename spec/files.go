@@ -94,6 +94,12 @@ func permBits(m fs.FileMode) uint32 {
 // nothing but .git) and the secret files it names, and hashes every file's content on all cores. Files are
 // streamed, never read whole. Symlinks are recorded, not followed.
 func HashTree(ctx context.Context, root string, ig *Ignorer) (*Tree, error) {
+	return hashTree(ctx, root, ig, nil)
+}
+
+// hashTree is HashTree with the digests of files whose content is not on
+// disk (Options.Digests), by path.
+func hashTree(ctx context.Context, root string, ig *Ignorer, known map[string]string) (*Tree, error) {
 	if ig == nil {
 		ig = &Ignorer{}
 	}
@@ -144,7 +150,7 @@ func HashTree(ctx context.Context, root string, ig *Ignorer) (*Tree, error) {
 		}
 	}
 	sort.Slice(t.Entries, func(i, j int) bool { return t.Entries[i].Path < t.Entries[j].Path })
-	if err := hashFiles(ctx, root, info.IsDir(), t.Entries); err != nil {
+	if err := hashFiles(ctx, root, info.IsDir(), t.Entries, known); err != nil {
 		return nil, err
 	}
 	t.Digest = treeDigest(t.Entries)
@@ -180,8 +186,9 @@ func entryFor(rel, p string, info fs.FileInfo) (Entry, error) {
 	return e, nil
 }
 
-// hashFiles fills in the digest of each file entry, with one worker per core.
-func hashFiles(ctx context.Context, root string, isDir bool, entries []Entry) error {
+// hashFiles fills in the digest of each file entry, with one worker per
+// core; a file whose digest is known is not read.
+func hashFiles(ctx context.Context, root string, isDir bool, entries []Entry, known map[string]string) error {
 	work := make(chan int)
 	var (
 		wg       sync.WaitGroup
@@ -199,7 +206,11 @@ func hashFiles(ctx context.Context, root string, isDir bool, entries []Entry) er
 				if isDir {
 					p = filepath.Join(root, filepath.FromSlash(entries[i].Path))
 				}
-				d, err := hashFile(p, buf)
+				d, ok := known[p]
+				var err error
+				if !ok {
+					d, err = hashFile(p, buf)
+				}
 				if err != nil {
 					mu.Lock()
 					if firstErr == nil {

@@ -25,6 +25,12 @@ type Options struct {
 	// copied tree and its hash (Image.Excluded says where). They are not
 	// spec input, so the spec's path rules do not apply to them.
 	SecretFiles []string
+	// Digests are the content digests ("sha256:<hex>") of files whose
+	// content is not on disk, by their path: a server's upload that left
+	// out the content of copied files, to resolve and look up an image
+	// before asking for its bytes. Such an image cannot be built (the
+	// builder checks every file it sends against its digest).
+	Digests map[string]string
 }
 
 // Image is a loaded spec: validated, normalized, its files hashed, its
@@ -62,7 +68,8 @@ type Image struct {
 	// Document is the canonical hash input (what `ispec explain` prints).
 	Document []byte
 
-	pinned map[string]string
+	pinned  map[string]string
+	digests map[string]string // Options.Digests
 }
 
 // Load reads the spec file at path and everything it references, and
@@ -115,7 +122,7 @@ func (l *loader) load(ctx context.Context, file string) (*Image, error) {
 	if err := c.err(); err != nil {
 		return nil, err
 	}
-	img := &Image{File: file, Dir: realDir(filepath.Dir(abs)), Spec: normalize(s)}
+	img := &Image{File: file, Dir: realDir(filepath.Dir(abs)), Spec: normalize(s), digests: l.opts.Digests}
 	img.Spec.lines = s.lines
 
 	if p := img.Spec.BaseImage.Spec; p != "" {
@@ -242,7 +249,7 @@ func (img *Image) hashFiles(ctx context.Context, c *collector, extraSecrets []st
 		}
 		var t *Tree
 		if err == nil {
-			t, err = HashTree(ctx, root, ig.WithSecrets(secrets))
+			t, err = hashTree(ctx, root, ig.WithSecrets(secrets), img.digests)
 		}
 		if err != nil {
 			return nil, fileErr(field, p, err)
