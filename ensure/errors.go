@@ -68,7 +68,8 @@ func (c Class) String() string {
 	return classNames[c]
 }
 
-// ClassOf classifies err; nil is ClassInternal (callers check nil first).
+// ClassOf classifies err: an error with an ErrorClass() method (a remote
+// failure) says its class itself; nil is ClassInternal; callers check nil first.
 // An error none of the packages below classify (BuildKit's own failures
 // outside the recipe's steps) is ClassFailed, as a failed step is.
 func ClassOf(err error) Class {
@@ -79,9 +80,12 @@ func ClassOf(err error) Class {
 		platform *builder.PlatformError
 		step     *builder.StepError
 	)
+	var classed interface{ ErrorClass() Class }
 	switch {
 	case err == nil:
 		return ClassInternal
+	case errors.As(err, &classed):
+		return classed.ErrorClass()
 	case errors.Is(err, ErrInvalid):
 		return ClassInvalid
 	case errors.Is(err, ErrDenied):

@@ -23,6 +23,7 @@ type flight struct {
 	log     *eventLog
 	done    chan struct{} // closed when res or err is set
 	callers atomic.Int32
+	release func() // the starter's Retain; nil when none
 
 	// Set before done is closed.
 	res      *Result
@@ -87,6 +88,9 @@ func (p *Pipeline) join(ref name.Tag, img *spec.Image, base string, req Request)
 	own.Sink = nil
 	f := &flight{id: newID(), ref: ref, img: img, base: base, req: own, started: time.Now(), log: newEventLog(), done: make(chan struct{})}
 	f.callers.Add(1)
+	if req.Retain != nil {
+		f.release = req.Retain()
+	}
 	p.flights[ref.Name()] = f
 	p.byID[f.id] = f
 	p.active++
@@ -104,6 +108,9 @@ func (p *Pipeline) run(f *flight) {
 		defer cancel()
 	}
 	res, err := p.fly(ctx, f)
+	if f.release != nil {
+		defer f.release()
+	}
 	if err != nil && ctx.Err() == context.DeadlineExceeded && p.base.Err() == nil {
 		err = fmt.Errorf("building %s: the build ran past its %s timeout: %w", f.ref.Name(), p.timeout, context.DeadlineExceeded)
 	}

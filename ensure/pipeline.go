@@ -93,6 +93,11 @@ type Request struct {
 	Secrets map[string][]byte
 	// Sink receives the call's events; nil drops them.
 	Sink Sink
+	// Retain is called when a build adopts this call's image (its files
+	// must then stay until the build ends, however long after the call
+	// returns); the build calls the release it returns when it ends. Nil:
+	// the files outlive every build (files on disk).
+	Retain func() (release func())
 }
 
 func (r Request) emit(ev Event) {

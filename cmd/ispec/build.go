@@ -110,7 +110,10 @@ workers cannot build a platform the spec asks for.`,
 					return err
 				}
 			}
-			p, err := newPipeline(cmd.Context(), cfg, f.verify, cmd.ErrOrStderr())
+			if cfg.Server != "" && out != nil {
+				return usageError{fmt.Errorf("--output writes a local file: it cannot go through --server")}
+			}
+			p, err := newEnsurer(cmd.Context(), cfg, f, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -120,7 +123,7 @@ workers cannot build a platform the spec asks for.`,
 				req := ensure.Request{Force: f.force, NoCache: f.noCache, Sink: newRenderer(f.progress, cmd.ErrOrStderr()).sink}
 				var res *ensure.Result
 				if out != nil {
-					res, err = p.Export(cmd.Context(), img, out, req)
+					res, err = p.(*cliPipeline).Export(cmd.Context(), img, out, req)
 				} else {
 					res, err = p.Ensure(cmd.Context(), img, req)
 				}
@@ -146,6 +149,7 @@ workers cannot build a platform the spec asks for.`,
 	fl.StringVar(&f.progress, "progress", "auto", "progress on stderr: auto, tty, plain, json or quiet")
 	fl.StringVar(&f.output, "output", "", "write the image to oci:PATH (OCI layout tarball) or docker:PATH (docker load tarball) instead of pushing; always builds")
 	fl.String("pip-netrc", "", "netrc file with private package index credentials, given to pip as a BuildKit secret (env ISPEC_PIP_NETRC)")
+	addServerFlags(fl)
 	fl.String("buildkit-addr", "", "BuildKit address (env ISPEC_BUILDKIT_ADDR or BUILDKIT_HOST)")
 	fl.StringSlice("insecure-registries", nil, "registries reached over plain HTTP besides loopback ones (env ISPEC_INSECURE_REGISTRIES)")
 	return cmd

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -27,6 +28,24 @@ type config struct {
 	// PipNetrc is a netrc file with private index credentials, handed to
 	// pip as a BuildKit secret.
 	PipNetrc string
+	// Server is the address of an `ispec serve` to build and look up
+	// through instead of locally; TokenFile or Token authenticate to it.
+	Server    string
+	TokenFile string
+	Token     string
+	// The rest configure `ispec serve`.
+	Serve serveConfig
+}
+
+// serveConfig is what `ispec serve` reads besides the common settings.
+type serveConfig struct {
+	Listen, MetricsListen     string
+	AllowedRegistries         []string
+	MaxBuilds, MaxQueue       int
+	BuildTimeout, FailureTTL  time.Duration
+	ShutdownGrace             time.Duration
+	TLSCert, TLSKey, ClientCA string
+	LogFormat, UploadDir      string
 }
 
 // newViper reads the config file (flag --config, else ISPEC_CONFIG, else
@@ -86,6 +105,24 @@ func loadConfig(cmd *cobra.Command) (*config, error) {
 		CUDABase:           v.GetString("cuda-base"),
 		InsecureRegistries: v.GetStringSlice("insecure-registries"),
 		PipNetrc:           v.GetString("pip-netrc"),
+		Server:             v.GetString("server"),
+		TokenFile:          v.GetString("token-file"),
+		Token:              v.GetString("token"),
+		Serve: serveConfig{
+			Listen:            v.GetString("listen"),
+			MetricsListen:     v.GetString("metrics-listen"),
+			AllowedRegistries: v.GetStringSlice("allowed-registries"),
+			MaxBuilds:         v.GetInt("max-builds"),
+			MaxQueue:          v.GetInt("max-queue"),
+			BuildTimeout:      v.GetDuration("build-timeout"),
+			FailureTTL:        v.GetDuration("failure-ttl"),
+			ShutdownGrace:     v.GetDuration("shutdown-grace"),
+			TLSCert:           v.GetString("tls-cert"),
+			TLSKey:            v.GetString("tls-key"),
+			ClientCA:          v.GetString("client-ca"),
+			LogFormat:         v.GetString("log-format"),
+			UploadDir:         v.GetString("upload-dir"),
+		},
 	}
 	if c.BuildkitAddr == "" {
 		c.BuildkitAddr = os.Getenv("BUILDKIT_HOST")

@@ -49,12 +49,24 @@ is unknown, 2 for an invalid spec.`,
 					return err
 				}
 			}
-			remote, err := newRemote(cfg)
-			if err != nil {
-				return err
+			var results []cache.Result
+			if cfg.Server != "" {
+				c, err := dialServer(cfg)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				if results, err = c.Lookup(cmd.Context(), imgs); err != nil {
+					return err
+				}
+			} else {
+				remote, err := newRemote(cfg)
+				if err != nil {
+					return err
+				}
+				checker, _ := withIndex(cfg, remote, verify, cmd.ErrOrStderr())
+				results = cache.LookupAll(cmd.Context(), checker, refs, 0)
 			}
-			checker, _ := withIndex(cfg, remote, verify, cmd.ErrOrStderr())
-			results := cache.LookupAll(cmd.Context(), checker, refs, 0)
 			code := exitOK
 			out, enc := cmd.OutOrStdout(), json.NewEncoder(cmd.OutOrStdout())
 			for i, r := range results {
@@ -95,6 +107,7 @@ is unknown, 2 for an invalid spec.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per spec: spec, ref, state, digest, reason")
 	cmd.Flags().BoolVar(&verify, "verify", false, "ask the registry even for tags the local index knows")
+	addServerFlags(cmd.Flags())
 	cmd.Flags().StringSlice("insecure-registries", nil, "registries reached over plain HTTP besides loopback ones (env ISPEC_INSECURE_REGISTRIES)")
 	return cmd
 }

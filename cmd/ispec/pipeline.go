@@ -43,8 +43,8 @@ func newPipeline(ctx context.Context, cfg *config, verify bool, stderr io.Writer
 		ensure.WithLocker(ensure.FileLocker{Dir: cfg.CacheDir}),
 		ensure.WithContext(ctx),
 	}
-	if cached, ok := checker.(*cache.Cached); ok {
-		opts = append(opts, ensure.WithRecorder(recordWarner{cached, stderr}))
+	if r, ok := recorderOf(checker, stderr); ok {
+		opts = append(opts, ensure.WithRecorder(r))
 	}
 	if cfg.PipNetrc != "" {
 		// Read now, so that a wrong path fails before any work; the
@@ -63,6 +63,15 @@ func newPipeline(ctx context.Context, cfg *config, verify bool, stderr io.Writer
 }
 
 func (p *cliPipeline) close() { p.b.close() }
+
+// recorderOf returns the recorder of a lookup backed by the local index.
+func recorderOf(checker cache.Checker, stderr io.Writer) (ensure.Recorder, bool) {
+	cached, ok := checker.(*cache.Cached)
+	if !ok {
+		return nil, false
+	}
+	return recordWarner{cached, stderr}, true
+}
 
 // recordWarner records built images in the local index, warning when it
 // cannot (the next lookup then asks the registry).

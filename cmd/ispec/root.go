@@ -35,6 +35,7 @@ Settings come from defaults < config file < ISPEC_* environment < flags.
 		newDiffCmd(),
 		newValidateCmd(),
 		newVersionCmd(),
+		newServeCmd(),
 	)
 	return root
 }

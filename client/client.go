@@ -1,0 +1,359 @@
+// Package client calls an `ispec serve` (ispec.v1.ImageService): it
+// uploads what a loaded spec references, sending file bytes only when the
+// server must build, and turns the server's events and errors back into
+// the pipeline's, so the CLI renders a remote build as a local one.
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	apiv1 "github.com/ispec-dev/ispec/api/ispec/v1"
+	"github.com/ispec-dev/ispec/cache"
+	"github.com/ispec-dev/ispec/ensure"
+	"github.com/ispec-dev/ispec/server"
+	"github.com/ispec-dev/ispec/spec"
+)
+
+// maxMessage matches the server's largest message.
+const maxMessage = 80 << 20
+
+// Client calls one server. It is safe for concurrent use.
+type Client struct {
+	addr string
+	conn *grpc.ClientConn
+	api  apiv1.ImageServiceClient
+}
+
+// Option configures a Client.
+type Option func(*options) error
+
+type options struct {
+	token string
+	tls   *tls.Config
+}
+
+// WithToken authenticates with a bearer token.
+//
+// The default sends none.
+func WithToken(token string) Option {
+	return func(o *options) error {
+		if strings.ContainsAny(token, " \t\r\n") {
+			return errors.New("token has spaces or line breaks")
+		}
+		o.token = token
+		return nil
+	}
+}
+
+// WithTLS sets the TLS configuration (client certificates for mTLS, a CA).
+//
+// The default is plain text for loopback addresses and TLS with the
+// system's roots otherwise, as registries are reached.
+func WithTLS(c *tls.Config) Option {
+	return func(o *options) error { o.tls = c; return nil }
+}
+
+// Dial returns a client of the server at addr (HOST:PORT). It does not
+// wait for the server: an unreachable one fails the first call with an
+// unavailable error.
+func Dial(addr string, opts ...Option) (*Client, error) {
+	var o options
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("server %s: %w", addr, err)
+		}
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("server %q: expected HOST:PORT: %w", addr, ensure.ErrInvalid)
+	}
+	creds := insecure.NewCredentials()
+	switch {
+	case o.tls != nil:
+		creds = credentials.NewTLS(o.tls)
+	case !loopback(host):
+		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
+	}
+	dopts := []grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage), grpc.MaxCallSendMsgSize(maxMessage)),
+	}
+	if o.token != "" {
+		dopts = append(dopts, grpc.WithPerRPCCredentials(bearer{token: o.token, secure: o.tls != nil || !loopback(host)}))
+	}
+	conn, err := grpc.NewClient(addr, dopts...)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: %w", addr, err)
+	}
+	return &Client{addr: addr, conn: conn, api: apiv1.NewImageServiceClient(conn)}, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// bearer sends a token with every call.
+type bearer struct {
+	token  string
+	secure bool
+}
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + b.token}, nil
+}
+
+func (b bearer) RequireTransportSecurity() bool { return b.secure }
+
+// Error is a failure the server reported, classified as the pipeline
+// classifies its own.
+type Error struct {
+	// Class is the failure's class.
+	Class ensure.Class
+	// Msg is the server's message.
+	Msg string
+	// Specs are the spec's field errors of an invalid spec.
+	Specs []*apiv1.SpecError
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	if len(e.Specs) == 0 {
+		return e.Msg
+	}
+	lines := make([]string, len(e.Specs))
+	for i, s := range e.Specs {
+		fe := spec.FieldError{File: s.GetFile(), Line: int(s.GetLine()), Field: s.GetField(), Msg: s.GetMessage()}
+		lines[i] = fe.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// ErrorClass implements ensure's classification.
+func (e *Error) ErrorClass() ensure.Class { return e.Class }
+
+// callError turns a failed call into an *Error.
+func (c *Client) callError(err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	e := &Error{Msg: st.Message()}
+	switch st.Code() {
+	case codes.InvalidArgument, codes.NotFound:
+		e.Class = ensure.ClassInvalid
+	case codes.PermissionDenied, codes.Unauthenticated:
+		e.Class = ensure.ClassDenied
+	case codes.ResourceExhausted:
+		e.Class = ensure.ClassBusy
+	case codes.Canceled:
+		e.Class = ensure.ClassCanceled
+	case codes.DeadlineExceeded:
+		e.Class = ensure.ClassTimeout
+	case codes.Aborted:
+		e.Class = ensure.ClassFailed
+	case codes.Unavailable:
+		e.Class = ensure.ClassUnavailable
+		e.Msg = fmt.Sprintf("server %s is not reachable: %s", c.addr, st.Message())
+	default:
+		e.Class = ensure.ClassInternal
+	}
+	if st.Code() == codes.Unauthenticated || st.Code() == codes.PermissionDenied {
+		e.Msg = fmt.Sprintf("server %s refused the call: %s", c.addr, st.Message())
+	}
+	for _, d := range st.Details() {
+		if se, ok := d.(*apiv1.SpecErrors); ok {
+			e.Specs = se.GetErrors()
+		}
+	}
+	return e
+}
+
+// Build makes img exist through the server: it first sends the spec with
+// the digests of copied files and no bytes; only when the server needs a
+// build does it send their content. req.Sink gets the server's events as
+// pipeline events.
+func (c *Client) Build(ctx context.Context, img *spec.Image, req ensure.Request, detail apiv1.ProgressDetail) (*ensure.Result, error) {
+	u, err := collect(img)
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading its files: %w", img.File, err)
+	}
+	opts := &apiv1.BuildOptions{Force: req.Force, NoCache: req.NoCache, Progress: detail}
+	for _, full := range []bool{false, true} {
+		up, err := u.build(full)
+		if err != nil {
+			return nil, fmt.Errorf("%s: reading its files: %w", img.File, err)
+		}
+		res, needFiles, err := c.build(ctx, &apiv1.BuildRequest{Input: input(up), FilesOmitted: !full, Options: opts}, req.Sink)
+		if err != nil || !needFiles {
+			return res, err
+		}
+	}
+	return nil, fmt.Errorf("%s: the server asked for files it was sent", img.File)
+}
+
+func (c *Client) build(ctx context.Context, breq *apiv1.BuildRequest, sink ensure.Sink) (*ensure.Result, bool, error) {
+	stream, err := c.api.Build(ctx, breq)
+	if err != nil {
+		return nil, false, c.callError(err)
+	}
+	var res *ensure.Result
+	var failed *apiv1.Failed
+	for {
+		ev, err := stream.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if failed != nil {
+				return nil, false, failedError(failed)
+			}
+			if ctx.Err() != nil {
+				return nil, false, ctx.Err()
+			}
+			return nil, false, c.callError(err)
+		}
+		if ev.GetFilesNeeded() != nil {
+			return nil, true, nil
+		}
+		pev, r := eventFromAPI(ev)
+		if r != nil {
+			res = r
+		}
+		if f := ev.GetFailed(); f != nil {
+			failed = f
+		}
+		if sink != nil && pev.Kind != ensure.KindUnspecified {
+			sink(pev)
+		}
+	}
+	if failed != nil {
+		return nil, false, failedError(failed)
+	}
+	if res == nil {
+		return nil, false, &Error{Class: ensure.ClassInternal, Msg: "the server ended the build without a result"}
+	}
+	return res, false, nil
+}
+
+func failedError(f *apiv1.Failed) error {
+	return &Error{Class: server.ClassFromAPI(f.GetErrorClass()), Msg: f.GetMessage(), Specs: f.GetSpecErrors()}
+}
+
+func input(up ensure.Upload) *apiv1.SpecInput {
+	in := &apiv1.SpecInput{SpecPath: up.SpecPath, Spec: up.Spec}
+	for _, f := range up.Files {
+		af := &apiv1.File{Path: f.Path, Mode: f.Mode, Digest: f.Digest, Content: f.Content, Target: f.Target, Size: int64(len(f.Content))}
+		switch f.Kind {
+		case spec.KindDir:
+			af.Kind = apiv1.FileKind_FILE_KIND_DIRECTORY
+		case spec.KindSymlink:
+			af.Kind = apiv1.FileKind_FILE_KIND_SYMLINK
+		default:
+			af.Kind = apiv1.FileKind_FILE_KIND_REGULAR
+		}
+		in.Files = append(in.Files, af)
+	}
+	return in
+}
+
+// eventFromAPI converts a server event; the result when it is Done.
+func eventFromAPI(ev *apiv1.BuildEvent) (ensure.Event, *ensure.Result) {
+	out := ensure.Event{Ref: ev.GetRef(), BuildID: ev.GetBuildId(), Time: ev.GetTime().AsTime()}
+	switch {
+	case ev.GetAccepted() != nil:
+		out.Kind = ensure.KindAccepted
+	case ev.GetJoined() != nil:
+		out.Kind = ensure.KindJoined
+	case ev.GetWaiting() != nil:
+		out.Kind, out.Holder = ensure.KindWaiting, ev.GetWaiting().GetReason()
+	case ev.GetFound() != nil:
+		out.Kind = ensure.KindFound
+	case ev.GetBuilding() != nil:
+		out.Kind = ensure.KindBuilding
+	case ev.GetProgress() != nil:
+		out.Kind, out.Status = ensure.KindProgress, server.ProgressFromAPI(ev.GetProgress())
+	case ev.GetPushed() != nil:
+		out.Kind = ensure.KindPushed
+	case ev.GetFailed() != nil:
+		out.Kind, out.Err = ensure.KindFailed, failedError(ev.GetFailed())
+	case ev.GetDone() != nil:
+		d := ev.GetDone()
+		out.Kind = ensure.KindDone
+		t, err := name.NewTag(d.GetRef())
+		if err != nil {
+			return out, nil
+		}
+		h, _ := v1.NewHash(d.GetDigest())
+		res := &ensure.Result{Ref: t, Digest: h, Outcome: server.OutcomeFromAPI(d.GetOutcome()), BuildID: ev.GetBuildId(), Duration: d.GetDuration().AsDuration()}
+		out.Digest, out.Result = h, res
+		return out, res
+	}
+	return out, nil
+}
+
+// Lookup asks the server about each image: one result per image, in
+// order. Copied files' bytes are never sent.
+func (c *Client) Lookup(ctx context.Context, imgs []*spec.Image) ([]cache.Result, error) {
+	req := &apiv1.LookupRequest{}
+	refs := make([]name.Tag, len(imgs))
+	for i, img := range imgs {
+		u, err := collect(img)
+		if err != nil {
+			return nil, fmt.Errorf("%s: reading its files: %w", img.File, err)
+		}
+		up, err := u.build(false)
+		if err != nil {
+			return nil, fmt.Errorf("%s: reading its files: %w", img.File, err)
+		}
+		req.Items = append(req.Items, &apiv1.LookupItem{Item: &apiv1.LookupItem_Spec{Spec: input(up)}})
+		refs[i], _ = ensure.Tag(img)
+	}
+	resp, err := c.api.Lookup(ctx, req)
+	if err != nil {
+		return nil, c.callError(err)
+	}
+	out := make([]cache.Result, len(imgs))
+	for i, r := range resp.GetResults() {
+		if i >= len(out) {
+			break
+		}
+		t, err := name.NewTag(r.GetRef())
+		if err != nil {
+			t = refs[i]
+		}
+		cr := cache.Result{Ref: t, Message: r.GetError()}
+		switch r.GetState() {
+		case apiv1.LookupState_LOOKUP_STATE_EXISTS:
+			cr.State = cache.Exists
+			cr.Digest, _ = v1.NewHash(r.GetDigest())
+			cr.FromIndex = r.GetSource() == apiv1.LookupSource_LOOKUP_SOURCE_INDEX
+		case apiv1.LookupState_LOOKUP_STATE_ABSENT:
+			cr.State = cache.Absent
+		default:
+			cr.Err = &cache.UnknownError{Ref: t.Name(), Reason: cache.ReasonOther, Message: r.GetError()}
+		}
+		out[i] = cr
+	}
+	return out, nil
+}

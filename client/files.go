@@ -1,0 +1,184 @@
+package client
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/ispec-dev/ispec/ensure"
+	"github.com/ispec-dev/ispec/spec"
+)
+
+// upload is what a loaded image references on this machine, as an
+// ensure.Upload rooted at the deepest folder that holds all of it.
+type upload struct {
+	root     string
+	specPath string
+	spec     []byte
+	files    map[string]ensure.File // by path in the upload
+	bulk     map[string]bool        // copied files: content sent only for a build
+	secrets  map[string]bool        // secret files: content sent only for a build
+}
+
+// collect gathers every file img (and its parents) reads.
+func collect(img *spec.Image) (*upload, error) {
+	type item struct {
+		abs    string
+		bulk   bool
+		secret bool
+		force  bool // a file to send as a file even if it is a tree root
+	}
+	var items []item
+	add := func(abs string, bulk, secret bool) { items = append(items, item{abs: abs, bulk: bulk, secret: secret}) }
+	addTree := func(t *spec.Tree, bulk bool) {
+		for _, e := range t.Entries {
+			add(filepath.Join(t.Root, filepath.FromSlash(e.Path)), bulk && e.Kind == spec.KindFile, false)
+		}
+	}
+	optional := func(p string) {
+		if info, err := os.Lstat(p); err == nil && info.Mode().IsRegular() {
+			add(p, false, false)
+		}
+	}
+	for i := img; i != nil; i = i.Parent {
+		specFile, err := filepath.Abs(i.File)
+		if err != nil {
+			return nil, err
+		}
+		if i != img {
+			add(specFile, false, false)
+		}
+		optional(spec.LockPath(specFile))
+		if i.Requirements != nil {
+			addTree(i.Requirements, false)
+		}
+		if len(i.Copies) > 0 {
+			optional(filepath.Join(i.Dir, spec.IspecIgnoreFile))
+			optional(filepath.Join(i.Dir, spec.DockerIgnoreFile))
+		}
+		for _, t := range i.Copies {
+			addTree(t, true)
+		}
+		if i.Source != nil {
+			addTree(i.Source, true)
+			optional(filepath.Join(i.Source.Root, spec.IspecIgnoreFile))
+			optional(filepath.Join(i.Source.Root, spec.DockerIgnoreFile))
+		}
+		for _, m := range i.Spec.PipSecretMounts {
+			add(filepath.Join(i.Dir, filepath.FromSlash(m.Source)), false, true)
+		}
+	}
+	specAbs, err := filepath.Abs(img.File)
+	if err != nil {
+		return nil, err
+	}
+	root := filepath.Dir(specAbs)
+	for _, it := range items {
+		for !within(it.abs, root) {
+			root = filepath.Dir(root)
+		}
+	}
+	data, err := os.ReadFile(specAbs)
+	if err != nil {
+		return nil, err
+	}
+	u := &upload{root: root, spec: data, files: map[string]ensure.File{}, bulk: map[string]bool{}, secrets: map[string]bool{}}
+	u.specPath = rel(root, specAbs)
+	for _, it := range items {
+		p := rel(root, it.abs)
+		if _, ok := u.files[p]; ok || p == u.specPath {
+			continue
+		}
+		f, err := fileOf(it.abs, p)
+		if err != nil {
+			return nil, err
+		}
+		u.files[p] = f
+		u.bulk[p] = it.bulk
+		u.secrets[p] = it.secret
+	}
+	return u, nil
+}
+
+func within(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, string(filepath.Separator))+string(filepath.Separator))
+}
+
+func rel(root, p string) string {
+	r, err := filepath.Rel(root, p)
+	if err != nil {
+		return filepath.ToSlash(p)
+	}
+	return filepath.ToSlash(r)
+}
+
+// fileOf reads one file as the upload carries it: a symlink as its target,
+// a folder with its mode, a file with its mode and digest (content is
+// read when the upload is built, see files).
+func fileOf(abs, p string) (ensure.File, error) {
+	info, err := os.Lstat(abs)
+	if err != nil {
+		return ensure.File{}, err
+	}
+	f := ensure.File{Path: p, Mode: uint32(info.Mode().Perm())}
+	if info.Mode()&os.ModeSetuid != 0 {
+		f.Mode |= 0o4000
+	}
+	if info.Mode()&os.ModeSetgid != 0 {
+		f.Mode |= 0o2000
+	}
+	if info.Mode()&os.ModeSticky != 0 {
+		f.Mode |= 0o1000
+	}
+	switch {
+	case info.Mode()&os.ModeSymlink != 0:
+		f.Kind = spec.KindSymlink
+		f.Target, err = os.Readlink(abs)
+	case info.IsDir():
+		f.Kind = spec.KindDir
+	case info.Mode().IsRegular():
+		f.Kind = spec.KindFile
+		f.Digest, err = spec.FileDigest(abs)
+	default:
+		err = fmt.Errorf("%s: not a file, folder or symlink", p)
+	}
+	return f, err
+}
+
+// build returns the upload with content: all of it when full, else only
+// what the server needs to compute the tag (copied files' content left
+// out, secrets sent empty).
+func (u *upload) build(full bool) (ensure.Upload, error) {
+	out := ensure.Upload{SpecPath: u.specPath, Spec: u.spec}
+	paths := make([]string, 0, len(u.files))
+	for p := range u.files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		f := u.files[p]
+		if f.Kind == spec.KindFile {
+			switch {
+			case u.secrets[p] && !full:
+				// A secret's bytes go to the server only for a build; its
+				// digest never does.
+				f.Content, f.Digest = []byte{}, ""
+			case u.bulk[p] && !full:
+				f.Content = nil
+			default:
+				data, err := os.ReadFile(filepath.Join(u.root, filepath.FromSlash(p)))
+				if err != nil {
+					return out, err
+				}
+				if u.secrets[p] {
+					f.Digest = ""
+				}
+				f.Content = data
+			}
+		}
+		out.Files = append(out.Files, f)
+	}
+	return out, nil
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	apiv1 "github.com/ispec-dev/ispec/api/ispec/v1"
+	"github.com/ispec-dev/ispec/builder"
+	"github.com/ispec-dev/ispec/client"
+	"github.com/ispec-dev/ispec/ensure"
+	"github.com/ispec-dev/ispec/spec"
+)
+
+// ensurer makes images exist: the local pipeline, or a server's.
+type ensurer interface {
+	Ensure(ctx context.Context, img *spec.Image, req ensure.Request) (*ensure.Result, error)
+	close()
+}
+
+// newEnsurer returns the pipeline `build` runs: the server's when one is
+// configured, else a local one.
+func newEnsurer(ctx context.Context, cfg *config, f buildFlags, stderr io.Writer) (ensurer, error) {
+	if cfg.Server == "" {
+		return newPipeline(ctx, cfg, f.verify, stderr)
+	}
+	c, err := dialServer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	detail := apiv1.ProgressDetail_PROGRESS_DETAIL_FULL
+	if f.progress == builder.ModeQuiet {
+		detail = apiv1.ProgressDetail_PROGRESS_DETAIL_NONE
+	}
+	return &serverPipeline{c: c, detail: detail}, nil
+}
+
+// serverPipeline is a server's pipeline.
+type serverPipeline struct {
+	c      *client.Client
+	detail apiv1.ProgressDetail
+}
+
+func (r *serverPipeline) Ensure(ctx context.Context, img *spec.Image, req ensure.Request) (*ensure.Result, error) {
+	return r.c.Build(ctx, img, req, r.detail)
+}
+
+func (r *serverPipeline) close() { r.c.Close() }
+
+// addServerFlags adds the flags that send a command through a server.
+func addServerFlags(fl *pflag.FlagSet) {
+	fl.String("server", "", "an `ispec serve` HOST:PORT to go through instead of the local registry and BuildKit (env ISPEC_SERVER)")
+	fl.String("token-file", "", "file whose first token authenticates to --server (env ISPEC_TOKEN_FILE; or the token itself in ISPEC_TOKEN)")
+}
+
+// dialServer connects to the configured server with its token.
+func dialServer(cfg *config) (*client.Client, error) {
+	token := cfg.Token
+	if cfg.TokenFile != "" {
+		b, err := os.ReadFile(cfg.TokenFile)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("token-file: %w", err)}
+		}
+		fields := strings.Fields(string(b))
+		if len(fields) == 0 {
+			return nil, usageError{fmt.Errorf("token-file %s holds no token", cfg.TokenFile)}
+		}
+		token = fields[0]
+	}
+	var opts []client.Option
+	if token != "" {
+		opts = append(opts, client.WithToken(token))
+	}
+	c, err := client.Dial(cfg.Server, opts...)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return c, nil
+}

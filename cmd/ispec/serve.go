@@ -1,0 +1,301 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	apiv1 "github.com/ispec-dev/ispec/api/ispec/v1"
+	"github.com/ispec-dev/ispec/builder"
+	"github.com/ispec-dev/ispec/ensure"
+	"github.com/ispec-dev/ispec/server"
+)
+
+// maxMessage is the largest gRPC message the server takes: an upload at
+// its limit plus room for the message's own fields.
+const maxMessage = 80 << 20
+
+func newServeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the build service (gRPC ispec.v1.ImageService)",
+		Long: `Serve ispec.v1.ImageService over gRPC: other tools resolve, look up and
+build images through it, and concurrent callers of one tag share one build
+(they join it: the same events from its start, the same result). A caller
+that disconnects does not cancel a build others wait on; a failed build is
+remembered for --failure-ttl, so retries get the original failure.
+
+Health (grpc.health.v1) and server reflection are registered; Prometheus
+metrics are served on --metrics-listen at /metrics.
+
+Callers authenticate with a bearer token from --token-file (one per line)
+or a client certificate signed by --client-ca (with --tls-cert/--tls-key).
+Without either the server listens on loopback only; a non-loopback
+--listen without authentication is refused.
+
+On SIGTERM or SIGINT health turns NOT_SERVING, new builds are refused, and
+running builds finish (within --shutdown-grace) before the process exits.
+
+Settings come from defaults < config file < ISPEC_* environment < flags.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, cmd.ErrOrStderr())
+		},
+	}
+	fl := cmd.Flags()
+	fl.String("listen", "127.0.0.1:8080", "gRPC address HOST:PORT")
+	fl.String("metrics-listen", "127.0.0.1:9090", "Prometheus /metrics address HOST:PORT (empty: off)")
+	fl.String("buildkit-addr", "", "BuildKit address (env ISPEC_BUILDKIT_ADDR or BUILDKIT_HOST)")
+	fl.String("token-file", "", "file of bearer tokens callers may use, one per line")
+	fl.StringSlice("allowed-registries", nil, "registries the server may push to (host[:port][/path], comma-separated); default any")
+	fl.Int("max-builds", 4, "builds at once")
+	fl.Int("max-queue", 64, "builds waiting for a slot before calls get RESOURCE_EXHAUSTED")
+	fl.Duration("build-timeout", time.Hour, "longest a build may run")
+	fl.Duration("failure-ttl", time.Minute, "how long a failed build is remembered for callers of the same tag")
+	fl.Duration("shutdown-grace", 10*time.Minute, "how long running builds may finish after SIGTERM")
+	fl.String("tls-cert", "", "server certificate (PEM)")
+	fl.String("tls-key", "", "server key (PEM)")
+	fl.String("client-ca", "", "CA whose client certificates authenticate callers (mTLS)")
+	fl.String("log-format", "text", "log format: text or json")
+	fl.String("upload-dir", "", "where uploads are kept while their images build (default the system's temporary folder)")
+	fl.String("pip-netrc", "", "netrc file with private package index credentials for pip (env ISPEC_PIP_NETRC)")
+	fl.StringSlice("insecure-registries", nil, "registries reached over plain HTTP besides loopback ones (env ISPEC_INSECURE_REGISTRIES)")
+	return cmd
+}
+
+func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
+	sc := cfg.Serve
+	log, err := newLogger(sc.LogFormat, stderr)
+	if err != nil {
+		return err
+	}
+	var tokens []string
+	if cfg.TokenFile != "" {
+		f, err := os.Open(cfg.TokenFile)
+		if err != nil {
+			return usageError{fmt.Errorf("token-file: %w", err)}
+		}
+		tokens, err = server.ReadTokens(f)
+		f.Close()
+		if err != nil {
+			return usageError{fmt.Errorf("token-file %s: %w", cfg.TokenFile, err)}
+		}
+		if len(tokens) == 0 {
+			return usageError{fmt.Errorf("token-file %s holds no token", cfg.TokenFile)}
+		}
+	}
+	creds, err := serverTLS(sc)
+	if err != nil {
+		return err
+	}
+	authn := server.NewAuth(tokens, sc.ClientCA != "")
+	if !authn.Enabled() && !loopbackAddr(sc.Listen) {
+		return usageError{fmt.Errorf("listen %s: a non-loopback address needs authentication: set --token-file or --client-ca", sc.Listen)}
+	}
+
+	// Builds run under their own context: SIGTERM drains, it does not
+	// cancel; only the end of the grace period does.
+	buildCtx, stopBuilds := context.WithCancel(context.Background())
+	defer stopBuilds()
+	p, err := newServePipeline(buildCtx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv, err := server.New(p.Pipeline, p.lookup,
+		server.WithSpecOptions(cfg.specOptions()), server.WithAllowedRegistries(sc.AllowedRegistries...),
+		server.WithLogger(log), server.WithRegisterer(reg), server.WithUploadDir(sc.UploadDir))
+	if err != nil {
+		return usageError{err}
+	}
+	gm := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
+	reg.MustRegister(gm)
+	authU, authS := authn.Interceptors()
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(maxMessage),
+		grpc.ChainUnaryInterceptor(gm.UnaryServerInterceptor(), authU),
+		grpc.ChainStreamInterceptor(gm.StreamServerInterceptor(), authS),
+	}
+	if creds != nil {
+		opts = append(opts, grpc.Creds(creds))
+	}
+	gs := grpc.NewServer(opts...)
+	apiv1.RegisterImageServiceServer(gs, srv)
+	hs := health.NewServer()
+	grpc_health_v1.RegisterHealthServer(gs, hs)
+	reflection.Register(gs)
+	gm.InitializeMetrics(gs)
+
+	lis, err := net.Listen("tcp", sc.Listen)
+	if err != nil {
+		return usageError{fmt.Errorf("listen: %w", err)}
+	}
+	if sc.MetricsListen != "" {
+		ml, err := net.Listen("tcp", sc.MetricsListen)
+		if err != nil {
+			lis.Close()
+			return usageError{fmt.Errorf("metrics-listen: %w", err)}
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go hsrv.Serve(ml)
+		defer hsrv.Close()
+	}
+	hs.SetServingStatus("", grpc_health_v1.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(apiv1.ImageService_ServiceDesc.ServiceName, grpc_health_v1.HealthCheckResponse_SERVING)
+	if !authn.Enabled() {
+		log.Warn("no authentication configured: listening on loopback only", "listen", lis.Addr().String())
+	}
+	log.Info("serving", "listen", lis.Addr().String(), "metrics", sc.MetricsListen, "buildkit", cfg.BuildkitAddr,
+		"max_builds", sc.MaxBuilds, "max_queue", sc.MaxQueue, "allowed_registries", sc.AllowedRegistries)
+	served := make(chan error, 1)
+	go func() { served <- gs.Serve(lis) }()
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: no new builds; running builds finish", "grace", sc.ShutdownGrace)
+	hs.Shutdown()
+	srv.Drain()
+	deadline := time.After(sc.ShutdownGrace)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+drain:
+	for !srv.Idle() {
+		select {
+		case <-deadline:
+			log.Warn("grace period over: stopping running builds")
+			stopBuilds()
+			break drain
+		case <-tick.C:
+		}
+	}
+	stopped := make(chan struct{})
+	go func() { gs.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		gs.Stop()
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// servePipeline is the server's pipeline: the local index in front of the
+// registry, an in-process lock per tag, bounded builds.
+type servePipeline struct {
+	*ensure.Pipeline
+	lookup ensure.Lookup
+	b      *lazyBuilder
+}
+
+func newServePipeline(ctx context.Context, cfg *config, stderr io.Writer) (*servePipeline, error) {
+	sc := cfg.Serve
+	remote, err := newRemote(cfg)
+	if err != nil {
+		return nil, err
+	}
+	checker, _ := withIndex(cfg, remote, false, stderr)
+	lb := &lazyBuilder{opts: builder.Options{Addr: cfg.BuildkitAddr, Version: ispecVersion()}}
+	opts := []ensure.Option{
+		ensure.WithLookup(checker), ensure.WithBuilder(lb), ensure.WithContext(ctx),
+		ensure.WithMaxBuilds(sc.MaxBuilds), ensure.WithMaxQueue(sc.MaxQueue),
+		ensure.WithBuildTimeout(sc.BuildTimeout), ensure.WithFailureTTL(sc.FailureTTL),
+	}
+	if r, ok := recorderOf(checker, stderr); ok {
+		opts = append(opts, ensure.WithRecorder(r))
+	}
+	if cfg.PipNetrc != "" {
+		netrc, err := os.ReadFile(cfg.PipNetrc)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("pip-netrc: reading %s: %w", cfg.PipNetrc, errors.Unwrap(err))}
+		}
+		opts = append(opts, ensure.WithPipNetrc(netrc))
+	}
+	p, err := ensure.New(opts...)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return &servePipeline{Pipeline: p, lookup: checker, b: lb}, nil
+}
+
+func (p *servePipeline) close() { p.b.close() }
+
+// serverTLS returns the server's transport credentials; nil for plain
+// text.
+func serverTLS(sc serveConfig) (credentials.TransportCredentials, error) {
+	if sc.TLSCert == "" && sc.TLSKey == "" {
+		if sc.ClientCA != "" {
+			return nil, usageError{errors.New("client-ca needs tls-cert and tls-key")}
+		}
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(sc.TLSCert, sc.TLSKey)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("tls-cert/tls-key: %w", err)}
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if sc.ClientCA != "" {
+		pem, err := os.ReadFile(sc.ClientCA)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("client-ca: %w", err)}
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usageError{fmt.Errorf("client-ca %s: no PEM certificate", sc.ClientCA)}
+		}
+		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return credentials.NewTLS(tc), nil
+}
+
+// loopbackAddr reports whether a listen address is on loopback only.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func newLogger(format string, w io.Writer) (*slog.Logger, error) {
+	switch format {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(w, nil)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, nil)), nil
+	}
+	return nil, usageError{fmt.Errorf("log-format %q: expected text or json", format)}
+}

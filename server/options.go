@@ -1,0 +1,88 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ispec-dev/ispec/ensure"
+	"github.com/ispec-dev/ispec/spec"
+)
+
+// Option configures a Server.
+type Option func(*Server) error
+
+// WithSpecOptions sets the configuration specs are loaded with (default
+// registry and base images, secret files).
+//
+// The default is the zero spec.Options.
+func WithSpecOptions(o spec.Options) Option {
+	return func(s *Server) error { s.specOpts = o; return nil }
+}
+
+// WithAllowedRegistries lets the server push only to these registries
+// (host[:port], or host[:port]/path prefixes); a build for any other gets
+// PERMISSION_DENIED before any work.
+//
+// The default, none, allows every registry.
+func WithAllowedRegistries(regs ...string) Option {
+	return func(s *Server) error {
+		for _, r := range regs {
+			r = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(r)), "/")
+			if r == "" || strings.Contains(r, "://") {
+				return errors.New("allowed registry " + r + ": expected host[:port][/path]")
+			}
+			s.allowed = append(s.allowed, r)
+		}
+		return nil
+	}
+}
+
+// WithLimits bounds each upload.
+//
+// The default is ensure.DefaultLimits().
+func WithLimits(l ensure.Limits) Option {
+	return func(s *Server) error {
+		if l.MaxFiles < 0 || l.MaxBytes < 0 || l.MaxPath < 0 {
+			return errors.New("limits must not be negative")
+		}
+		s.limits = l
+		return nil
+	}
+}
+
+// WithUploadDir sets where uploads are written while their images are
+// resolved and built.
+//
+// The default is the system's temporary folder.
+func WithUploadDir(dir string) Option {
+	return func(s *Server) error { s.uploadDir = dir; return nil }
+}
+
+// WithLogger sets the structured log.
+//
+// The default discards logs.
+func WithLogger(l *slog.Logger) Option {
+	return func(s *Server) error {
+		if l == nil {
+			return errors.New("logger is nil")
+		}
+		s.log = l
+		return nil
+	}
+}
+
+// WithRegisterer registers the server's metrics.
+//
+// The default registers none.
+func WithRegisterer(r prometheus.Registerer) Option {
+	return func(s *Server) error {
+		if r == nil {
+			return errors.New("registerer is nil")
+		}
+		s.reg = r
+		return nil
+	}
+}

@@ -1,0 +1,375 @@
+// Package server is the gRPC adapter of the build-once pipeline
+// (ispec.v1.ImageService): it loads what callers upload, checks their
+// rights and limits, runs the pipeline, and streams its events. Errors map
+// to status codes from one table of the pipeline's error classes.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	apiv1 "github.com/ispec-dev/ispec/api/ispec/v1"
+	"github.com/ispec-dev/ispec/cache"
+	"github.com/ispec-dev/ispec/ensure"
+	"github.com/ispec-dev/ispec/spec"
+)
+
+// Server implements ispec.v1.ImageService over a pipeline.
+type Server struct {
+	apiv1.UnimplementedImageServiceServer
+
+	p         *ensure.Pipeline
+	lookup    ensure.Lookup
+	specOpts  spec.Options
+	allowed   []string
+	limits    ensure.Limits
+	uploadDir string
+	log       *slog.Logger
+	reg       prometheus.Registerer
+	m         *metrics
+	draining  atomic.Bool
+}
+
+// New returns a server that builds with p and answers lookups with
+// lookup (the pipeline's own lookup, normally).
+func New(p *ensure.Pipeline, lookup ensure.Lookup, opts ...Option) (*Server, error) {
+	if p == nil || lookup == nil {
+		return nil, errors.New("server: a pipeline and a lookup are required")
+	}
+	s := &Server{p: p, lookup: lookup, limits: ensure.DefaultLimits(), log: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		if err := opt(s); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+	}
+	m, err := newMetrics(s.reg, p)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s.m = m
+	return s, nil
+}
+
+// Drain makes the server refuse new builds (UNAVAILABLE); running builds
+// go on, and their callers get their results.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// Idle reports whether no build runs or waits.
+func (s *Server) Idle() bool {
+	st := s.p.Stats()
+	return st.Running == 0 && st.Queued == 0
+}
+
+// errStatus turns a pipeline error into a status: the code of its class,
+// with the spec's field errors as details.
+func errStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	st := status.New(Code(err), err.Error())
+	if fes := SpecErrors(err); len(fes) > 0 {
+		if d, derr := st.WithDetails(&apiv1.SpecErrors{Errors: fes}); derr == nil {
+			st = d
+		}
+	}
+	return st.Err()
+}
+
+// load writes a caller's upload and loads its spec.
+func (s *Server) load(ctx context.Context, in *apiv1.SpecInput) (*spec.Image, bool, *upload, error) {
+	if in == nil || in.GetSpecPath() == "" {
+		return nil, false, nil, status.Error(codes.InvalidArgument, "input: a spec_path and the spec's content are required")
+	}
+	if len(in.GetSpec()) > spec.MaxFileSize {
+		return nil, false, nil, status.Errorf(codes.InvalidArgument, "%s: the spec is larger than the %d byte limit", in.GetSpecPath(), spec.MaxFileSize)
+	}
+	up := ensure.Upload{SpecPath: in.GetSpecPath(), Spec: in.GetSpec()}
+	var n int64 = int64(len(in.GetSpec()))
+	for _, f := range in.GetFiles() {
+		up.Files = append(up.Files, fileFromAPI(f))
+		n += int64(len(f.GetContent()))
+	}
+	s.m.upload.Add(float64(n))
+	img, complete, cleanup, err := ensure.LoadUpload(ctx, up, s.limits, s.uploadDir, s.specOpts)
+	if err != nil {
+		return nil, false, nil, errStatus(err)
+	}
+	u := &upload{cleanup: cleanup}
+	u.n.Store(1)
+	return img, complete, u, nil
+}
+
+func fileFromAPI(f *apiv1.File) ensure.File {
+	out := ensure.File{Path: f.GetPath(), Mode: f.GetMode(), Digest: f.GetDigest(), Target: f.GetTarget(), Content: f.GetContent()}
+	switch f.GetKind() {
+	case apiv1.FileKind_FILE_KIND_DIRECTORY:
+		out.Kind = spec.KindDir
+	case apiv1.FileKind_FILE_KIND_SYMLINK:
+		out.Kind = spec.KindSymlink
+	default:
+		// Protobuf reads empty bytes as nil: without a digest, no bytes
+		// is an empty file, not content left out.
+		out.Kind = spec.KindFile
+		if out.Content == nil && out.Digest == "" {
+			out.Content = []byte{}
+		}
+	}
+	return out
+}
+
+// upload is a caller's files on disk, removed when neither the call nor
+// a build it started needs them.
+type upload struct {
+	n       atomic.Int32
+	cleanup func()
+}
+
+func (u *upload) retain() func() {
+	u.n.Add(1)
+	return u.release
+}
+
+func (u *upload) release() {
+	if u.n.Add(-1) == 0 {
+		u.cleanup()
+	}
+}
+
+// allow checks that the server may push img (and its parents).
+func (s *Server) allow(img *spec.Image) error {
+	if len(s.allowed) == 0 {
+		return nil
+	}
+	for i := img; i != nil; i = i.Parent {
+		reg := strings.ToLower(i.Spec.Registry)
+		ok := false
+		for _, a := range s.allowed {
+			if reg == a || strings.HasPrefix(reg, a+"/") {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return status.Errorf(codes.PermissionDenied, "%s: this server does not push to registry %q (allowed: %s)", i.File, i.Spec.Registry, strings.Join(s.allowed, ", "))
+		}
+	}
+	return nil
+}
+
+// Resolve implements ImageService: the identity of a spec, without
+// network.
+func (s *Server) Resolve(ctx context.Context, req *apiv1.ResolveRequest) (*apiv1.ResolveResponse, error) {
+	img, _, up, err := s.load(ctx, req.GetInput())
+	if err != nil {
+		return nil, err
+	}
+	defer up.release()
+	out := &apiv1.ResolveResponse{Image: Identity(img), HashInput: img.Document}
+	for p := img.Parent; p != nil; p = p.Parent {
+		out.Parents = append(out.Parents, Identity(p))
+	}
+	return out, nil
+}
+
+// Lookup implements ImageService: exists, absent or unknown, per item.
+func (s *Server) Lookup(ctx context.Context, req *apiv1.LookupRequest) (*apiv1.LookupResponse, error) {
+	if len(req.GetItems()) > 1000 {
+		return nil, status.Errorf(codes.InvalidArgument, "items: %d asked; at most 1000 per call", len(req.GetItems()))
+	}
+	refs := make([]name.Tag, len(req.GetItems()))
+	ids := make([]*apiv1.ImageIdentity, len(req.GetItems()))
+	for i, it := range req.GetItems() {
+		var ref string
+		switch x := it.GetItem().(type) {
+		case *apiv1.LookupItem_Ref:
+			ref = x.Ref
+		case *apiv1.LookupItem_Spec:
+			img, _, up, err := s.load(ctx, x.Spec)
+			if err != nil {
+				return nil, err
+			}
+			up.release()
+			t, err := ensure.Tag(img)
+			if err != nil {
+				return nil, errStatus(err)
+			}
+			ref, ids[i] = t.Name(), Identity(img)
+		default:
+			return nil, status.Errorf(codes.InvalidArgument, "items[%d]: a spec or a ref is required", i)
+		}
+		t, err := name.NewTag(ref, name.StrictValidation)
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "items[%d]: %q is not a tag reference: %v", i, ref, err)
+		}
+		refs[i] = t
+	}
+	out := &apiv1.LookupResponse{}
+	for i, r := range cache.LookupAll(ctx, s.lookup, refs, 0) {
+		lr := &apiv1.LookupResult{Ref: r.Ref.Name(), Image: ids[i], Error: r.Message}
+		switch r.State {
+		case cache.Exists:
+			lr.State, lr.Digest = apiv1.LookupState_LOOKUP_STATE_EXISTS, r.Digest.String()
+			lr.Source = apiv1.LookupSource_LOOKUP_SOURCE_REGISTRY
+			if r.FromIndex {
+				lr.Source = apiv1.LookupSource_LOOKUP_SOURCE_INDEX
+			}
+		case cache.Absent:
+			lr.State = apiv1.LookupState_LOOKUP_STATE_ABSENT
+		default:
+			lr.State = apiv1.LookupState_LOOKUP_STATE_UNKNOWN
+			if r.Err != nil {
+				lr.Error = r.Err.Error()
+			}
+		}
+		s.m.lookups.WithLabelValues(r.State.String()).Inc()
+		out.Results = append(out.Results, lr)
+	}
+	return out, nil
+}
+
+// Build implements ImageService: the pipeline's events, streamed.
+func (s *Server) Build(req *apiv1.BuildRequest, stream apiv1.ImageService_BuildServer) error {
+	ctx := stream.Context()
+	if s.draining.Load() {
+		return status.Error(codes.Unavailable, "the server is shutting down and accepts no new builds; call another replica or retry")
+	}
+	img, complete, up, err := s.load(ctx, req.GetInput())
+	if err != nil {
+		return err
+	}
+	defer up.release()
+	if err := s.allow(img); err != nil {
+		return err
+	}
+	opts := req.GetOptions()
+	var sendErr error
+	send := func(ev ensure.Event) {
+		if pe := EventToAPI(ev, opts.GetProgress()); pe != nil && sendErr == nil {
+			sendErr = stream.Send(pe)
+		}
+	}
+	log := s.log.With("ref", img.Identity.Ref, "caller", Caller(ctx))
+	if !complete {
+		// The caller left out its files' bytes: tell it whether they are
+		// needed.
+		return s.needFiles(ctx, img, opts.GetForce(), stream)
+	}
+	start := time.Now()
+	res, err := s.p.Ensure(ctx, img, ensure.Request{Force: opts.GetForce(), NoCache: opts.GetNoCache(), Sink: send, Retain: up.retain})
+	if err != nil {
+		s.m.builds.WithLabelValues("failed").Inc()
+		if ctx.Err() != nil {
+			log.Info("caller left; the build goes on for others", "duration", time.Since(start))
+			return status.FromContextError(ctx.Err()).Err()
+		}
+		log.Warn("build failed", "class", ensure.ClassOf(err).String(), "error", err, "duration", time.Since(start))
+		return errStatus(err)
+	}
+	s.m.builds.WithLabelValues(res.Outcome.String()).Inc()
+	if res.Outcome == ensure.OutcomeJoined {
+		s.m.joins.Inc()
+	}
+	if res.Outcome == ensure.OutcomeBuilt {
+		s.m.duration.Observe(res.Duration.Seconds())
+	}
+	log.Info("image ensured", "build_id", res.BuildID, "outcome", res.Outcome.String(), "digest", res.Digest.String(), "duration", res.Duration)
+	return sendErr
+}
+
+// needFiles answers a build request without file bytes: found (done), or
+// files_needed.
+func (s *Server) needFiles(ctx context.Context, img *spec.Image, force bool, stream apiv1.ImageService_BuildServer) error {
+	t, err := ensure.Tag(img)
+	if err != nil {
+		return errStatus(err)
+	}
+	if !force {
+		start := time.Now()
+		r := s.lookup.Lookup(ctx, t)
+		s.m.lookups.WithLabelValues(r.State.String()).Inc()
+		switch r.State {
+		case cache.Exists:
+			s.m.builds.WithLabelValues("found").Inc()
+			src := ensure.SourceRegistry
+			if r.FromIndex {
+				src = ensure.SourceIndex
+			}
+			res := &ensure.Result{Ref: t, Digest: r.Digest, Outcome: ensure.OutcomeFound, Source: src, Duration: time.Since(start)}
+			for _, ev := range []ensure.Event{
+				{Kind: ensure.KindFound, Time: time.Now(), Ref: t.Name(), Source: src, Digest: r.Digest},
+				{Kind: ensure.KindDone, Time: time.Now(), Ref: t.Name(), Digest: r.Digest, Result: res},
+			} {
+				if err := stream.Send(EventToAPI(ev, apiv1.ProgressDetail_PROGRESS_DETAIL_NONE)); err != nil {
+					return err
+				}
+			}
+			return nil
+		case cache.Absent:
+		default:
+			return errStatus(r.Err)
+		}
+	}
+	return stream.Send(&apiv1.BuildEvent{Ref: t.Name(), Time: timestamppb.Now(),
+		Event: &apiv1.BuildEvent_FilesNeeded{FilesNeeded: &apiv1.FilesNeeded{Image: Identity(img)}}})
+}
+
+// Watch implements ImageService: a build's events from its start.
+func (s *Server) Watch(req *apiv1.WatchRequest, stream apiv1.ImageService_WatchServer) error {
+	var sendErr error
+	_, err := s.p.Watch(stream.Context(), req.GetBuildId(), func(ev ensure.Event) {
+		if pe := EventToAPI(ev, req.GetProgress()); pe != nil && sendErr == nil {
+			sendErr = stream.Send(pe)
+		}
+	})
+	if err != nil {
+		return errStatus(err)
+	}
+	return sendErr
+}
+
+// ListBuilds implements ImageService: running and recent builds, most
+// recent first.
+func (s *Server) ListBuilds(ctx context.Context, req *apiv1.ListBuildsRequest) (*apiv1.ListBuildsResponse, error) {
+	builds := s.p.Builds()
+	sort.Slice(builds, func(i, j int) bool { return builds[i].Started.After(builds[j].Started) })
+	limit := int(req.GetLimit())
+	if limit <= 0 {
+		limit = 100
+	}
+	out := &apiv1.ListBuildsResponse{}
+	for _, b := range builds {
+		if len(out.Builds) == limit {
+			break
+		}
+		if req.GetActiveOnly() && b.State != ensure.StateRunning {
+			continue
+		}
+		bi := &apiv1.BuildInfo{BuildId: b.ID, Ref: b.Ref, Started: timestamppb.New(b.Started), Duration: durationpb.New(b.Duration), Callers: int32(b.Callers)}
+		switch b.State {
+		case ensure.StateRunning:
+			bi.State = apiv1.BuildState_BUILD_STATE_RUNNING
+		case ensure.StateSucceeded:
+			bi.State, bi.Outcome, bi.Digest = apiv1.BuildState_BUILD_STATE_SUCCEEDED, outcomes[b.Result.Outcome], b.Result.Digest.String()
+		case ensure.StateFailed:
+			bi.State, bi.ErrorClass, bi.Error = apiv1.BuildState_BUILD_STATE_FAILED, APIClass(b.Err), b.Err.Error()
+		}
+		out.Builds = append(out.Builds, bi)
+	}
+	return out, nil
+}
