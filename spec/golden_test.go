@@ -120,9 +120,9 @@ func TestGolden(t *testing.T) {
 // TestGoldenDocument pins one canonical document byte for byte, so the
 // encoding written in docs/identity.md can be checked by hand.
 func TestGoldenDocument(t *testing.T) {
-	dir := fixture(t, map[string]string{"spec.yaml": "name: app\npackages: [b, A]\nenv: {Z: \"1\", A: \"x\\\"y\"}\n"})
+	dir := fixture(t, map[string]string{"spec.yaml": "name: app\npackages: [b, A]\nenv: {Z: \"1\", A: \"x\\\\\\\"y\"}\n"})
 	img := load(t, dir, "spec.yaml")
-	want := `{"encoding":"ispec.identity/v1","platforms":["linux/amd64"],"recipe":"` + RecipeVersion + `","spec":{"base_image":{"ref":"docker.io/library/debian:bookworm-slim"},"env":{"A":"x\"y","Z":"1"},"packages":["a","b"],"workdir":"/root"}}`
+	want := `{"encoding":"ispec.identity/v1","platforms":["linux/amd64"],"recipe":"` + RecipeVersion + `","spec":{"base_image":{"ref":"docker.io/library/debian:bookworm-slim"},"env":{"A":"x\\\"y","Z":"1"},"packages":["a","b"],"workdir":"/root"}}`
 	if string(img.Document) != want {
 		t.Errorf("document:\n got %s\nwant %s", img.Document, want)
 	}
