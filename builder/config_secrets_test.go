@@ -26,7 +26,7 @@ func TestConfigCarriesNoSecrets(t *testing.T) {
 		{name: "pip_secret_mounts", doc: "pip_secret_mounts: [{source: private/pip.conf, target: /etc/pip.conf}]\n",
 			files: map[string]string{"private/pip.conf": "[global]\nindex-url = http://u:" + secret + "@127.0.0.1/simple\n"}, sources: []string{"private/pip.conf"}},
 		{name: "several mounts and requirements", doc: "requirements: reqs.txt\npip_secret_mounts: [[keys/netrc.conf, /root/.netrc], {source: keys/token, target: /run/token}]\n",
-			files: map[string]string{"reqs.txt": "x==1\n", "keys/netrc.conf": "machine h login u password " + secret + "\n", "keys/token": secret + "\n"},
+			files:   map[string]string{"reqs.txt": "x==1\n", "keys/netrc.conf": "machine h login u password " + secret + "\n", "keys/token": secret + "\n"},
 			sources: []string{"keys/netrc.conf", "keys/token"}},
 		{name: "netrc from the configuration", doc: "pip_index: http://127.0.0.1:1/simple\n", netrc: true},
 		{name: "netrc and mounts with commands", doc: "pip_secret_mounts: [{source: pip.conf, target: /etc/pip.conf}]\ncommands: [\"true\"]\nsource_root: src\n",
