@@ -99,3 +99,20 @@ func TestEnvExpansionErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestEnvRequiredFromBase: ${VAR:?} holds when the base sets VAR; Steps,
+// which also runs before the base is resolved, never refuses it.
+func TestEnvRequiredFromBase(t *testing.T) {
+	img := loadSpec(t, "name: x\nbase_image: "+testBase+"\ncommands: [\"true\"]\nenv: {HOME_DIR: \"${HOME:?the base must set HOME}\"}\n", nil)
+	if _, err := Steps(img, Input{Platform: amd64}); err != nil {
+		t.Errorf("Steps without the base's config: %v", err)
+	}
+	base := baseConfig(t, ocispecs.ImageConfig{Env: []string{"HOME=/home/app"}})
+	if cmdEnv := commandEnv(t, graph(t, img, base)); !slices.Contains(cmdEnv, "HOME_DIR=/home/app") {
+		t.Errorf("command env %q lacks HOME_DIR=/home/app", cmdEnv)
+	}
+	_, err := Graph(img, Input{Platform: amd64, Base: testBase, BaseConfig: baseConfig(t, ocispecs.ImageConfig{Env: []string{"PATH=/bin"}})})
+	if err == nil || !strings.Contains(err.Error(), "the base must set HOME") {
+		t.Errorf("Graph on a base without HOME: %v, want the spec's message", err)
+	}
+}

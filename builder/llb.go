@@ -108,6 +108,13 @@ func Graph(img *spec.Image, in Input) (llb.State, error) {
 	if err != nil {
 		return llb.State{}, err
 	}
+	base, err := parseConfig(in.BaseConfig)
+	if err != nil {
+		return llb.State{}, err
+	}
+	if _, err := imageEnv(img, base.Config.Env); err != nil {
+		return llb.State{}, err
+	}
 	st := llb.Image(in.Base, llb.Platform(in.Platform), llb.WithCustomName("[ispec] base "+in.Base))
 	if len(in.BaseConfig) > 0 {
 		if st, err = st.WithImageConfig(in.BaseConfig); err != nil {
@@ -157,10 +164,11 @@ func Steps(img *spec.Image, in Input) ([]Step, error) {
 	}
 	wd := workdir(s)
 	if len(s.Commands) > 0 {
-		env, err := specEnv(s, envBeforeSpec(img, base.Config.Env))
-		if err != nil {
-			return nil, err
-		}
+		// A value that cannot be expanded (${VAR:?} with VAR unset) is
+		// reported by Graph and Config, which know the base's env; Steps
+		// also serves callers that do not (names, checks before the base
+		// is resolved).
+		env, _ := specEnv(s, envBeforeSpec(img, base.Config.Env))
 		for i, cmd := range s.Commands {
 			steps = append(steps, commandStep(i, cmd, env, wd, needsPython(img)))
 		}
