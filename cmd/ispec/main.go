@@ -6,22 +6,43 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/spf13/cobra"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCmd().ExecuteContext(ctx)
-	stop()
-	if err != nil {
-		var ee *exitError
-		if errors.As(err, &ee) && ee.err == nil {
-			os.Exit(ee.code)
-		}
-		fmt.Fprintln(os.Stderr, "ispec:", err)
-		os.Exit(exitCode(err))
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-sigs
+		// A second signal ends the process at once, the default way.
+		signal.Reset(os.Interrupt, syscall.SIGTERM)
+		cancel(&interruptedError{sig: sig})
+	}()
+	root := newRootCmd()
+	cmd, err := root.ExecuteContextC(ctx)
+	os.Exit(finish(ctx, cmd, err, os.Stderr))
+}
+
+// finish reports the error a command ended with on stderr and returns the
+// exit code. A command that fails after a signal cancelled ctx was
+// interrupted, whatever error the cancellation surfaced as.
+func finish(ctx context.Context, cmd *cobra.Command, err error, stderr io.Writer) int {
+	if err == nil {
+		return exitOK
 	}
+	var ie *interruptedError
+	if errors.As(context.Cause(ctx), &ie) {
+		err = ie
+	}
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.err != nil {
+		commandMessages(cmd, stderr).error(err)
+	}
+	return exitCode(err)
 }
