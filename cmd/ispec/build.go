@@ -26,6 +26,8 @@ type buildResult struct {
 	Built    bool    `json:"built"`
 	Output   string  `json:"output,omitempty"`
 	Duration float64 `json:"duration_seconds"`
+	// Error is set when the spec failed; the command then stops.
+	Error *errorRecord `json:"error,omitempty"`
 }
 
 type buildFlags struct {
@@ -84,19 +86,38 @@ workers cannot build a platform the spec asks for.`,
 					return usageError{fmt.Errorf("--output %s writes one image: give one spec, not %d", out, len(args))}
 				}
 			}
-			imgs, err := loadAll(cmd.Context(), cfg, args)
-			if err != nil {
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			imgs, errs := loadEach(cmd.Context(), cfg, args)
+			// failed ends the command with err, after a --json record for
+			// the spec at i.
+			failed := func(i int, err error) error {
+				if f.asJSON {
+					err = interruption(cmd.Context(), err)
+					res := buildResult{Spec: args[i], Error: newErrorRecord(err)}
+					if imgs[i] != nil {
+						res.Ref = imgs[i].Identity.Ref
+					}
+					_ = enc.Encode(res)
+				}
 				return err
 			}
-			for _, img := range imgs {
+			for i, err := range errs {
+				if err != nil {
+					failed(i, err)
+				}
+			}
+			if err := errors.Join(errs...); err != nil {
+				return err
+			}
+			for i, img := range imgs {
 				if out != nil {
 					if err := checkOutput(img, out); err != nil {
-						return err
+						return failed(i, err)
 					}
 					continue
 				}
 				if _, err := imageTag(img); err != nil {
-					return err
+					return failed(i, err)
 				}
 			}
 			r, err := newBuildRun(cfg, f, cmd.ErrOrStderr())
@@ -104,7 +125,6 @@ workers cannot build a platform the spec asks for.`,
 				return err
 			}
 			defer r.close()
-			enc := json.NewEncoder(cmd.OutOrStdout())
 			for i, img := range imgs {
 				var res *buildResult
 				if out != nil {
@@ -113,7 +133,7 @@ workers cannot build a platform the spec asks for.`,
 					res, err = r.ensure(cmd.Context(), img)
 				}
 				if err != nil {
-					return err
+					return failed(i, err)
 				}
 				if f.asJSON {
 					res.Spec = args[i]
@@ -128,7 +148,7 @@ workers cannot build a platform the spec asks for.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object per spec: spec, ref, digest, built, output, duration_seconds")
+	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object per spec: spec, ref, digest, built, output, duration_seconds; for a spec that failed, error (class, message)")
 	fl.BoolVar(&f.force, "force", false, "build and push even when the image exists")
 	fl.BoolVar(&f.verify, "verify", false, "ask the registry even for tags the local index knows (after a registry was emptied)")
 	fl.BoolVar(&f.noCache, "no-cache", false, "run every step again instead of reusing BuildKit's cache")
@@ -147,6 +167,7 @@ type buildRun struct {
 	cfg     *config
 	flags   buildFlags
 	stderr  io.Writer
+	msgs    *messages
 	remote  *cache.Remote
 	checker cache.Checker
 	index   *cache.Index
@@ -163,7 +184,7 @@ func newBuildRun(cfg *config, f buildFlags, stderr io.Writer) (*buildRun, error)
 	if err != nil {
 		return nil, err
 	}
-	r := &buildRun{cfg: cfg, flags: f, stderr: stderr, remote: remote, done: map[string]*buildResult{}}
+	r := &buildRun{cfg: cfg, flags: f, stderr: stderr, msgs: newMessages(stderr, f.progress), remote: remote, done: map[string]*buildResult{}}
 	if cfg.PipNetrc != "" {
 		// Read now, so that a wrong path fails before any work; the
 		// contents never reach an error message.
@@ -171,7 +192,7 @@ func newBuildRun(cfg *config, f buildFlags, stderr io.Writer) (*buildRun, error)
 			return nil, usageError{fmt.Errorf("pip-netrc: reading %s: %w", cfg.PipNetrc, errors.Unwrap(err))}
 		}
 	}
-	r.checker, r.index = withIndex(cfg, remote, f.verify, stderr)
+	r.checker, r.index = withIndex(cfg, remote, f.verify, r.msgs)
 	return r, nil
 }
 
@@ -200,7 +221,13 @@ func (r *buildRun) ensure(ctx context.Context, img *spec.Image) (*buildResult, e
 			return r.remember(img, res, err)
 		}
 	}
-	unlock, err := cache.LockTag(ctx, r.cfg.CacheDir, ref.Name())
+	unlock, err := cache.LockTag(ctx, r.cfg.CacheDir, ref.Name(), cache.OnWait(func(pid int) {
+		if pid > 0 {
+			r.msgs.notice("waiting for another build of %s (pid %d) to finish", ref.Name(), pid)
+		} else {
+			r.msgs.notice("waiting for another build of %s to finish", ref.Name())
+		}
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("waiting for the build lock of %s: %w", ref.Name(), err)
 	}
@@ -221,7 +248,7 @@ func (r *buildRun) ensure(ctx context.Context, img *spec.Image) (*buildResult, e
 	if r.index != nil {
 		if h, err := v1.NewHash(out.Digest); err == nil {
 			if err := r.index.Put(ref, h, ""); err != nil {
-				fmt.Fprintf(r.stderr, "ispec: warning: local index: %v\n", err)
+				r.msgs.warn("local index: %v", err)
 			}
 		}
 	}
@@ -272,7 +299,7 @@ func (r *buildRun) build(ctx context.Context, img *spec.Image, opts builder.Buil
 			return
 		}
 		if err := builder.Display(ctx, r.flags.progress, r.stderr, prog.Subscribe(ctx)); err != nil {
-			fmt.Fprintf(r.stderr, "ispec: warning: %v\n", err)
+			r.msgs.warn("%v", err)
 		}
 	}()
 	opts.Progress = prog

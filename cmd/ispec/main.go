@@ -29,17 +29,24 @@ func main() {
 	os.Exit(finish(ctx, cmd, err, os.Stderr))
 }
 
+// interruption returns the interruptedError that cancelled ctx, else
+// err: a command that fails after a signal was interrupted, whatever error
+// the cancellation surfaced as.
+func interruption(ctx context.Context, err error) error {
+	var ie *interruptedError
+	if errors.As(context.Cause(ctx), &ie) {
+		return ie
+	}
+	return err
+}
+
 // finish reports the error a command ended with on stderr and returns the
-// exit code. A command that fails after a signal cancelled ctx was
-// interrupted, whatever error the cancellation surfaced as.
+// exit code.
 func finish(ctx context.Context, cmd *cobra.Command, err error, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	var ie *interruptedError
-	if errors.As(context.Cause(ctx), &ie) {
-		err = ie
-	}
+	err = interruption(ctx, err)
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.err != nil {
 		commandMessages(cmd, stderr).error(err)
