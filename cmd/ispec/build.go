@@ -298,7 +298,7 @@ func (r *buildRun) build(ctx context.Context, img *spec.Image, opts builder.Buil
 			}
 			return
 		}
-		if err := builder.Display(ctx, r.flags.progress, r.stderr, prog.Subscribe(ctx)); err != nil {
+		if err := builder.Display(ctx, r.flags.progress, r.stderr, prog.Subscribe(ctx)); err != nil && ctx.Err() == nil {
 			r.msgs.warn("%v", err)
 		}
 	}()
