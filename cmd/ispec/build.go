@@ -64,8 +64,12 @@ BuildKit is reached at --buildkit-addr, else BUILDKIT_HOST
 (unix:///path, tcp://host:port, docker-container://name).
 
 Exit 0 on success, 1 when a build step failed, 2 for an invalid spec or
-usage, 3 when the registry or BuildKit is unavailable, or BuildKit's
-workers cannot build a platform the spec asks for.`,
+usage (or a base image its registry does not have), 3 when a registry
+(the image's or its base's) or BuildKit is unavailable, or BuildKit's
+workers cannot build a platform the spec asks for, 130 or 143 when
+SIGINT or SIGTERM interrupted it. With --json a spec that failed gets a
+record with "error": {"class", "message"} (class invalid, unavailable,
+failed or interrupted); with --progress json all of stderr is JSON.`,
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := loadConfig(cmd)
