@@ -44,7 +44,9 @@ type ConfigInput struct {
 //
 //   - Env: the base's, then NVIDIA's when the spec names a CUDA version
 //     (see cudaEnv), then VIRTUAL_ENV and the venv's bin first on PATH
-//     when there is a virtual environment, then the spec's env, which wins.
+//     when there is a virtual environment, then PYTHONPATH and
+//     FLYTE_SDK_RICH_TRACEBACKS as flytekit sets them and the spec's env,
+//     expanded as Dockerfile ENV does, which wins (see specEnv).
 //   - Entrypoint: nil in the spec keeps the base's; a list replaces it (an
 //     empty list clears it) and, as Docker does, clears the base's Cmd.
 //   - WorkingDir: the spec's, or spec.DefaultWorkdir.
@@ -73,7 +75,9 @@ func Config(img *spec.Image, in Input, ci ConfigInput) (ocispecs.Image, error) {
 	}
 	out.OSVersion, out.OSFeatures = base.OSVersion, base.OSFeatures
 
-	out.Config.Env = imageEnv(img, base.Config.Env)
+	if out.Config.Env, err = imageEnv(img, base.Config.Env); err != nil {
+		return ocispecs.Image{}, err
+	}
 	if s.Entrypoint != nil {
 		out.Config.Entrypoint = nil
 		if len(s.Entrypoint) > 0 {
@@ -121,24 +125,6 @@ func Config(img *spec.Image, in Input, ci ConfigInput) (ocispecs.Image, error) {
 		EmptyLayer: true,
 	})
 	return out, nil
-}
-
-// imageEnv is the env of the finished image, and of the commands: the
-// base's, NVIDIA's, the virtual environment's, then the spec's.
-func imageEnv(img *spec.Image, baseEnv []string) []string {
-	env := cudaEnv(img.Spec, baseEnv)
-	if needsPython(img) {
-		path := envValue(baseEnv, "PATH")
-		if path == "" {
-			path = defaultPath
-		}
-		env = setEnv(env, "VIRTUAL_ENV", VenvDir)
-		env = setEnv(env, "PATH", VenvDir+"/bin:"+path)
-	}
-	for _, k := range sortedKeys(img.Spec.Env) {
-		env = setEnv(env, k, img.Spec.Env[k])
-	}
-	return env
 }
 
 // envValue returns the value of key in a KEY=VALUE list ("" when absent).

@@ -32,6 +32,8 @@ func TestConfigEnv(t *testing.T) {
 		"LANG=C.UTF-8",
 		"BASE=1",
 		"VIRTUAL_ENV=/opt/venv",
+		"PYTHONPATH=/app",
+		"FLYTE_SDK_RICH_TRACEBACKS=0",
 		"APP_MODE=test",
 	}
 	if !slices.Equal(cfg.Config.Env, want) {
@@ -54,7 +56,7 @@ func TestConfigEnvWithoutVenv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"PATH=/mine"}; !slices.Equal(cfg.Config.Env, want) {
+	if want := []string{"PATH=/mine", "PYTHONPATH=/root", "FLYTE_SDK_RICH_TRACEBACKS=0"}; !slices.Equal(cfg.Config.Env, want) {
 		t.Errorf("env = %q, want %q (the spec wins, no venv)", cfg.Config.Env, want)
 	}
 }

@@ -80,8 +80,10 @@ func TestCUDAConfigEnv(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(cfg.Config.Env, tc.want) {
-				t.Errorf("env:\ngot  %q\nwant %q", cfg.Config.Env, tc.want)
+			// ispec's Flyte defaults (specEnv) come last.
+			want := append(append([]string{}, tc.want...), "PYTHONPATH=/root", "FLYTE_SDK_RICH_TRACEBACKS=0")
+			if !slices.Equal(cfg.Config.Env, want) {
+				t.Errorf("env:\ngot  %q\nwant %q", cfg.Config.Env, want)
 			}
 			// Every step runs with the image's env.
 			ops := graph(t, img, base)
@@ -111,6 +113,8 @@ func TestCUDAEnvWithVenv(t *testing.T) {
 		"CUDA_VERSION=12.4.1",
 		"LD_LIBRARY_PATH=/usr/local/nvidia/lib:/usr/local/nvidia/lib64",
 		"VIRTUAL_ENV=/opt/venv",
+		"PYTHONPATH=/root",
+		"FLYTE_SDK_RICH_TRACEBACKS=0",
 	}
 	if !slices.Equal(cfg.Config.Env, want) {
 		t.Errorf("env:\ngot  %q\nwant %q", cfg.Config.Env, want)

@@ -370,6 +370,9 @@ func TestE2EPipSecret(t *testing.T) {
 		if strings.Contains(string(raw), password) {
 			t.Error("the secret is in the image config")
 		}
+		if strings.Contains(string(raw), img.Dir) {
+			t.Error("the image config names the folder secrets are read from")
+		}
 		layers, _ := im.Layers()
 		for i, l := range layers {
 			rc, err := l.Uncompressed()

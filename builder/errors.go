@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	gatewaypb "github.com/moby/buildkit/frontend/gateway/pb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // UnavailableError means BuildKit could not be reached. Retrying makes
@@ -62,6 +64,42 @@ func (e *StepError) Error() string {
 
 // Unwrap returns the underlying error.
 func (e *StepError) Unwrap() error { return e.Err }
+
+// BaseError means the base image could not be resolved before any step
+// ran. Absent says the registry answered that it has no such image (or
+// none for the platform); otherwise the registry could not be asked:
+// unreachable, unknown host, TLS, authentication or server errors.
+type BaseError struct {
+	// Base is the base image reference.
+	Base string
+	// Absent is true when the registry said the image does not exist.
+	Absent bool
+	// Err is BuildKit's error.
+	Err error
+}
+
+// Error implements error.
+func (e *BaseError) Error() string {
+	msg := strings.TrimPrefix(e.Err.Error(), "failed to solve: ")
+	if e.Absent {
+		return fmt.Sprintf("base image %s does not exist: %s", e.Base, msg)
+	}
+	return fmt.Sprintf("base image %s: its registry is unavailable: %s", e.Base, msg)
+}
+
+// Unwrap returns the underlying error.
+func (e *BaseError) Unwrap() error { return e.Err }
+
+// resolvePrefix starts the name of the vertex that resolves a base image.
+const resolvePrefix = "[ispec] resolve "
+
+// baseError classifies the failure of the vertex that resolved base.
+func baseError(base string, err error) *BaseError {
+	msg := err.Error()
+	absent := status.Code(errors.Unwrap(err)) == codes.NotFound || status.Code(err) == codes.NotFound ||
+		strings.HasSuffix(msg, ": not found") || strings.Contains(msg, "no match for platform in manifest")
+	return &BaseError{Base: base, Absent: absent, Err: err}
+}
 
 // PushError means the image was built but could not be exported to the
 // registry; no tag was written.

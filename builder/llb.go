@@ -106,6 +106,13 @@ func Graph(img *spec.Image, in Input) (llb.State, error) {
 	if err != nil {
 		return llb.State{}, err
 	}
+	base, err := parseConfig(in.BaseConfig)
+	if err != nil {
+		return llb.State{}, err
+	}
+	if _, err := imageEnv(img, base.Config.Env); err != nil {
+		return llb.State{}, err
+	}
 	st := llb.Image(in.Base, llb.Platform(in.Platform), llb.WithCustomName("[ispec] base "+in.Base))
 	if len(in.BaseConfig) > 0 {
 		if st, err = st.WithImageConfig(in.BaseConfig); err != nil {
@@ -141,7 +148,7 @@ func Steps(img *spec.Image, in Input) ([]Step, error) {
 		steps = append(steps, aptStep(s.AptPackages, plat))
 	}
 	if needsPython(img) {
-		steps = append(steps, venvStep(pythonExec(s), envValue(base.Config.Env, "PATH")))
+		steps = append(steps, venvStep(pythonExec(s), venvPath(base.Config.Env)))
 		pip, err := newPipArgs(s)
 		if err != nil {
 			return nil, err
@@ -154,8 +161,15 @@ func Steps(img *spec.Image, in Input) ([]Step, error) {
 		}
 	}
 	wd := workdir(s)
-	for i, cmd := range s.Commands {
-		steps = append(steps, commandStep(i, cmd, s.Env, wd, needsPython(img)))
+	if len(s.Commands) > 0 {
+		// A value that cannot be expanded (${VAR:?} with VAR unset) is
+		// reported by Graph and Config, which know the base's env; Steps
+		// also serves callers that do not (names, checks before the base
+		// is resolved).
+		env, _ := specEnv(s, envBeforeSpec(img, base.Config.Env))
+		for i, cmd := range s.Commands {
+			steps = append(steps, commandStep(i, cmd, env, wd, needsPython(img)))
+		}
 	}
 	for i, t := range img.Copies {
 		steps = append(steps, copyStep(localCopyName(i), t, path.Join(wd, s.Copy[i]), "copy "+s.Copy[i]))
@@ -215,18 +229,17 @@ func aptStep(pkgs []string, plat string) Step {
 	}}
 }
 
-func venvStep(python, basePath string) Step {
+// venvStep makes the virtual environment; the steps after it have path
+// (venvPath) as PATH.
+func venvStep(python, path string) Step {
 	name := "[ispec] " + python + " -m venv " + VenvDir
-	if basePath == "" {
-		basePath = defaultPath
-	}
 	return Step{Name: name, Apply: func(st llb.State) llb.State {
 		st = st.Run(
 			llb.Args([]string{"/bin/sh", "-c", venvScript, "ispec-venv", python}),
 			reproducibleEnv(),
 			llb.WithCustomName(name),
 		).Root()
-		return st.AddEnv("VIRTUAL_ENV", VenvDir).AddEnv("PATH", VenvDir+"/bin:"+basePath)
+		return st.AddEnv("VIRTUAL_ENV", VenvDir).AddEnv("PATH", path)
 	}}
 }
 
@@ -299,13 +312,15 @@ func packagesStep(pip pipArgs, pkgs []string, plat string, secrets []spec.Secret
 	}}
 }
 
-func commandStep(i int, cmd string, env map[string]string, wd string, venv bool) Step {
+// commandStep runs one of the spec's commands with env (specEnv's
+// variables) set on top of the state's.
+func commandStep(i int, cmd string, env []envVar, wd string, venv bool) Step {
 	name := fmt.Sprintf("[ispec] commands[%d] %s", i, cmd)
 	return Step{Name: name, Apply: func(st llb.State) llb.State {
-		// The spec's env applies from the first command on, in key order,
-		// so that changing it never re-runs the package steps.
-		for _, k := range sortedKeys(env) {
-			st = st.AddEnv(k, env[k])
+		// The spec's env applies from the first command on, so that
+		// changing it never re-runs the package steps.
+		for _, v := range env {
+			st = st.AddEnv(v.key, v.value)
 		}
 		opts := []llb.RunOption{
 			llb.Args([]string{"/bin/sh", "-c", cmd}),

@@ -261,7 +261,7 @@ func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, 
 		g.Go(func() error {
 			base := baseRef(img, opts.Base, p)
 			_, dgst, baseConf, err := c.ResolveImageConfig(gctx, base, sourceresolver.Opt{
-				LogName:  "[ispec] resolve " + base,
+				LogName:  resolvePrefix + base,
 				ImageOpt: &sourceresolver.ResolveImageOpt{Platform: &p, ResolveMode: llb.ResolveModeDefault.String()},
 			})
 			if err != nil {
@@ -346,6 +346,8 @@ func (b *Builder) buildError(ctx context.Context, ref string, tr *tracker, err e
 	}
 	if v := tr.failed(); v != nil {
 		switch {
+		case strings.HasPrefix(v.name, resolvePrefix):
+			return baseError(strings.TrimPrefix(v.name, resolvePrefix), unwrapGRPC(err))
 		case strings.HasPrefix(v.name, "[ispec]"):
 			return &StepError{Step: v.name, Log: v.tail(), Err: unwrapGRPC(err)}
 		case (strings.HasPrefix(v.name, "exporting") || strings.HasPrefix(v.name, "sending")) && output != nil:

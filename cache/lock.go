@@ -24,27 +24,29 @@ func LockPath(dir, ref string) string {
 	return filepath.Join(dir, "locks", hex.EncodeToString(sum[:])+".lock")
 }
 
-// LockOption configures LockTag.
+// LockOption changes how LockTag waits.
 type LockOption func(*lockOptions)
 
 type lockOptions struct {
 	onWait func(pid int)
 }
 
-// OnWait sets a function LockTag calls once when the lock is held by
-// another process and it must wait, with the holder's pid (0 when it is not
-// known).
-//
-// The default calls nothing.
-func OnWait(fn func(pid int)) LockOption {
-	return func(o *lockOptions) { o.onWait = fn }
+// OnWait has LockTag call f once when another holder has the lock, before
+// it starts waiting, with the holder's process id (0 when unknown). A nil
+// f is ignored.
+func OnWait(f func(pid int)) LockOption {
+	return func(o *lockOptions) {
+		if f != nil {
+			o.onWait = f
+		}
+	}
 }
 
 // LockTag takes the host-wide lock for building ref, waiting until it is
 // free or ctx ends. Processes (and goroutines) locking the same ref under
-// the same dir run one at a time. The holder writes its pid into the lock
-// file. The lock is released by unlock, or by the operating system when the
-// process dies; the lock file stays in place.
+// the same dir run one at a time. The lock is released by unlock, or by the
+// operating system when the process dies; the lock file stays in place and
+// holds the process id of the holder while it is held.
 func LockTag(ctx context.Context, dir, ref string, opts ...LockOption) (unlock func() error, err error) {
 	var o lockOptions
 	for _, opt := range opts {
@@ -56,27 +58,21 @@ func LockTag(ctx context.Context, dir, ref string, opts ...LockOption) (unlock f
 	}
 	fl := flock.New(path)
 	ok, err := fl.TryLock()
-	if err != nil {
-		return nil, fmt.Errorf("locking %s: %w", ref, err)
-	}
-	if !ok {
+	if err == nil && !ok {
 		if o.onWait != nil {
 			o.onWait(lockHolder(path))
 		}
 		ok, err = fl.TryLockContext(ctx, lockPoll)
-		if err != nil {
-			return nil, fmt.Errorf("locking %s: %w", ref, err)
-		}
-		if !ok {
-			return nil, fmt.Errorf("locking %s: lock not taken", ref)
-		}
 	}
-	// The pid is a hint for waiters; failing to write it changes nothing.
-	if f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0); err == nil {
-		fmt.Fprintf(f, "%d\n", os.Getpid())
-		f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("locking %s: %w", ref, err)
 	}
+	if !ok {
+		return nil, fmt.Errorf("locking %s: lock not taken", ref)
+	}
+	writeHolder(path, os.Getpid())
 	return func() error {
+		writeHolder(path, 0)
 		if err := fl.Unlock(); err != nil {
 			return fmt.Errorf("unlocking %s: %w", ref, err)
 		}
@@ -84,13 +80,28 @@ func LockTag(ctx context.Context, dir, ref string, opts ...LockOption) (unlock f
 	}, nil
 }
 
-// lockHolder reads the pid a holder wrote into a lock file; 0 when unknown.
+// writeHolder records pid in the lock file (0 empties it). It is a hint
+// for waiters, so failures are ignored.
+func writeHolder(path string, pid int) {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if err := f.Truncate(0); err != nil || pid == 0 {
+		return
+	}
+	_, _ = f.WriteAt([]byte(strconv.Itoa(pid)+"\n"), 0)
+}
+
+// lockHolder returns the process id recorded in a lock file, 0 when there
+// is none.
 func lockHolder(path string) int {
-	b, err := os.ReadFile(path)
+	dt, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	pid, err := strconv.Atoi(strings.TrimSpace(string(dt)))
 	if err != nil || pid <= 0 {
 		return 0
 	}

@@ -103,8 +103,13 @@ func TestLockTagTwoProcesses(t *testing.T) {
 		if err != nil || line != "locked\n" {
 			t.Fatalf("child said %q, %v; stderr: %s", line, err, cmd.Stderr)
 		}
-		if _, err := LockTag(ctxTimeout(t, 200*time.Millisecond), dir, ref); !errors.Is(err, context.DeadlineExceeded) {
+		var waits []int
+		onWait := OnWait(func(pid int) { waits = append(waits, pid) })
+		if _, err := LockTag(ctxTimeout(t, 200*time.Millisecond), dir, ref, onWait); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("lock held by another process was taken: %v", err)
+		}
+		if len(waits) != 1 || waits[0] != cmd.Process.Pid {
+			t.Errorf("OnWait saw %v, want the holder's pid %d once", waits, cmd.Process.Pid)
 		}
 		release := time.Now()
 		if kill {
@@ -112,14 +117,61 @@ func TestLockTagTwoProcesses(t *testing.T) {
 		} else {
 			stdin.Close()
 		}
-		unlock, err := LockTag(ctxTimeout(t, 5*time.Second), dir, ref)
+		waits = nil
+		unlock, err := LockTag(ctxTimeout(t, 5*time.Second), dir, ref, onWait)
 		if err != nil {
 			t.Fatalf("after the holder let go (killed=%v): %v", kill, err)
+		}
+		if len(waits) > 1 {
+			t.Errorf("OnWait called %d times, want at most once", len(waits))
 		}
 		if took := time.Since(release); took > 2*time.Second {
 			t.Errorf("took %v to get the lock after release", took)
 		}
 		unlock()
 		cmd.Wait()
+	}
+}
+
+// TestLockTagOnWait: OnWait is called only when the lock is held, once,
+// with the holder's pid; a free lock holds no pid once released.
+func TestLockTagOnWait(t *testing.T) {
+	dir := t.TempDir()
+	const ref = "r.example/app:wait"
+	called := 0
+	unlock, err := LockTag(context.Background(), dir, ref, OnWait(func(int) { called++ }), OnWait(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if called != 0 {
+		t.Errorf("OnWait called %d times for a free lock", called)
+	}
+	if pid := lockHolder(LockPath(dir, ref)); pid != os.Getpid() {
+		t.Errorf("lock file names pid %d, want ours (%d)", pid, os.Getpid())
+	}
+	got := make(chan int, 4)
+	done := make(chan error)
+	go func() {
+		u, err := LockTag(ctxTimeout(t, 5*time.Second), dir, ref, OnWait(func(pid int) { got <- pid }))
+		if err == nil {
+			err = u()
+		}
+		done <- err
+	}()
+	if pid := <-got; pid != os.Getpid() {
+		t.Errorf("OnWait pid = %d, want %d", pid, os.Getpid())
+	}
+	time.Sleep(3 * lockPoll)
+	if err := unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 {
+		t.Errorf("OnWait called again: %d more", len(got))
+	}
+	if pid := lockHolder(LockPath(dir, ref)); pid != 0 {
+		t.Errorf("released lock names pid %d", pid)
 	}
 }

@@ -79,6 +79,7 @@ func ClassOf(err error) Class {
 		push     *builder.PushError
 		platform *builder.PlatformError
 		step     *builder.StepError
+		base     *builder.BaseError
 	)
 	var classed interface{ ErrorClass() Class }
 	switch {
@@ -96,6 +97,13 @@ func ClassOf(err error) Class {
 		return ClassNotFound
 	case errors.As(err, &step):
 		return ClassFailed
+	case errors.As(err, &base):
+		// A base the registry does not have is the spec's fault, as
+		// `lock` says too; a registry that cannot say is unavailable.
+		if base.Absent {
+			return ClassInvalid
+		}
+		return ClassUnavailable
 	case errors.Is(err, context.Canceled):
 		return ClassCanceled
 	case errors.Is(err, context.DeadlineExceeded):

@@ -93,6 +93,7 @@ func validate(c *collector, s *Spec) {
 		}
 		return ""
 	})
+	checkEnvValues(c, s.Env)
 	checkMap(c, "labels", s.Labels, func(k string) string {
 		if k == "" || strings.IndexFunc(k, unicode.IsSpace) >= 0 || strings.Contains(k, "=") {
 			return "is not a valid label key (no spaces or =)"

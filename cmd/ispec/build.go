@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -24,6 +25,8 @@ type buildResult struct {
 	Outcome  string  `json:"outcome"`
 	Output   string  `json:"output,omitempty"`
 	Duration float64 `json:"duration_seconds"`
+	// Error is set when the spec failed; the command then stops.
+	Error *errorRecord `json:"error,omitempty"`
 }
 
 func newBuildResult(specPath string, res *ensure.Result) buildResult {
@@ -73,8 +76,12 @@ BuildKit is reached at --buildkit-addr, else BUILDKIT_HOST
 (unix:///path, tcp://host:port, docker-container://name).
 
 Exit 0 on success, 1 when a build step failed, 2 for an invalid spec or
-usage, 3 when the registry or BuildKit is unavailable, or BuildKit's
-workers cannot build a platform the spec asks for.`,
+usage (or a base image its registry does not have), 3 when a registry
+(the image's or its base's) or BuildKit is unavailable, or BuildKit's
+workers cannot build a platform the spec asks for, 130 or 143 when
+SIGINT or SIGTERM interrupted it. With --json a spec that failed gets a
+record with "error": {"class", "message"} (class invalid, unavailable,
+failed or interrupted); with --progress json all of stderr is JSON.`,
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := loadConfig(cmd)
@@ -95,32 +102,53 @@ workers cannot build a platform the spec asks for.`,
 					return usageError{fmt.Errorf("--output %s writes one image: give one spec, not %d", out, len(args))}
 				}
 			}
-			imgs, err := loadAll(cmd.Context(), cfg, args, cmd.ErrOrStderr())
-			if err != nil {
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			imgs, errs := loadEach(cmd.Context(), cfg, args)
+			// failed ends the command with err, after a --json record for
+			// the spec at i.
+			failed := func(i int, err error) error {
+				if f.asJSON {
+					err = interruption(cmd.Context(), err)
+					res := buildResult{Spec: args[i], Error: newErrorRecord(err)}
+					if imgs[i] != nil {
+						res.Ref = imgs[i].Identity.Ref
+					}
+					_ = enc.Encode(res)
+				}
 				return err
 			}
-			for _, img := range imgs {
+			for i, err := range errs {
+				if err != nil {
+					failed(i, err)
+				}
+			}
+			if err := errors.Join(errs...); err != nil {
+				return err
+			}
+			warnExcluded(cmd.ErrOrStderr(), imgs)
+			for i, img := range imgs {
 				if out != nil {
 					if err := checkOutput(img, out); err != nil {
-						return err
+						return failed(i, err)
 					}
 					continue
 				}
 				if _, err := imageTag(img); err != nil {
-					return err
+					return failed(i, err)
 				}
 			}
 			if cfg.Server != "" && out != nil {
 				return usageError{fmt.Errorf("--output writes a local file: it cannot go through --server")}
 			}
-			p, err := newEnsurer(cmd.Context(), cfg, f, cmd.ErrOrStderr())
+			msgs := newMessages(cmd.ErrOrStderr(), f.progress)
+			p, err := newEnsurer(cmd.Context(), cfg, f, msgs)
 			if err != nil {
 				return err
 			}
 			defer p.close()
-			enc := json.NewEncoder(cmd.OutOrStdout())
 			for i, img := range imgs {
-				req := ensure.Request{Force: f.force, NoCache: f.noCache, Sink: newRenderer(f.progress, cmd.ErrOrStderr()).sink}
+				rd := newRenderer(cmd.Context(), f.progress, cmd.ErrOrStderr(), msgs)
+				req := ensure.Request{Force: f.force, NoCache: f.noCache, Sink: rd.sink}
 				var res *ensure.Result
 				if out != nil {
 					res, err = p.(*cliPipeline).Export(cmd.Context(), img, out, req)
@@ -128,7 +156,7 @@ workers cannot build a platform the spec asks for.`,
 					res, err = p.Ensure(cmd.Context(), img, req)
 				}
 				if err != nil {
-					return err
+					return failed(i, err)
 				}
 				if f.asJSON {
 					if err := enc.Encode(newBuildResult(args[i], res)); err != nil {
@@ -142,7 +170,7 @@ workers cannot build a platform the spec asks for.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object per spec: spec, ref, digest, built, output, duration_seconds")
+	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object per spec: spec, ref, digest, built, output, duration_seconds; for a spec that failed, error (class, message)")
 	fl.BoolVar(&f.force, "force", false, "build and push even when the image exists")
 	fl.BoolVar(&f.verify, "verify", false, "ask the registry even for tags the local index knows (after a registry was emptied)")
 	fl.BoolVar(&f.noCache, "no-cache", false, "run every step again instead of reusing BuildKit's cache")

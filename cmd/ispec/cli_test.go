@@ -24,18 +24,13 @@ import (
 func run(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	cmd := newRootCmd()
-	cmd.SetArgs(args)
-	cmd.SetOut(&out)
-	cmd.SetErr(&errb)
-	err := cmd.ExecuteContext(context.Background())
-	code := exitOK
-	if err != nil {
-		code = exitCode(err)
-		if err.Error() != "" {
-			reportError(&errb, err)
-		}
-	}
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	ctx := context.Background()
+	cmd, err := root.ExecuteContextC(ctx)
+	code := finish(ctx, cmd, err, &errb)
 	return out.String(), errb.String(), code
 }
 

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"time"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -77,6 +81,9 @@ func newViper(cmd *cobra.Command) (*viper.Viper, error) {
 		if err := v.ReadInConfig(); err != nil {
 			return nil, usageError{fmt.Errorf("reading config file %s: %w", file, err)}
 		}
+		if err := checkConfigKeys(file, v.AllKeys()); err != nil {
+			return nil, err
+		}
 	}
 	var bindErr error
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
@@ -127,7 +134,62 @@ func loadConfig(cmd *cobra.Command) (*config, error) {
 	if c.BuildkitAddr == "" {
 		c.BuildkitAddr = os.Getenv("BUILDKIT_HOST")
 	}
+	if err := checkCacheDir(c.CacheDir); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// configKeys returns the settings a config file may hold: the fields of
+// config.
+func configKeys() []string {
+	return []string{"registry", "cache-dir", "buildkit-addr", "base-image", "python-base", "cuda-base", "insecure-registries", "pip-netrc"}
+}
+
+// checkConfigKeys refuses keys of a config file that are no setting (a
+// typo would otherwise be ignored), suggesting the closest setting. keys
+// are viper's: the file's keys, nested ones joined with dots, and the
+// defaults, which are all settings.
+func checkConfigKeys(file string, keys []string) error {
+	var errs []error
+	known := configKeys()
+	sort.Strings(keys)
+	for _, k := range keys {
+		if slices.Contains(known, k) {
+			continue
+		}
+		msg := fmt.Sprintf("config file %s: unknown key %q", file, k)
+		top, _, nested := strings.Cut(k, ".")
+		switch near := spec.Closest(top, known); {
+		case nested && slices.Contains(known, top):
+			msg += fmt.Sprintf(" (%s takes a value, not a mapping)", top)
+		case near != "":
+			msg += fmt.Sprintf("; did you mean %q?", near)
+		default:
+			msg += fmt.Sprintf(" (settings: %s)", strings.Join(known, ", "))
+		}
+		errs = append(errs, errors.New(msg))
+	}
+	if len(errs) > 0 {
+		return usageError{errors.Join(errs...)}
+	}
+	return nil
+}
+
+// checkCacheDir refuses a cache dir that is a file or lies under one; a
+// folder that does not exist yet is made when needed.
+func checkCacheDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && !fi.IsDir():
+		return usageError{fmt.Errorf("cache dir %s is not a folder: point --cache-dir or ISPEC_CACHE_DIR (cache-dir in the config file) at a folder", dir)}
+	case errors.Is(err, syscall.ENOTDIR):
+		return usageError{fmt.Errorf("cache dir %s lies under a file, not a folder: point --cache-dir or ISPEC_CACHE_DIR (cache-dir in the config file) at a folder", dir)}
+	}
+	return nil
 }
 
 func (c *config) specOptions() spec.Options {

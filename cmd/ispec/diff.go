@@ -41,7 +41,7 @@ differ.`,
 				for _, d := range diffs {
 					fmt.Fprintf(out, "%s:\n  a: %s\n  b: %s\n", d.Field, orAbsent(d.A), orAbsent(d.B))
 					if d.Detail != "" {
-						fmt.Fprintf(out, "  changed: %s\n", d.Detail)
+						fmt.Fprintf(out, "  changed: %s\n", printable(d.Detail))
 					}
 				}
 				if same {

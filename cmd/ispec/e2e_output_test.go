@@ -139,7 +139,7 @@ func TestBuildOutputUsage(t *testing.T) {
 	folderHolds(t, dir, "one.yaml", "two.yaml")
 
 	help, _, _ := run(t, "build", "--help")
-	for _, want := range []string{"--output", "docker load", "3 when the registry or BuildKit is unavailable, or BuildKit's\nworkers cannot build a platform"} {
+	for _, want := range []string{"--output", "docker load", "3 when a registry\n(the image's or its base's) or BuildKit is unavailable, or BuildKit's\nworkers cannot build a platform", "130 or 143"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("build --help does not say %q", want)
 		}

@@ -64,7 +64,7 @@ is unknown, 2 for an invalid spec.`,
 				if err != nil {
 					return err
 				}
-				checker, _ := withIndex(cfg, remote, verify, cmd.ErrOrStderr())
+				checker, _ := withIndex(cfg, remote, verify, newMessages(cmd.ErrOrStderr(), ""))
 				results = cache.LookupAll(cmd.Context(), checker, refs, 0)
 			}
 			code := exitOK

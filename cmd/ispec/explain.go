@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -63,13 +66,13 @@ type labeledTree struct {
 func trees(img *spec.Image) []labeledTree {
 	var out []labeledTree
 	if img.Requirements != nil {
-		out = append(out, labeledTree{"requirements " + img.Spec.Requirements, img.Requirements})
+		out = append(out, labeledTree{"requirements " + printable(img.Spec.Requirements), img.Requirements})
 	}
 	for i, t := range img.Copies {
-		out = append(out, labeledTree{"copy " + img.Spec.Copy[i], t})
+		out = append(out, labeledTree{"copy " + printable(img.Spec.Copy[i]), t})
 	}
 	if img.Source != nil {
-		out = append(out, labeledTree{"source_root " + img.Spec.SourceRoot, img.Source})
+		out = append(out, labeledTree{"source_root " + printable(img.Spec.SourceRoot), img.Source})
 	}
 	return out
 }
@@ -77,9 +80,22 @@ func trees(img *spec.Image) []labeledTree {
 func describeEntry(e spec.Entry) string {
 	switch e.Kind {
 	case spec.KindFile:
-		return fmt.Sprintf("%-7s %04o %s %s", e.Kind, e.Mode, e.Digest, e.Path)
+		return fmt.Sprintf("%-7s %04o %s %s", e.Kind, e.Mode, e.Digest, printable(e.Path))
 	case spec.KindSymlink:
-		return fmt.Sprintf("%-7s %04o %s -> %s", e.Kind, e.Mode, e.Path, e.Target)
+		return fmt.Sprintf("%-7s %04o %s -> %s", e.Kind, e.Mode, printable(e.Path), printable(e.Target))
 	}
-	return fmt.Sprintf("%-7s %04o %s", e.Kind, e.Mode, e.Path)
+	return fmt.Sprintf("%-7s %04o %s", e.Kind, e.Mode, printable(e.Path))
+}
+
+// printable returns a file name as is when it prints as itself, else
+// quoted with Go's escapes: names with control characters (a newline, an
+// escape sequence for the terminal), other characters that do not print,
+// bytes that are not UTF-8, or a leading quote (so that a quoted name is
+// never mistaken for a plain one).
+func printable(name string) string {
+	if utf8.ValidString(name) && !strings.HasPrefix(name, `"`) &&
+		!strings.ContainsFunc(name, func(r rune) bool { return !strconv.IsPrint(r) }) {
+		return name
+	}
+	return strconv.Quote(name)
 }

@@ -24,19 +24,19 @@ func loadSpecs(cmd *cobra.Command, args []string) (*config, []*spec.Image, error
 // loadAll loads each spec file, reporting every invalid one, not just the
 // first, and warns on stderr about secret files left out of copied trees.
 func loadAll(ctx context.Context, cfg *config, paths []string, stderr io.Writer) ([]*spec.Image, error) {
-	imgs := make([]*spec.Image, len(paths))
-	var errs []error
-	for i, p := range paths {
-		img, err := spec.Load(ctx, p, cfg.specOptions())
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		imgs[i] = img
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	imgs, errs := loadEach(ctx, cfg, paths)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	warnExcluded(stderr, imgs)
 	return imgs, nil
+}
+
+// loadEach loads each spec file; errs[i] is why paths[i] is invalid.
+func loadEach(ctx context.Context, cfg *config, paths []string) (imgs []*spec.Image, errs []error) {
+	imgs, errs = make([]*spec.Image, len(paths)), make([]error, len(paths))
+	for i, p := range paths {
+		imgs[i], errs[i] = spec.Load(ctx, p, cfg.specOptions())
+	}
+	return imgs, errs
 }

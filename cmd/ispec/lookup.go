@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"io"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -35,16 +35,25 @@ func newRemote(cfg *config) (*cache.Remote, error) {
 // withIndex returns a lookup that remembers positive answers in the local
 // index of the cache dir, and that index. Without a usable index it warns
 // and returns remote itself (and a nil index): lookups still work.
-func withIndex(cfg *config, remote *cache.Remote, verify bool, stderr io.Writer) (cache.Checker, *cache.Index) {
+func withIndex(cfg *config, remote *cache.Remote, verify bool, msgs *messages) (cache.Checker, *cache.Index) {
 	if cfg.CacheDir == "" {
 		return remote, nil
 	}
 	idx, err := cache.OpenIndex(cfg.CacheDir)
 	if err != nil {
-		fmt.Fprintf(stderr, "ispec: warning: local index unavailable, asking the registry: %v\n", err)
+		msgs.warn("local index unavailable, asking the registry: %v", err)
 		return remote, nil
 	}
+	// The same failure (an index that cannot be opened) repeats on every
+	// lookup: say it once.
+	var mu sync.Mutex
+	said := map[string]bool{}
 	return cache.NewCached(remote, idx, cache.WithVerify(verify), cache.WithIndexErrors(func(err error) {
-		fmt.Fprintf(stderr, "ispec: warning: local index: %v\n", err)
+		mu.Lock()
+		defer mu.Unlock()
+		if !said[err.Error()] {
+			said[err.Error()] = true
+			msgs.warn("local index: %v", err)
+		}
 	})), idx
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sync"
 
@@ -27,7 +26,7 @@ type cliPipeline struct {
 
 // newPipeline makes the pipeline of one command. Builds run under ctx, so
 // an interrupt stops them.
-func newPipeline(ctx context.Context, cfg *config, verify bool, stderr io.Writer) (*cliPipeline, error) {
+func newPipeline(ctx context.Context, cfg *config, verify bool, msgs *messages) (*cliPipeline, error) {
 	if cfg.CacheDir == "" {
 		return nil, usageError{fmt.Errorf("no cache dir for build locks: set --cache-dir or ISPEC_CACHE_DIR")}
 	}
@@ -35,7 +34,7 @@ func newPipeline(ctx context.Context, cfg *config, verify bool, stderr io.Writer
 	if err != nil {
 		return nil, err
 	}
-	checker, _ := withIndex(cfg, remote, verify, stderr)
+	checker, _ := withIndex(cfg, remote, verify, msgs)
 	lb := &lazyBuilder{opts: builder.Options{Addr: cfg.BuildkitAddr, Version: ispecVersion()}}
 	opts := []ensure.Option{
 		ensure.WithLookup(checker),
@@ -43,7 +42,7 @@ func newPipeline(ctx context.Context, cfg *config, verify bool, stderr io.Writer
 		ensure.WithLocker(ensure.FileLocker{Dir: cfg.CacheDir}),
 		ensure.WithContext(ctx),
 	}
-	if r, ok := recorderOf(checker, stderr); ok {
+	if r, ok := recorderOf(checker, msgs); ok {
 		opts = append(opts, ensure.WithRecorder(r))
 	}
 	if cfg.PipNetrc != "" {
@@ -65,24 +64,24 @@ func newPipeline(ctx context.Context, cfg *config, verify bool, stderr io.Writer
 func (p *cliPipeline) close() { p.b.close() }
 
 // recorderOf returns the recorder of a lookup backed by the local index.
-func recorderOf(checker cache.Checker, stderr io.Writer) (ensure.Recorder, bool) {
+func recorderOf(checker cache.Checker, msgs *messages) (ensure.Recorder, bool) {
 	cached, ok := checker.(*cache.Cached)
 	if !ok {
 		return nil, false
 	}
-	return recordWarner{cached, stderr}, true
+	return recordWarner{cached, msgs}, true
 }
 
 // recordWarner records built images in the local index, warning when it
 // cannot (the next lookup then asks the registry).
 type recordWarner struct {
-	c      *cache.Cached
-	stderr io.Writer
+	c    *cache.Cached
+	msgs *messages
 }
 
 func (r recordWarner) Record(ref name.Tag, d v1.Hash) error {
 	if err := r.c.Record(ref, d); err != nil {
-		fmt.Fprintf(r.stderr, "ispec: warning: local index: %v\n", err)
+		r.msgs.warn("local index: %v", err)
 		return err
 	}
 	return nil

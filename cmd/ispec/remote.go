@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
@@ -24,9 +23,9 @@ type ensurer interface {
 
 // newEnsurer returns the pipeline `build` runs: the server's when one is
 // configured, else a local one.
-func newEnsurer(ctx context.Context, cfg *config, f buildFlags, stderr io.Writer) (ensurer, error) {
+func newEnsurer(ctx context.Context, cfg *config, f buildFlags, msgs *messages) (ensurer, error) {
 	if cfg.Server == "" {
-		return newPipeline(ctx, cfg, f.verify, stderr)
+		return newPipeline(ctx, cfg, f.verify, msgs)
 	}
 	c, err := dialServer(cfg)
 	if err != nil {

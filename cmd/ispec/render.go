@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/moby/buildkit/client"
@@ -15,6 +14,8 @@ import (
 // progress in the chosen mode (tty, plain, json, quiet), and the pipeline's
 // own news (waiting for another build) as a line of its own.
 type renderer struct {
+	ctx    context.Context
+	msgs   *messages
 	mode   string
 	w      io.Writer
 	ch     chan *client.SolveStatus
@@ -22,8 +23,8 @@ type renderer struct {
 	waited bool
 }
 
-func newRenderer(mode string, w io.Writer) *renderer {
-	return &renderer{mode: mode, w: w}
+func newRenderer(ctx context.Context, mode string, w io.Writer, msgs *messages) *renderer {
+	return &renderer{ctx: ctx, mode: mode, w: w, msgs: msgs}
 }
 
 func (r *renderer) sink(ev ensure.Event) {
@@ -31,7 +32,7 @@ func (r *renderer) sink(ev ensure.Event) {
 	case ensure.KindWaiting:
 		if !r.waited && r.mode != builder.ModeQuiet {
 			r.waited = true
-			fmt.Fprintf(r.w, "ispec: waiting for another build of %s (%s) to finish\n", ev.Ref, ev.Holder)
+			r.msgs.notice("waiting for another build of %s (%s) to finish", ev.Ref, ev.Holder)
 		}
 	case ensure.KindBuilding:
 		r.start()
@@ -58,8 +59,8 @@ func (r *renderer) start() {
 			}
 			return
 		}
-		if err := builder.Display(context.Background(), r.mode, r.w, ch); err != nil {
-			fmt.Fprintf(r.w, "ispec: warning: %v\n", err)
+		if err := builder.Display(context.Background(), r.mode, r.w, ch); err != nil && r.ctx.Err() == nil {
+			r.msgs.warn("%v", err)
 		}
 	}(r.ch, r.shown)
 }

@@ -223,14 +223,14 @@ func newServePipeline(ctx context.Context, cfg *config, stderr io.Writer) (*serv
 	if err != nil {
 		return nil, err
 	}
-	checker, _ := withIndex(cfg, remote, false, stderr)
+	checker, _ := withIndex(cfg, remote, false, newMessages(stderr, ""))
 	lb := &lazyBuilder{opts: builder.Options{Addr: cfg.BuildkitAddr, Version: ispecVersion()}}
 	opts := []ensure.Option{
 		ensure.WithLookup(checker), ensure.WithBuilder(lb), ensure.WithContext(ctx),
 		ensure.WithMaxBuilds(sc.MaxBuilds), ensure.WithMaxQueue(sc.MaxQueue),
 		ensure.WithBuildTimeout(sc.BuildTimeout), ensure.WithFailureTTL(sc.FailureTTL),
 	}
-	if r, ok := recorderOf(checker, stderr); ok {
+	if r, ok := recorderOf(checker, newMessages(stderr, "")); ok {
 		opts = append(opts, ensure.WithRecorder(r))
 	}
 	if cfg.PipNetrc != "" {

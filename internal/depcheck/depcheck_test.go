@@ -35,6 +35,9 @@ func TestCoreStaysFreeOfConfiguration(t *testing.T) {
 func TestSpecDoesNoNetworkIO(t *testing.T) {
 	for _, d := range deps(t, "github.com/ispec-dev/ispec/spec") {
 		switch {
+		case d == "github.com/moby/buildkit/frontend/dockerfile/shell":
+			// Dockerfile's word lexer, pure string processing: spec checks
+			// env values with it.
 		case d == "net/http", strings.HasPrefix(d, "github.com/google/go-containerregistry/pkg/v1/remote"),
 			strings.HasPrefix(d, "github.com/moby/buildkit"), strings.HasPrefix(d, "github.com/ispec-dev/ispec/cache"):
 			t.Errorf("spec depends on %s; it must not reach the network", d)
