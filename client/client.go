@@ -28,9 +28,6 @@ import (
 	"github.com/ispec-dev/ispec/spec"
 )
 
-// maxMessage matches the server's largest message.
-const maxMessage = 80 << 20
-
 // Client calls one server. It is safe for concurrent use.
 type Client struct {
 	addr string
@@ -90,7 +87,7 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 	}
 	dopts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage), grpc.MaxCallSendMsgSize(maxMessage)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(server.MaxMessage), grpc.MaxCallSendMsgSize(server.MaxMessage)),
 	}
 	if o.token != "" {
 		dopts = append(dopts, grpc.WithPerRPCCredentials(bearer{token: o.token, secure: o.tls != nil || !loopback(host)}))
@@ -130,6 +127,8 @@ func (b bearer) RequireTransportSecurity() bool { return b.secure }
 type Error struct {
 	// Class is the failure's class.
 	Class ensure.Class
+	// Code is the call's gRPC status code.
+	Code codes.Code
 	// Msg is the server's message.
 	Msg string
 	// Specs are the spec's field errors of an invalid spec.
@@ -158,7 +157,7 @@ func (c *Client) callError(err error) error {
 	if !ok {
 		return err
 	}
-	e := &Error{Msg: st.Message()}
+	e := &Error{Msg: st.Message(), Code: st.Code()}
 	switch st.Code() {
 	case codes.InvalidArgument, codes.NotFound:
 		e.Class = ensure.ClassInvalid
@@ -257,7 +256,8 @@ func (c *Client) build(ctx context.Context, breq *apiv1.BuildRequest, sink ensur
 }
 
 func failedError(f *apiv1.Failed) error {
-	return &Error{Class: server.ClassFromAPI(f.GetErrorClass()), Msg: f.GetMessage(), Specs: f.GetSpecErrors()}
+	c := server.ClassFromAPI(f.GetErrorClass())
+	return &Error{Class: c, Code: server.ClassCode(c), Msg: f.GetMessage(), Specs: f.GetSpecErrors()}
 }
 
 func input(up ensure.Upload) *apiv1.SpecInput {

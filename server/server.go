@@ -82,7 +82,11 @@ func errStatus(err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
-	st := status.New(Code(err), err.Error())
+	code := Code(err)
+	if APIClass(err) == apiv1.ErrorClass_ERROR_CLASS_UNSUPPORTED_PLATFORM {
+		code = codes.FailedPrecondition
+	}
+	st := status.New(code, err.Error())
 	if fes := SpecErrors(err); len(fes) > 0 {
 		if d, derr := st.WithDetails(&apiv1.SpecErrors{Errors: fes}); derr == nil {
 			st = d
@@ -265,7 +269,7 @@ func (s *Server) Build(req *apiv1.BuildRequest, stream apiv1.ImageService_BuildS
 		}
 	}
 	log := s.log.With("ref", img.Identity.Ref, "caller", Caller(ctx))
-	if !complete {
+	if req.GetFilesOmitted() || !complete {
 		// The caller left out its files' bytes: tell it whether they are
 		// needed.
 		return s.needFiles(ctx, img, opts.GetForce(), stream)

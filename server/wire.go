@@ -35,7 +35,10 @@ var classes = map[ensure.Class]struct {
 }
 
 // Code returns the gRPC status code of an error's class.
-func Code(err error) codes.Code { return classes[ensure.ClassOf(err)].code }
+func Code(err error) codes.Code { return ClassCode(ensure.ClassOf(err)) }
+
+// ClassCode returns the gRPC status code of a class.
+func ClassCode(c ensure.Class) codes.Code { return classes[c].code }
 
 // APIClass returns the API's error class of an error.
 func APIClass(err error) apiv1.ErrorClass {

@@ -13,26 +13,16 @@ import (
 	"os"
 	"time"
 
-	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/health"
-	"google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/reflection"
 
-	apiv1 "github.com/ispec-dev/ispec/api/ispec/v1"
 	"github.com/ispec-dev/ispec/builder"
 	"github.com/ispec-dev/ispec/ensure"
 	"github.com/ispec-dev/ispec/server"
 )
-
-// maxMessage is the largest gRPC message the server takes: an upload at
-// its limit plus room for the message's own fields.
-const maxMessage = 80 << 20
 
 func newServeCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -133,23 +123,10 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	gm := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
-	reg.MustRegister(gm)
-	authU, authS := authn.Interceptors()
-	opts := []grpc.ServerOption{
-		grpc.MaxRecvMsgSize(maxMessage),
-		grpc.ChainUnaryInterceptor(gm.UnaryServerInterceptor(), authU),
-		grpc.ChainStreamInterceptor(gm.StreamServerInterceptor(), authS),
+	gs, hs, err := srv.GRPC(authn, reg, creds)
+	if err != nil {
+		return err
 	}
-	if creds != nil {
-		opts = append(opts, grpc.Creds(creds))
-	}
-	gs := grpc.NewServer(opts...)
-	apiv1.RegisterImageServiceServer(gs, srv)
-	hs := health.NewServer()
-	grpc_health_v1.RegisterHealthServer(gs, hs)
-	reflection.Register(gs)
-	gm.InitializeMetrics(gs)
 
 	lis, err := net.Listen("tcp", sc.Listen)
 	if err != nil {
@@ -167,8 +144,6 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 		go hsrv.Serve(ml)
 		defer hsrv.Close()
 	}
-	hs.SetServingStatus("", grpc_health_v1.HealthCheckResponse_SERVING)
-	hs.SetServingStatus(apiv1.ImageService_ServiceDesc.ServiceName, grpc_health_v1.HealthCheckResponse_SERVING)
 	if !authn.Enabled() {
 		log.Warn("no authentication configured: listening on loopback only", "listen", lis.Addr().String())
 	}

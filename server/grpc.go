@@ -1,0 +1,54 @@
+package server
+
+import (
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	apiv1 "github.com/ispec-dev/ispec/api/ispec/v1"
+)
+
+// MaxMessage is the largest gRPC message the server takes: an upload at
+// its default limit plus room for the message's own fields.
+const MaxMessage = 80 << 20
+
+// GRPC returns a gRPC server with s registered as ImageService behind
+// auth, plus health (SERVING) and reflection, and gRPC's metrics in reg
+// when it is set. creds nil is plain text.
+func (s *Server) GRPC(a *Auth, reg prometheus.Registerer, creds credentials.TransportCredentials) (*grpc.Server, *health.Server, error) {
+	authU, authS := a.Interceptors()
+	unary := []grpc.UnaryServerInterceptor{authU}
+	stream := []grpc.StreamServerInterceptor{authS}
+	var gm *grpcprom.ServerMetrics
+	if reg != nil {
+		gm = grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
+		if err := reg.Register(gm); err != nil {
+			return nil, nil, err
+		}
+		unary = append([]grpc.UnaryServerInterceptor{gm.UnaryServerInterceptor()}, unary...)
+		stream = append([]grpc.StreamServerInterceptor{gm.StreamServerInterceptor()}, stream...)
+	}
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxMessage),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
+	}
+	if creds != nil {
+		opts = append(opts, grpc.Creds(creds))
+	}
+	gs := grpc.NewServer(opts...)
+	apiv1.RegisterImageServiceServer(gs, s)
+	hs := health.NewServer()
+	grpc_health_v1.RegisterHealthServer(gs, hs)
+	reflection.Register(gs)
+	if gm != nil {
+		gm.InitializeMetrics(gs)
+	}
+	hs.SetServingStatus("", grpc_health_v1.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(apiv1.ImageService_ServiceDesc.ServiceName, grpc_health_v1.HealthCheckResponse_SERVING)
+	return gs, hs, nil
+}
