@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // CachedOption configures a [Cached].
@@ -42,6 +43,7 @@ type Cached struct {
 
 	mu      sync.Mutex
 	fetched map[string]Entry // read by Prepare in one go; nil until then
+	known   map[string]Entry // answered or recorded by this Cached
 }
 
 // Prepare reads the index entries of refs in one go and prepares the next
@@ -70,11 +72,17 @@ func (c *Cached) Prepare(ctx context.Context, refs []name.Tag) {
 	}
 }
 
-// entry returns ref's index entry, from what Prepare read when it did.
+// entry returns ref's index entry: from memory when this Cached already
+// answered or recorded it (a long-lived server asks the file once per
+// tag), else from what Prepare read when it did, else from the file.
 func (c *Cached) entry(ref name.Tag) (Entry, bool, error) {
 	c.mu.Lock()
 	m := c.fetched
+	e, ok := c.known[ref.Name()]
 	c.mu.Unlock()
+	if ok {
+		return e, true, nil
+	}
 	if m != nil {
 		e, ok := m[ref.Name()]
 		return e, ok, nil
@@ -101,6 +109,7 @@ func (c *Cached) Lookup(ctx context.Context, ref name.Tag) Result {
 	case err != nil:
 		c.onErr(err)
 	case known && !c.verify:
+		c.remember(ref, e.Digest, e.MediaType)
 		return Result{Ref: ref, State: Exists, Digest: e.Digest, MediaType: e.MediaType, FromIndex: true}
 	}
 	res := c.next.Lookup(ctx, ref)
@@ -112,7 +121,9 @@ func (c *Cached) Lookup(ctx context.Context, ref name.Tag) Result {
 		if err := c.idx.Put(ref, res.Digest, res.MediaType); err != nil {
 			c.onErr(err)
 		}
+		c.remember(ref, res.Digest, res.MediaType)
 	case Absent:
+		c.forget(ref)
 		if known {
 			if err := c.idx.Delete(ref); err != nil {
 				c.onErr(err)
@@ -125,5 +136,21 @@ func (c *Cached) Lookup(ctx context.Context, ref name.Tag) Result {
 // Record remembers in the index that ref exists with digest: an image the
 // caller has just pushed.
 func (c *Cached) Record(ref name.Tag, digest v1.Hash) error {
+	c.remember(ref, digest, "")
 	return c.idx.Put(ref, digest, "")
+}
+
+func (c *Cached) remember(ref name.Tag, d v1.Hash, mt types.MediaType) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.known == nil {
+		c.known = map[string]Entry{}
+	}
+	c.known[ref.Name()] = Entry{Ref: ref.Name(), Digest: d, MediaType: mt}
+}
+
+func (c *Cached) forget(ref name.Tag) {
+	c.mu.Lock()
+	delete(c.known, ref.Name())
+	c.mu.Unlock()
 }

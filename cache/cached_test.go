@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
 	"testing"
 )
 
@@ -91,5 +92,35 @@ func TestCachedIndexErrors(t *testing.T) {
 	}
 	if len(seen) != 2 {
 		t.Errorf("index errors reported = %v, want a read and a write error", seen)
+	}
+}
+
+func TestCachedRemembersInMemory(t *testing.T) {
+	tr := newTestRegistry(t)
+	digest := tr.pushRandom(t, "team/app:present")
+	ctx := context.Background()
+	dir := t.TempDir()
+	idx, err := OpenIndex(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	present := tr.tag(t, "team/app:present")
+	c := NewCached(newRemote(t), idx)
+	if got := c.Lookup(ctx, present); got.State != Exists {
+		t.Fatalf("first Lookup = %+v", got)
+	}
+	// A long-lived caller answers a known tag without the file: even one
+	// that has since gone, or a registry that fails.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	tr.setFault(func(w http.ResponseWriter, r *http.Request, n int) bool {
+		registryError(w, r, 500, "UNKNOWN", "down")
+		return true
+	})
+	for i := 0; i < 3; i++ {
+		if got := c.Lookup(ctx, present); got.State != Exists || got.Digest != digest || !got.FromIndex {
+			t.Fatalf("Lookup %d = %+v, want Exists from memory", i, got)
+		}
 	}
 }
