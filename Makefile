@@ -9,9 +9,11 @@ DEVENV := bash scripts/devenv.sh
 build:
 	$(GO) build -o bin/ispec ./cmd/ispec
 
-# The end-to-end tests need the environment; `make env-up` starts it.
-test: env-up proto-check
-	$(GO) test -count=1 ./...
+# The end-to-end tests need the environment; `make env-up` starts it. The
+# pipeline and the server are concurrent: every test runs under the race
+# detector.
+test: env-up proto-check lint
+	$(GO) test -race -count=1 ./...
 	$(MAKE) fuzz FUZZTIME=150000x
 
 # A short fuzz run of the spec decoder (no panic, no hang on any input).

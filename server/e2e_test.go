@@ -377,4 +377,3 @@ func statusOf(err error) codes.Code {
 	}
 	return status.Code(err)
 }
-

@@ -8,8 +8,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
