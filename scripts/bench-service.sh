@@ -120,5 +120,37 @@ print(f"{r['count']} requests, {errs} errors: {r['rps']:.0f} req/s, p50 {lat.get
 PY
 echo
 
+echo "== 50 callers of one new spec against one caller of another (same work)"
+joined_spec() {
+	mkdir -p "$WORK/$1"
+	cat >"$WORK/$1/spec.yaml" <<SPEC
+name: bench-join-$1-$(date +%s%N)
+registry: $ISPEC_TEST_REGISTRY/bench
+base_image: $ISPEC_TEST_BASE_BUSYBOX
+commands: ["sleep 3; echo $1 > /which.txt"]
+SPEC
+	echo "$WORK/$1/spec.yaml"
+}
+ONE=$(joined_spec one)
+FIFTY=$(joined_spec fifty)
+t0=$(date +%s%N)
+"$ISPEC" build --progress quiet "$ONE" >/dev/null
+t1=$(date +%s%N)
+pids=()
+for i in $(seq 50); do
+	"$ISPEC" build --progress quiet --json "$FIFTY" >"$WORK/fifty.$i.json" &
+	pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p"; done
+t2=$(date +%s%N)
+cat "$WORK"/fifty.*.json | python3 -c '
+import json, sys
+rs = [json.loads(l) for l in sys.stdin if l.strip()]
+out = {}
+for r in rs:
+    out[r["outcome"]] = out.get(r["outcome"], 0) + 1
+print("outcomes:", out, "digests:", len({r["digest"] for r in rs}))'
+awk -v a="$((t1 - t0))" -v b="$((t2 - t1))" 'BEGIN {printf "one caller %.2f s, 50 joined callers %.2f s: ratio %.2f (target <= 1.1)\n\n", a/1e9, b/1e9, b/a}'
+
 echo "== server memory"
 awk '/^VmHWM|^VmRSS/ {printf "%s %d MiB\n", $1, $2/1024}' "/proc/$SERVER_PID/status"

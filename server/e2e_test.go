@@ -377,3 +377,63 @@ func statusOf(err error) codes.Code {
 	}
 	return status.Code(err)
 }
+
+func TestWatchAndListBuilds(t *testing.T) {
+	h := start(t, setup{})
+	c := h.client(t)
+	img := h.newSpec(t, "commands: [\"sleep 2; echo watched > /w.txt\"]\n")
+	ids := make(chan string, 1)
+	done := make(chan *ensure.Result, 1)
+	go func() {
+		r, err := c.Build(context.Background(), img, ensure.Request{Sink: func(ev ensure.Event) {
+			if ev.Kind == ensure.KindAccepted {
+				ids <- ev.BuildID
+			}
+		}}, apiv1.ProgressDetail_PROGRESS_DETAIL_NONE)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- r
+	}()
+	id := <-ids
+	conn, err := grpc.NewClient(h.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	api := apiv1.NewImageServiceClient(conn)
+	list, err := api.ListBuilds(context.Background(), &apiv1.ListBuildsRequest{ActiveOnly: true})
+	if err != nil || len(list.GetBuilds()) != 1 || list.GetBuilds()[0].GetBuildId() != id || list.GetBuilds()[0].GetState() != apiv1.BuildState_BUILD_STATE_RUNNING {
+		t.Errorf("running builds = %v, %v; want %s running", list, err, id)
+	}
+	built := <-done
+	// A watcher that comes after the build ended still gets it from the start.
+	stream, err := api.Watch(context.Background(), &apiv1.WatchRequest{BuildId: id, Progress: apiv1.ProgressDetail_PROGRESS_DETAIL_STEPS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	var last *apiv1.BuildEvent
+	for {
+		ev, err := stream.Recv()
+		if err != nil {
+			break
+		}
+		kinds = append(kinds, fmt.Sprintf("%T", ev.GetEvent()))
+		last = ev
+	}
+	if len(kinds) < 3 || !strings.Contains(kinds[0], "Building") || last.GetDone().GetDigest() != built.Digest.String() {
+		t.Errorf("watched %v ending in %v; want building first and done with %s", kinds, last, built.Digest)
+	}
+	unknown, err := api.Watch(context.Background(), &apiv1.WatchRequest{BuildId: "nope"})
+	if err == nil {
+		_, err = unknown.Recv()
+	}
+	if status.Code(err) != codes.NotFound {
+		t.Errorf("unknown build id: %v, want NOT_FOUND", err)
+	}
+	list, err = api.ListBuilds(context.Background(), &apiv1.ListBuildsRequest{})
+	if err != nil || len(list.GetBuilds()) != 1 || list.GetBuilds()[0].GetState() != apiv1.BuildState_BUILD_STATE_SUCCEEDED || list.GetBuilds()[0].GetDigest() != built.Digest.String() {
+		t.Errorf("recent builds = %v, %v", list, err)
+	}
+}

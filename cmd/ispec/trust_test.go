@@ -350,3 +350,13 @@ func TestExplainFilesEscapesNames(t *testing.T) {
 		t.Errorf("a name split a line:\n%s", out)
 	}
 }
+
+func TestServeRefusesAnOpenAddressWithoutAuth(t *testing.T) {
+	isolate(t)
+	for _, addr := range []string{"0.0.0.0:0", "[::]:0", ":0"} {
+		_, errOut, code := run(t, "serve", "--listen", addr, "--metrics-listen", "")
+		if code != exitInvalid || !strings.Contains(errOut, "needs authentication") {
+			t.Errorf("serve --listen %s: exit %d %q, want 2 asking for authentication", addr, code, errOut)
+		}
+	}
+}
