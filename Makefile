@@ -13,7 +13,7 @@ build:
 # pipeline and the server are concurrent: every test runs under the race
 # detector.
 test: env-up proto-check lint
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) fuzz FUZZTIME=150000x
 
 # A short fuzz run of the spec decoder (no panic, no hang on any input).
