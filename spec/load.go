@@ -70,6 +70,18 @@ type Image struct {
 
 	pinned  map[string]string
 	digests map[string]string // Options.Digests
+	written []string          // copy as written, for errors about its items
+}
+
+// writtenIndex is the position in the spec file of the i-th normalized
+// copy path p (normalizing sorts the list).
+func (img *Image) writtenIndex(i int, p string) int {
+	for j, w := range img.written {
+		if path.Clean(strings.TrimSpace(w)) == p {
+			return j
+		}
+	}
+	return i
 }
 
 // Load reads the spec file at path and everything it references, and
@@ -122,7 +134,7 @@ func (l *loader) load(ctx context.Context, file string) (*Image, error) {
 	if err := c.err(); err != nil {
 		return nil, err
 	}
-	img := &Image{File: file, Dir: realDir(filepath.Dir(abs)), Spec: normalize(s), digests: l.opts.Digests}
+	img := &Image{File: file, Dir: realDir(filepath.Dir(abs)), Spec: normalize(s), digests: l.opts.Digests, written: s.Copy}
 	img.Spec.lines = s.lines
 
 	if p := img.Spec.BaseImage.Spec; p != "" {
@@ -265,7 +277,7 @@ func (img *Image) hashFiles(ctx context.Context, c *collector, extraSecrets []st
 			return fileErr("copy", img.Dir, err)
 		}
 		for i, p := range s.Copy {
-			t, err := tree(fmt.Sprintf("copy[%d]", i), p, ig.under(p), false)
+			t, err := tree(fmt.Sprintf("copy[%d]", img.writtenIndex(i, p)), p, ig.under(p), false)
 			if err != nil {
 				return err
 			}

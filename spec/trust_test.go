@@ -429,3 +429,15 @@ func TestSecretsLeftOutOfTrees(t *testing.T) {
 		t.Errorf("Excluded = %+v, want src/.netrc", img2.Excluded)
 	}
 }
+
+func TestCopyErrorsNameTheItemAsWritten(t *testing.T) {
+	dir := fixture(t, map[string]string{
+		"spec.yaml": "name: app\ncopy:\n  - zeta.txt\n  - absent\n",
+		"zeta.txt":  "z",
+	})
+	_, err := Load(t.Context(), filepath.Join(dir, "spec.yaml"), Options{})
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "copy[1]" || fe.Line != 4 {
+		t.Errorf("err = %v, want copy[1] on line 4 (the list is sorted to hash it, not to report it)", err)
+	}
+}
