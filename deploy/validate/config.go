@@ -216,7 +216,8 @@ func CheckDashboards(s *Set) (int, error) {
 	return n, errors.Join(errs...)
 }
 
-// Check renders dir of fsys and runs every check on it. It returns the
+// Check decodes rendered objects strictly and runs every check on them. It
+// returns the
 // decoded Set for further assertions.
 func Check(objs []Object) (*Set, error) {
 	decoded, err := Decode(objs)
