@@ -217,8 +217,7 @@ func CheckDashboards(s *Set) (int, error) {
 }
 
 // Check decodes rendered objects strictly and runs every check on them. It
-// returns the
-// decoded Set for further assertions.
+// returns the decoded Set for further assertions.
 func Check(objs []Object) (*Set, error) {
 	decoded, err := Decode(objs)
 	if err != nil {
