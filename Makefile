@@ -4,7 +4,7 @@
 GO ?= go
 DEVENV := bash scripts/devenv.sh
 
-.PHONY: build test fuzz demo lint proto proto-check env-up env-down env-status
+.PHONY: build test fuzz demo lint proto proto-check deploy-check env-up env-down env-status deploy-check
 
 build:
 	$(GO) build -o bin/ispec ./cmd/ispec
@@ -12,9 +12,16 @@ build:
 # The end-to-end tests need the environment; `make env-up` starts it. The
 # pipeline and the server are concurrent: every test runs under the race
 # detector.
-test: env-up proto-check lint
+test: env-up proto-check lint deploy-check
 	$(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) fuzz FUZZTIME=150000x
+
+# Render every kustomize overlay under deploy/ and validate each object
+# strictly against its Kubernetes (or Prometheus Operator) API type, offline.
+# Its own module (deploy/validate), so the Kubernetes dependencies stay out
+# of ispec's go.mod.
+deploy-check:
+	cd deploy/validate && $(GO) test -count=1 ./...
 
 # A short fuzz run of the spec decoder (no panic, no hang on any input).
 # Budgets are counts of executions, not durations: with a duration, Go 1.26's

@@ -298,6 +298,15 @@ push_fixtures() {
 
 # ---------------------------------------------------------------- env
 
+# buildctl_path: the buildctl ensure_buildkit provides (known without it).
+buildctl_path() {
+	if [ -n "${BUILDKIT_BIN:-}" ]; then
+		echo "$BUILDKIT_BIN/buildctl"
+	else
+		echo "$CACHE/buildkit-$(buildkit_version)/buildctl"
+	fi
+}
+
 env_lines() {
 	printf '%s=%q\n' \
 		BUILDKIT_HOST "$BUILDKIT_HOST" \
@@ -308,7 +317,8 @@ env_lines() {
 		ISPEC_TEST_PYPI_INDEX "$INDEX_URL" \
 		ISPEC_TEST_PYPI_WHEELS "$INDEX_STATE/wheels" \
 		ISPEC_TEST_PYPI_LOG "$INDEX_STATE/access.log" \
-		ISPEC_TEST_BUILDKITD_LOG "$BUILDKIT_STATE/buildkitd.log"
+		ISPEC_TEST_BUILDKITD_LOG "$BUILDKIT_STATE/buildkitd.log" \
+		ISPEC_TEST_BUILDCTL "$(buildctl_path)"
 }
 
 json_str() { local s="${1//\\/\\\\}"; printf '"%s"' "${s//\"/\\\"}"; }
@@ -326,7 +336,8 @@ write_env_files() {
 		printf '  "ISPEC_TEST_PYPI_INDEX": %s,\n' "$(json_str "$INDEX_URL")"
 		printf '  "ISPEC_TEST_PYPI_WHEELS": %s,\n' "$(json_str "$INDEX_STATE/wheels")"
 		printf '  "ISPEC_TEST_PYPI_LOG": %s,\n' "$(json_str "$INDEX_STATE/access.log")"
-		printf '  "ISPEC_TEST_BUILDKITD_LOG": %s\n' "$(json_str "$BUILDKIT_STATE/buildkitd.log")"
+		printf '  "ISPEC_TEST_BUILDKITD_LOG": %s,\n' "$(json_str "$BUILDKIT_STATE/buildkitd.log")"
+		printf '  "ISPEC_TEST_BUILDCTL": %s\n' "$(json_str "$(buildctl_path)")"
 		printf '}\n'
 	} >"$STATE/env.json.tmp"
 	mv "$STATE/env.json.tmp" "$STATE/env.json"

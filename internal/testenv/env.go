@@ -38,6 +38,9 @@ type Env struct {
 	IndexLog string
 	// BuildkitdLog is the BuildKit daemon's log file.
 	BuildkitdLog string
+	// Buildctl is the BuildKit client binary matching the daemon, or ""
+	// when none is found; see Env.BuildctlPath.
+	Buildctl string
 }
 
 // envFile is the JSON written by scripts/devenv.sh up.
@@ -51,6 +54,7 @@ type envFile struct {
 	IndexWheels  string `json:"ISPEC_TEST_PYPI_WHEELS"`
 	IndexLog     string `json:"ISPEC_TEST_PYPI_LOG"`
 	BuildkitdLog string `json:"ISPEC_TEST_BUILDKITD_LOG"`
+	Buildctl     string `json:"ISPEC_TEST_BUILDCTL"`
 }
 
 // Load returns the running development environment. When it is not there
@@ -132,6 +136,12 @@ func load() (*Env, error) {
 		Dir: dir, BuildkitHost: f.BuildkitHost, Registry: f.Registry, RegistryLog: f.RegistryLog,
 		BasePython: f.BasePython, BaseBusybox: f.BaseBusybox, IndexURL: f.IndexURL,
 		IndexWheels: f.IndexWheels, IndexLog: f.IndexLog, BuildkitdLog: f.BuildkitdLog,
+		Buildctl: f.Buildctl,
+	}
+	if env.Buildctl == "" {
+		// Environments started before the key existed: buildctl lives next
+		// to the running buildkitd.
+		env.Buildctl = buildctlNextToDaemon(dir)
 	}
 	if err := env.reachable(); err != nil {
 		return nil, err

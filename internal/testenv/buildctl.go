@@ -1,0 +1,49 @@
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// BuildctlPath returns the buildctl binary to drive the environment's
+// daemon with: the one the environment names, else `buildctl` on PATH. It
+// fails the test when there is none.
+func (e *Env) BuildctlPath(t testing.TB) string {
+	t.Helper()
+	if e.Buildctl != "" {
+		if fi, err := os.Stat(e.Buildctl); err == nil && fi.Mode().IsRegular() {
+			return e.Buildctl
+		}
+	}
+	if p, err := exec.LookPath("buildctl"); err == nil {
+		return p
+	}
+	t.Fatalf("no buildctl: the environment names %q and there is none on PATH; run `make env-up`", e.Buildctl)
+	return ""
+}
+
+// buildctlNextToDaemon returns the buildctl in the directory of the running
+// buildkitd (its pid is in the state directory), or "".
+func buildctlNextToDaemon(stateDir string) string {
+	data, err := os.ReadFile(filepath.Join(stateDir, "buildkitd.pid"))
+	if err != nil {
+		return ""
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 0 {
+		return ""
+	}
+	exe, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "exe"))
+	if err != nil {
+		return ""
+	}
+	p := filepath.Join(filepath.Dir(strings.TrimSuffix(exe, " (deleted)")), "buildctl")
+	if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+		return ""
+	}
+	return p
+}
