@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/moby/buildkit/client"
+	gateway "github.com/moby/buildkit/frontend/gateway/client"
 )
 
 // Names BuildKit gives the progress vertices of its registry cache.
@@ -14,11 +15,12 @@ const (
 	cacheExportVertexName   = "exporting cache to registry"
 )
 
-// cacheImports are BuildKit's importer entries for refs.
-func cacheImports(refs []string) []client.CacheOptionsEntry {
-	var out []client.CacheOptionsEntry
+// cacheImports are BuildKit's importer entries for refs, for the
+// gateway's solve requests.
+func cacheImports(refs []string) []gateway.CacheOptionsEntry {
+	var out []gateway.CacheOptionsEntry
 	for _, r := range refs {
-		out = append(out, client.CacheOptionsEntry{Type: "registry", Attrs: map[string]string{"ref": r}})
+		out = append(out, gateway.CacheOptionsEntry{Type: "registry", Attrs: map[string]string{"ref": r}})
 	}
 	return out
 }

@@ -223,7 +223,8 @@ func (b *Builder) Build(ctx context.Context, img *spec.Image, opts BuildOptions)
 			}),
 			secretsprovider.NewSecretProvider(newSecretStore(img, opts.Secrets, opts.PipNetrc)),
 		},
-		CacheImports: cacheImports(opts.CacheImports),
+		// Imports go with the gateway's solve requests (see solve): a
+		// client-side build reads no cache from SolveOpt.CacheImports.
 		CacheExports: cacheExports(opts.CacheExports),
 	}
 
@@ -296,7 +297,7 @@ func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, 
 			if err != nil {
 				return fmt.Errorf("marshalling graph: %w", err)
 			}
-			res, err := c.Solve(gctx, gateway.SolveRequest{Definition: def.ToPB()})
+			res, err := c.Solve(gctx, gateway.SolveRequest{Definition: def.ToPB(), CacheImports: cacheImports(opts.CacheImports)})
 			if err != nil {
 				return err
 			}
