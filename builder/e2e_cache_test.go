@@ -207,6 +207,9 @@ func TestE2ERegistryCacheRefused(t *testing.T) {
 				}
 			}
 			t.Logf("warning: %s", w)
+			if tc.code == http.StatusUnauthorized && !strings.Contains(w, "not read from") {
+				t.Errorf("warning %q does not say the cache could not be read", w)
+			}
 			im := testenv.Pull(t, img.Identity.Ref)
 			if d, _ := im.Digest(); d.String() != res.Digest {
 				t.Errorf("pushed digest %s, result %s", d, res.Digest)

@@ -72,18 +72,29 @@ func (t *tracker) cacheWarnings(imports, exports []string) []string {
 	}
 	var parts []string
 	if len(exportErrs) > 0 {
-		parts = append(parts, fmt.Sprintf("not written to %s: %s",
-			strings.Join(exports, ", "), strings.Join(exportErrs, "; ")))
+		parts = append(parts, fmt.Sprintf("not written to %s: %s", strings.Join(exports, ", "), firstError(exportErrs)))
 	}
 	if len(importErrs) > 0 {
-		parts = append(parts, fmt.Sprintf("not read from %s: %s",
-			strings.Join(importRefs, ", "), strings.Join(importErrs, "; ")))
+		parts = append(parts, fmt.Sprintf("not read from %s: %s", strings.Join(importRefs, ", "), firstError(importErrs)))
 	}
 	if len(parts) == 0 {
 		return nil
 	}
 	return []string{"registry cache " + strings.Join(parts, "; ") +
 		" (the image is built and pushed without it; turn the cache off with --no-registry-cache)"}
+}
+
+// firstError is the first of errs without BuildKit's wrapping, and how
+// many more there were.
+func firstError(errs []string) string {
+	msg := errs[0]
+	for _, p := range []string{"failed to configure registry cache importer: ", "error writing layer blob: ", "error writing manifest blob: "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	if len(errs) > 1 {
+		msg += fmt.Sprintf(" (and %d more)", len(errs)-1)
+	}
+	return msg
 }
 
 // isNotFound tells a cache reference that does not exist yet from one
