@@ -124,3 +124,33 @@ func cacheFamily(img *spec.Image, base string) string {
 	sum := sha256.Sum256(doc)
 	return hex.EncodeToString(sum[:])[:cacheFamilyHexLen]
 }
+
+// CacheMode says which builds use the registry cache.
+type CacheMode int
+
+const (
+	// CacheAuto uses it for builds that push, not for Output builds (their
+	// registry is neither asked nor needed). The default.
+	CacheAuto CacheMode = iota
+	// CacheOn uses it for every build, Output builds included.
+	CacheOn
+	// CacheOff never uses it.
+	CacheOff
+)
+
+// WithRegistryCache returns opts with img's registry cache references
+// (RegistryCacheRefs, with opts.Base and cacheRegistry) as its imports and
+// exports, when mode says the build uses the cache; opts unchanged
+// otherwise.
+func WithRegistryCache(opts BuildOptions, img *spec.Image, mode CacheMode, cacheRegistry string) (BuildOptions, error) {
+	if mode == CacheOff || (mode == CacheAuto && opts.Output != nil) {
+		return opts, nil
+	}
+	refs, err := RegistryCacheRefs(img, opts.Base, cacheRegistry)
+	if err != nil {
+		return opts, err
+	}
+	opts.CacheImports = refs.Refs()
+	opts.CacheExports = refs.Refs()
+	return opts, nil
+}

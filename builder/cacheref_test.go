@@ -174,3 +174,39 @@ func TestCacheWarnings(t *testing.T) {
 		t.Errorf("a cache vertex's error was taken for the build's failure: %+v", tr.failed())
 	}
 }
+
+func TestWithRegistryCache(t *testing.T) {
+	img := loadSpec(t, "name: app\nregistry: ghcr.io/my-org\nbase_image: "+testBase+"\n", nil)
+	out := &Output{Type: OutputOCI, Path: "img.tar"}
+	for _, tc := range []struct {
+		mode   CacheMode
+		output *Output
+		want   bool
+	}{
+		{CacheAuto, nil, true}, {CacheAuto, out, false},
+		{CacheOn, nil, true}, {CacheOn, out, true},
+		{CacheOff, nil, false}, {CacheOff, out, false},
+	} {
+		opts, err := WithRegistryCache(BuildOptions{Output: tc.output, NoCache: true}, img, tc.mode, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := len(opts.CacheImports) == 2 && len(opts.CacheExports) == 2
+		if got != tc.want || (!tc.want && (opts.CacheImports != nil || opts.CacheExports != nil)) {
+			t.Errorf("mode %d, output %v: imports %q exports %q", tc.mode, tc.output != nil, opts.CacheImports, opts.CacheExports)
+		}
+		if !opts.NoCache || opts.Output != tc.output {
+			t.Errorf("mode %d: other options changed: %+v", tc.mode, opts)
+		}
+	}
+	opts, err := WithRegistryCache(BuildOptions{}, img, CacheAuto, "cache.lan/ci")
+	if err != nil || opts.CacheExports[0] != "cache.lan/ci/my-org/app:ispec-cache" {
+		t.Errorf("cache registry: %q, %v", opts.CacheExports, err)
+	}
+	if _, err := WithRegistryCache(BuildOptions{}, img, CacheAuto, "https://cache.lan"); err == nil {
+		t.Error("a cache registry with a scheme was accepted")
+	}
+	if opts, err := WithRegistryCache(BuildOptions{}, img, CacheOff, "https://cache.lan"); err != nil || opts.CacheImports != nil {
+		t.Errorf("off: %+v, %v", opts, err)
+	}
+}

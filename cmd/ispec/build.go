@@ -30,6 +30,7 @@ type buildResult struct {
 
 type buildFlags struct {
 	asJSON, force, noCache, verify bool
+	noRegistryCache                bool
 	progress, output               string
 }
 
@@ -61,6 +62,14 @@ through QEMU emulation), which is checked before any work starts.
 BuildKit is reached at --buildkit-addr, else BUILDKIT_HOST
 (unix:///path, tcp://host:port, docker-container://name).
 
+Builds import BuildKit's cache from the registry and export it there
+(every step), so that a daemon that never built a spec reuses what another
+built: one cache per image repository (<registry>/<name>:ispec-cache) and
+one per base image and apt set (<registry>/ispec-cache:family-<hash>).
+--cache-registry puts it elsewhere; --no-registry-cache turns it off. An
+--output build uses it only with --registry-cache. A cache that cannot be
+read or written never fails a build: ispec warns once.
+
 Exit 0 on success, 1 when a build step failed, 2 for an invalid spec or
 usage, 3 when the registry or BuildKit is unavailable, or BuildKit's
 workers cannot build a platform the spec asks for.`,
@@ -84,11 +93,17 @@ workers cannot build a platform the spec asks for.`,
 					return usageError{fmt.Errorf("--output %s writes one image: give one spec, not %d", out, len(args))}
 				}
 			}
+			if f.noRegistryCache && cfg.RegistryCache != nil && *cfg.RegistryCache && cmd.Flags().Changed("registry-cache") {
+				return usageError{errors.New("--registry-cache and --no-registry-cache: give one")}
+			}
 			imgs, err := loadAll(cmd.Context(), cfg, args, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
 			for _, img := range imgs {
+				if _, err := builder.WithRegistryCache(builder.BuildOptions{Output: out}, img, cfg.cacheMode(f.noRegistryCache), cfg.CacheRegistry); err != nil {
+					return usageError{fmt.Errorf("cache-registry: %w", err)}
+				}
 				if out != nil {
 					if err := checkOutput(img, out); err != nil {
 						return err
@@ -134,6 +149,9 @@ workers cannot build a platform the spec asks for.`,
 	fl.BoolVar(&f.noCache, "no-cache", false, "run every step again instead of reusing BuildKit's cache")
 	fl.StringVar(&f.progress, "progress", "auto", "progress on stderr: auto, tty, plain, json or quiet")
 	fl.StringVar(&f.output, "output", "", "write the image to oci:PATH (OCI layout tarball) or docker:PATH (docker load tarball) instead of pushing; always builds")
+	fl.BoolVar(&f.noRegistryCache, "no-registry-cache", false, "neither import nor export BuildKit's cache in the registry (config registry-cache: false)")
+	fl.Bool("registry-cache", true, "import and export BuildKit's cache in the registry, --output builds included (default: pushes only; env ISPEC_REGISTRY_CACHE)")
+	fl.String("cache-registry", "", "registry (host[:port][/path]) for BuildKit's cache instead of each image's (env ISPEC_CACHE_REGISTRY)")
 	fl.String("pip-netrc", "", "netrc file with private package index credentials, given to pip as a BuildKit secret (env ISPEC_PIP_NETRC)")
 	fl.String("buildkit-addr", "", "BuildKit address (env ISPEC_BUILDKIT_ADDR or BUILDKIT_HOST)")
 	fl.StringSlice("insecure-registries", nil, "registries reached over plain HTTP besides loopback ones (env ISPEC_INSECURE_REGISTRIES)")
@@ -277,8 +295,19 @@ func (r *buildRun) build(ctx context.Context, img *spec.Image, opts builder.Buil
 	}()
 	opts.Progress = prog
 	opts.PipNetrc = r.netrc
+	opts, err := builder.WithRegistryCache(opts, img, r.cfg.cacheMode(r.flags.noRegistryCache), r.cfg.CacheRegistry)
+	if err != nil {
+		prog.Close()
+		<-shown
+		return nil, err
+	}
 	out, err := r.b.Build(ctx, img, opts)
 	<-shown
+	if out != nil {
+		for _, w := range out.Warnings {
+			fmt.Fprintf(r.stderr, "ispec: warning: %s: %s\n", out.Ref, w)
+		}
+	}
 	return out, err
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/ispec-dev/ispec/builder"
 	"github.com/ispec-dev/ispec/spec"
 )
 
@@ -27,6 +28,12 @@ type config struct {
 	// PipNetrc is a netrc file with private index credentials, handed to
 	// pip as a BuildKit secret.
 	PipNetrc string
+	// CacheRegistry is where the registry cache goes ("host[:port][/path]");
+	// empty: next to each image.
+	CacheRegistry string
+	// RegistryCache is the registry-cache setting when given (config,
+	// ISPEC_REGISTRY_CACHE or --registry-cache); nil: on for pushes only.
+	RegistryCache *bool
 }
 
 // newViper reads the config file (flag --config, else ISPEC_CONFIG, else
@@ -86,11 +93,28 @@ func loadConfig(cmd *cobra.Command) (*config, error) {
 		CUDABase:           v.GetString("cuda-base"),
 		InsecureRegistries: v.GetStringSlice("insecure-registries"),
 		PipNetrc:           v.GetString("pip-netrc"),
+		CacheRegistry:      v.GetString("cache-registry"),
+	}
+	if v.IsSet("registry-cache") {
+		on := v.GetBool("registry-cache")
+		c.RegistryCache = &on
 	}
 	if c.BuildkitAddr == "" {
 		c.BuildkitAddr = os.Getenv("BUILDKIT_HOST")
 	}
 	return c, nil
+}
+
+// cacheMode is when builds use the registry cache; noCache is
+// --no-registry-cache, which wins.
+func (c *config) cacheMode(noCache bool) builder.CacheMode {
+	switch {
+	case noCache || (c.RegistryCache != nil && !*c.RegistryCache):
+		return builder.CacheOff
+	case c.RegistryCache != nil:
+		return builder.CacheOn
+	}
+	return builder.CacheAuto
 }
 
 func (c *config) specOptions() spec.Options {
