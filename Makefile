@@ -4,7 +4,7 @@
 GO ?= go
 DEVENV := bash scripts/devenv.sh
 
-.PHONY: build test fuzz demo lint proto proto-check deploy-check env-up env-down env-status deploy-check
+.PHONY: build test fuzz demo lint proto proto-check deploy-check env-up env-down env-status
 
 build:
 	$(GO) build -o bin/ispec ./cmd/ispec

@@ -134,6 +134,17 @@ type BuildOptions struct {
 	// Ref then only names the image inside the file, and no registry is
 	// contacted except to pull the base. Nil: push to Ref.
 	Output *Output
+	// CacheImports are registry cache references (RegistryCacheRefs
+	// computes ispec's) BuildKit reads its cache from before building, in
+	// order. A reference that does not exist or cannot be read is
+	// skipped: the steps run.
+	CacheImports []string
+	// CacheExports are registry cache references the build's cache is
+	// pushed to, every intermediate step included (OCI media types with an
+	// image manifest). Exporting never changes the image or its digest;
+	// an export that fails leaves the build successful, with one warning
+	// in Result.Warnings.
+	CacheExports []string
 }
 
 // Result is a built and pushed image.
@@ -145,6 +156,9 @@ type Result struct {
 	Digest string
 	// Duration is how long the build took, push included.
 	Duration time.Duration
+	// Warnings are problems that did not fail the build, each meant to be
+	// shown once (a registry cache that could not be written or read).
+	Warnings []string
 }
 
 // Build builds img for each of its platforms (an image index when there
@@ -209,6 +223,9 @@ func (b *Builder) Build(ctx context.Context, img *spec.Image, opts BuildOptions)
 			}),
 			secretsprovider.NewSecretProvider(newSecretStore(img, opts.Secrets, opts.PipNetrc)),
 		},
+		// Imports go with the gateway's solve requests (see solve): a
+		// client-side build reads no cache from SolveOpt.CacheImports.
+		CacheExports: cacheExports(opts.CacheExports),
 	}
 
 	statusCh := make(chan *client.SolveStatus)
@@ -244,7 +261,7 @@ func (b *Builder) Build(ctx context.Context, img *spec.Image, opts BuildOptions)
 			return nil, err
 		}
 	}
-	return &Result{Ref: ref, Digest: dgst, Duration: time.Since(start)}, nil
+	return &Result{Ref: ref, Digest: dgst, Duration: time.Since(start), Warnings: tr.cacheWarnings(opts.CacheImports, opts.CacheExports)}, nil
 }
 
 // solve runs inside BuildKit's gateway: per platform it resolves the base
@@ -280,7 +297,7 @@ func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, 
 			if err != nil {
 				return fmt.Errorf("marshalling graph: %w", err)
 			}
-			res, err := c.Solve(gctx, gateway.SolveRequest{Definition: def.ToPB()})
+			res, err := c.Solve(gctx, gateway.SolveRequest{Definition: def.ToPB(), CacheImports: cacheImports(opts.CacheImports)})
 			if err != nil {
 				return err
 			}

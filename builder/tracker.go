@@ -75,12 +75,13 @@ func (v *vertexLog) tail() []string {
 }
 
 // failed returns the vertex that failed the build: the last one with an
-// error that is not a cancellation caused by another failure.
+// error that is not a cancellation caused by another failure, nor the
+// registry cache's (which never fails a build).
 func (t *tracker) failed() *vertexLog {
 	var found *vertexLog
 	for _, d := range t.order {
 		v := t.vertices[d]
-		if v.err == "" || strings.Contains(v.err, "context canceled") {
+		if v.err == "" || strings.Contains(v.err, "context canceled") || isCacheVertex(v.name) {
 			continue
 		}
 		found = v

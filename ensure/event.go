@@ -36,9 +36,13 @@ const (
 	KindDone
 	// KindFailed: the build failed (Event.Err).
 	KindFailed
+	// KindWarning: something the user should know that did not fail the
+	// build (Event.Message), such as a registry cache that could not be
+	// written.
+	KindWarning
 )
 
-var kindNames = [...]string{"unspecified", "accepted", "joined", "waiting", "found", "building", "progress", "pushed", "done", "failed"}
+var kindNames = [...]string{"unspecified", "accepted", "joined", "waiting", "found", "building", "progress", "pushed", "done", "failed", "warning"}
 
 // String returns the kind's lowercase name.
 func (k Kind) String() string {
@@ -85,6 +89,8 @@ type Event struct {
 	Result *Result
 	// Err is why the build failed (Failed).
 	Err error
+	// Message is a warning's text (Warning).
+	Message string
 }
 
 // Sink receives a call's events, in order, from one goroutine at a time.

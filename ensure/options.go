@@ -3,6 +3,7 @@ package ensure
 import (
 	"context"
 	"errors"
+	"github.com/ispec-dev/ispec/builder"
 	"time"
 )
 
@@ -153,6 +154,19 @@ func WithHistory(n int) Option {
 			return errors.New("history is negative")
 		}
 		p.history = n
+		return nil
+	}
+}
+
+// WithRegistryCache sets when builds import and export BuildKit's cache in
+// a registry (builder.WithRegistryCache), and where: cacheRegistry, or
+// next to each image when empty.
+//
+// The default is builder.CacheAuto next to each image: builds that push
+// use it, Export builds do not.
+func WithRegistryCache(mode builder.CacheMode, cacheRegistry string) Option {
+	return func(p *Pipeline) error {
+		p.cacheMode, p.cacheRegistry = mode, cacheRegistry
 		return nil
 	}
 }

@@ -124,6 +124,9 @@ type Pipeline struct {
 	netrc      []byte
 	history    int
 
+	cacheMode     builder.CacheMode
+	cacheRegistry string
+
 	slots chan struct{} // one per running build when maxBuilds > 0
 
 	mu      sync.Mutex
@@ -298,13 +301,20 @@ func (p *Pipeline) build(ctx context.Context, img *spec.Image, base, ref string,
 			emit(Event{Kind: KindProgress, Time: time.Now(), Ref: ref, Status: s})
 		}
 	}()
-	res, err := p.builder.Build(ctx, img, builder.BuildOptions{
+	opts, err := builder.WithRegistryCache(builder.BuildOptions{
 		Base: base, Ref: ref, Progress: prog, Secrets: req.Secrets, PipNetrc: p.netrc, NoCache: req.NoCache, Output: out,
-	})
+	}, img, p.cacheMode, p.cacheRegistry)
+	var res *builder.Result
+	if err == nil {
+		res, err = p.builder.Build(ctx, img, opts)
+	}
 	prog.Close()
 	<-fed
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("building %s: %w", ref, err)
+	}
+	for _, w := range res.Warnings {
+		emit(Event{Kind: KindWarning, Time: time.Now(), Ref: ref, Message: w})
 	}
 	h, err := v1.NewHash(res.Digest)
 	if err != nil {

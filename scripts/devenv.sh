@@ -307,6 +307,9 @@ buildctl_path() {
 	fi
 }
 
+# buildkit_bin: the directory of the cached buildkit binaries.
+buildkit_bin() { printf '%s' "${BUILDKIT_BIN:-$CACHE/buildkit-$(buildkit_version)}"; }
+
 env_lines() {
 	printf '%s=%q\n' \
 		BUILDKIT_HOST "$BUILDKIT_HOST" \
@@ -318,7 +321,9 @@ env_lines() {
 		ISPEC_TEST_PYPI_WHEELS "$INDEX_STATE/wheels" \
 		ISPEC_TEST_PYPI_LOG "$INDEX_STATE/access.log" \
 		ISPEC_TEST_BUILDKITD_LOG "$BUILDKIT_STATE/buildkitd.log" \
-		ISPEC_TEST_BUILDCTL "$(buildctl_path)"
+		ISPEC_TEST_BUILDCTL "$(buildctl_path)" \
+		ISPEC_TEST_BUILDKITD_BIN "$(buildkit_bin)/buildkitd" \
+		ISPEC_TEST_BUILDKITD_CONFIG "$BUILDKIT_STATE/buildkitd.toml"
 }
 
 json_str() { local s="${1//\\/\\\\}"; printf '"%s"' "${s//\"/\\\"}"; }
@@ -337,7 +342,9 @@ write_env_files() {
 		printf '  "ISPEC_TEST_PYPI_WHEELS": %s,\n' "$(json_str "$INDEX_STATE/wheels")"
 		printf '  "ISPEC_TEST_PYPI_LOG": %s,\n' "$(json_str "$INDEX_STATE/access.log")"
 		printf '  "ISPEC_TEST_BUILDKITD_LOG": %s,\n' "$(json_str "$BUILDKIT_STATE/buildkitd.log")"
-		printf '  "ISPEC_TEST_BUILDCTL": %s\n' "$(json_str "$(buildctl_path)")"
+		printf '  "ISPEC_TEST_BUILDCTL": %s,\n' "$(json_str "$(buildctl_path)")"
+		printf '  "ISPEC_TEST_BUILDKITD_BIN": %s,\n' "$(json_str "$(buildkit_bin)/buildkitd")"
+		printf '  "ISPEC_TEST_BUILDKITD_CONFIG": %s\n' "$(json_str "$BUILDKIT_STATE/buildkitd.toml")"
 		printf '}\n'
 	} >"$STATE/env.json.tmp"
 	mv "$STATE/env.json.tmp" "$STATE/env.json"

@@ -44,6 +44,7 @@ func newBuildResult(specPath string, res *ensure.Result) buildResult {
 
 type buildFlags struct {
 	asJSON, force, noCache, verify bool
+	noRegistryCache                bool
 	progress, output               string
 }
 
@@ -75,6 +76,14 @@ through QEMU emulation), which is checked before any work starts.
 BuildKit is reached at --buildkit-addr, else BUILDKIT_HOST
 (unix:///path, tcp://host:port, docker-container://name).
 
+Builds import BuildKit's cache from the registry and export it there
+(every step), so that a daemon that never built a spec reuses what another
+built: one cache per image repository (<registry>/<name>:ispec-cache) and
+one per base image and apt set (<registry>/ispec-cache:family-<hash>).
+--cache-registry puts it elsewhere; --no-registry-cache turns it off. An
+--output build uses it only with --registry-cache. A cache that cannot be
+read or written never fails a build: ispec warns once.
+
 Exit 0 on success, 1 when a build step failed, 2 for an invalid spec or
 usage (or a base image its registry does not have), 3 when a registry
 (the image's or its base's) or BuildKit is unavailable, or BuildKit's
@@ -102,6 +111,9 @@ failed or interrupted); with --progress json all of stderr is JSON.`,
 					return usageError{fmt.Errorf("--output %s writes one image: give one spec, not %d", out, len(args))}
 				}
 			}
+			if f.noRegistryCache && cfg.RegistryCache != nil && *cfg.RegistryCache && cmd.Flags().Changed("registry-cache") {
+				return usageError{errors.New("--registry-cache and --no-registry-cache: give one")}
+			}
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			imgs, errs := loadEach(cmd.Context(), cfg, args)
 			// failed ends the command with err, after a --json record for
@@ -127,6 +139,9 @@ failed or interrupted); with --progress json all of stderr is JSON.`,
 			}
 			warnExcluded(cmd.ErrOrStderr(), imgs)
 			for i, img := range imgs {
+				if _, err := builder.WithRegistryCache(builder.BuildOptions{Output: out}, img, cfg.cacheMode(f.noRegistryCache), cfg.CacheRegistry); err != nil {
+					return failed(i, usageError{fmt.Errorf("cache-registry: %w", err)})
+				}
 				if out != nil {
 					if err := checkOutput(img, out); err != nil {
 						return failed(i, err)
@@ -176,6 +191,9 @@ failed or interrupted); with --progress json all of stderr is JSON.`,
 	fl.BoolVar(&f.noCache, "no-cache", false, "run every step again instead of reusing BuildKit's cache")
 	fl.StringVar(&f.progress, "progress", "auto", "progress on stderr: auto, tty, plain, json or quiet")
 	fl.StringVar(&f.output, "output", "", "write the image to oci:PATH (OCI layout tarball) or docker:PATH (docker load tarball) instead of pushing; always builds")
+	fl.BoolVar(&f.noRegistryCache, "no-registry-cache", false, "neither import nor export BuildKit's cache in the registry (config registry-cache: false)")
+	fl.Bool("registry-cache", true, "import and export BuildKit's cache in the registry, --output builds included (default: pushes only; env ISPEC_REGISTRY_CACHE)")
+	fl.String("cache-registry", "", "registry (host[:port][/path]) for BuildKit's cache instead of each image's (env ISPEC_CACHE_REGISTRY)")
 	fl.String("pip-netrc", "", "netrc file with private package index credentials, given to pip as a BuildKit secret (env ISPEC_PIP_NETRC)")
 	addServerFlags(fl)
 	fl.String("buildkit-addr", "", "BuildKit address (env ISPEC_BUILDKIT_ADDR or BUILDKIT_HOST)")

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/ispec-dev/ispec/builder"
 	"github.com/ispec-dev/ispec/spec"
 )
 
@@ -32,6 +33,12 @@ type config struct {
 	// PipNetrc is a netrc file with private index credentials, handed to
 	// pip as a BuildKit secret.
 	PipNetrc string
+	// CacheRegistry is where the registry cache goes ("host[:port][/path]");
+	// empty: next to each image.
+	CacheRegistry string
+	// RegistryCache is the registry-cache setting when given (config,
+	// ISPEC_REGISTRY_CACHE or --registry-cache); nil: on for pushes only.
+	RegistryCache *bool
 	// Server is the address of an `ispec serve` to build and look up
 	// through instead of locally; TokenFile or Token authenticate to it.
 	Server    string
@@ -130,6 +137,11 @@ func loadConfig(cmd *cobra.Command) (*config, error) {
 			LogFormat:         v.GetString("log-format"),
 			UploadDir:         v.GetString("upload-dir"),
 		},
+		CacheRegistry: v.GetString("cache-registry"),
+	}
+	if v.IsSet("registry-cache") {
+		on := v.GetBool("registry-cache")
+		c.RegistryCache = &on
 	}
 	if c.BuildkitAddr == "" {
 		c.BuildkitAddr = os.Getenv("BUILDKIT_HOST")
@@ -143,7 +155,13 @@ func loadConfig(cmd *cobra.Command) (*config, error) {
 // configKeys returns the settings a config file may hold: the fields of
 // config.
 func configKeys() []string {
-	return []string{"registry", "cache-dir", "buildkit-addr", "base-image", "python-base", "cuda-base", "insecure-registries", "pip-netrc"}
+	return []string{"registry", "cache-dir", "buildkit-addr", "base-image", "python-base", "cuda-base", "insecure-registries", "pip-netrc",
+		"cache-registry", "registry-cache",
+		// A server to go through.
+		"server", "token-file", "token",
+		// ispec serve.
+		"listen", "metrics-listen", "allowed-registries", "max-builds", "max-queue", "build-timeout", "failure-ttl",
+		"shutdown-grace", "tls-cert", "tls-key", "client-ca", "log-format", "upload-dir"}
 }
 
 // checkConfigKeys refuses keys of a config file that are no setting (a
@@ -190,6 +208,18 @@ func checkCacheDir(dir string) error {
 		return usageError{fmt.Errorf("cache dir %s lies under a file, not a folder: point --cache-dir or ISPEC_CACHE_DIR (cache-dir in the config file) at a folder", dir)}
 	}
 	return nil
+}
+
+// cacheMode is when builds use the registry cache; noCache is
+// --no-registry-cache, which wins.
+func (c *config) cacheMode(noCache bool) builder.CacheMode {
+	switch {
+	case noCache || (c.RegistryCache != nil && !*c.RegistryCache):
+		return builder.CacheOff
+	case c.RegistryCache != nil:
+		return builder.CacheOn
+	}
+	return builder.CacheAuto
 }
 
 func (c *config) specOptions() spec.Options {

@@ -26,7 +26,7 @@ type cliPipeline struct {
 
 // newPipeline makes the pipeline of one command. Builds run under ctx, so
 // an interrupt stops them.
-func newPipeline(ctx context.Context, cfg *config, verify bool, msgs *messages) (*cliPipeline, error) {
+func newPipeline(ctx context.Context, cfg *config, f buildFlags, msgs *messages) (*cliPipeline, error) {
 	if cfg.CacheDir == "" {
 		return nil, usageError{fmt.Errorf("no cache dir for build locks: set --cache-dir or ISPEC_CACHE_DIR")}
 	}
@@ -34,13 +34,14 @@ func newPipeline(ctx context.Context, cfg *config, verify bool, msgs *messages) 
 	if err != nil {
 		return nil, err
 	}
-	checker, _ := withIndex(cfg, remote, verify, msgs)
+	checker, _ := withIndex(cfg, remote, f.verify, msgs)
 	lb := &lazyBuilder{opts: builder.Options{Addr: cfg.BuildkitAddr, Version: ispecVersion()}}
 	opts := []ensure.Option{
 		ensure.WithLookup(checker),
 		ensure.WithBuilder(lb),
 		ensure.WithLocker(ensure.FileLocker{Dir: cfg.CacheDir}),
 		ensure.WithContext(ctx),
+		ensure.WithRegistryCache(cfg.cacheMode(f.noRegistryCache), cfg.CacheRegistry),
 	}
 	if r, ok := recorderOf(checker, msgs); ok {
 		opts = append(opts, ensure.WithRecorder(r))

@@ -25,7 +25,7 @@ type ensurer interface {
 // configured, else a local one.
 func newEnsurer(ctx context.Context, cfg *config, f buildFlags, msgs *messages) (ensurer, error) {
 	if cfg.Server == "" {
-		return newPipeline(ctx, cfg, f.verify, msgs)
+		return newPipeline(ctx, cfg, f, msgs)
 	}
 	c, err := dialServer(cfg)
 	if err != nil {

@@ -14,13 +14,14 @@ import (
 // progress in the chosen mode (tty, plain, json, quiet), and the pipeline's
 // own news (waiting for another build) as a line of its own.
 type renderer struct {
-	ctx    context.Context
-	msgs   *messages
-	mode   string
-	w      io.Writer
-	ch     chan *client.SolveStatus
-	shown  chan struct{}
-	waited bool
+	ctx      context.Context
+	msgs     *messages
+	mode     string
+	w        io.Writer
+	ch       chan *client.SolveStatus
+	shown    chan struct{}
+	waited   bool
+	warnings []string
 }
 
 func newRenderer(ctx context.Context, mode string, w io.Writer, msgs *messages) *renderer {
@@ -34,6 +35,8 @@ func (r *renderer) sink(ev ensure.Event) {
 			r.waited = true
 			r.msgs.notice("waiting for another build of %s (%s) to finish", ev.Ref, ev.Holder)
 		}
+	case ensure.KindWarning:
+		r.warnings = append(r.warnings, ev.Ref+": "+ev.Message)
 	case ensure.KindBuilding:
 		r.start()
 	case ensure.KindProgress:
@@ -43,6 +46,12 @@ func (r *renderer) sink(ev ensure.Event) {
 		r.ch <- ev.Status
 	case ensure.KindPushed, ensure.KindDone, ensure.KindFailed, ensure.KindFound:
 		r.stop()
+		// Warnings wait for the display to end, so that they are not lost
+		// in it.
+		for _, w := range r.warnings {
+			r.msgs.warn("%s", w)
+		}
+		r.warnings = nil
 	}
 }
 

@@ -71,6 +71,8 @@ Settings come from defaults < config file < ISPEC_* environment < flags.`,
 	fl.String("client-ca", "", "CA whose client certificates authenticate callers (mTLS)")
 	fl.String("log-format", "text", "log format: text or json")
 	fl.String("upload-dir", "", "where uploads are kept while their images build (default the system's temporary folder)")
+	fl.String("cache-registry", "", "registry (host[:port][/path]) for BuildKit's cache instead of each image's (env ISPEC_CACHE_REGISTRY)")
+	fl.Bool("registry-cache", true, "import and export BuildKit's cache in the registry (env ISPEC_REGISTRY_CACHE)")
 	fl.String("pip-netrc", "", "netrc file with private package index credentials for pip (env ISPEC_PIP_NETRC)")
 	fl.StringSlice("insecure-registries", nil, "registries reached over plain HTTP besides loopback ones (env ISPEC_INSECURE_REGISTRIES)")
 	return cmd
@@ -204,6 +206,7 @@ func newServePipeline(ctx context.Context, cfg *config, stderr io.Writer) (*serv
 		ensure.WithLookup(checker), ensure.WithBuilder(lb), ensure.WithContext(ctx),
 		ensure.WithMaxBuilds(sc.MaxBuilds), ensure.WithMaxQueue(sc.MaxQueue),
 		ensure.WithBuildTimeout(sc.BuildTimeout), ensure.WithFailureTTL(sc.FailureTTL),
+		ensure.WithRegistryCache(cfg.cacheMode(false), cfg.CacheRegistry),
 	}
 	if r, ok := recorderOf(checker, newMessages(stderr, "")); ok {
 		opts = append(opts, ensure.WithRecorder(r))

@@ -41,6 +41,11 @@ type Env struct {
 	// Buildctl is the BuildKit client binary matching the daemon, or ""
 	// when none is found; see Env.BuildctlPath.
 	Buildctl string
+	// BuildkitdBin is the buildkitd binary the environment runs; see
+	// StartBuildkitd.
+	BuildkitdBin string
+	// BuildkitdConfig is the daemon's config file (registry settings).
+	BuildkitdConfig string
 }
 
 // envFile is the JSON written by scripts/devenv.sh up.
@@ -55,6 +60,8 @@ type envFile struct {
 	IndexLog     string `json:"ISPEC_TEST_PYPI_LOG"`
 	BuildkitdLog string `json:"ISPEC_TEST_BUILDKITD_LOG"`
 	Buildctl     string `json:"ISPEC_TEST_BUILDCTL"`
+	BuildkitdBin string `json:"ISPEC_TEST_BUILDKITD_BIN"`
+	BuildkitdCfg string `json:"ISPEC_TEST_BUILDKITD_CONFIG"`
 }
 
 // Load returns the running development environment. When it is not there
@@ -136,12 +143,22 @@ func load() (*Env, error) {
 		Dir: dir, BuildkitHost: f.BuildkitHost, Registry: f.Registry, RegistryLog: f.RegistryLog,
 		BasePython: f.BasePython, BaseBusybox: f.BaseBusybox, IndexURL: f.IndexURL,
 		IndexWheels: f.IndexWheels, IndexLog: f.IndexLog, BuildkitdLog: f.BuildkitdLog,
-		Buildctl: f.Buildctl,
+		Buildctl: f.Buildctl, BuildkitdBin: f.BuildkitdBin, BuildkitdConfig: f.BuildkitdCfg,
 	}
 	if env.Buildctl == "" {
 		// Environments started before the key existed: buildctl lives next
 		// to the running buildkitd.
 		env.Buildctl = buildctlNextToDaemon(dir)
+	}
+	// Env files written before they named the daemon's binary and config:
+	// the binary devenv.sh caches, the config next to the daemon's log.
+	if env.BuildkitdBin == "" {
+		env.BuildkitdBin, _ = cachedBuildkitd()
+	}
+	if env.BuildkitdConfig == "" && env.BuildkitdLog != "" {
+		if p := filepath.Join(filepath.Dir(env.BuildkitdLog), "buildkitd.toml"); fileExists(p) {
+			env.BuildkitdConfig = p
+		}
 	}
 	if err := env.reachable(); err != nil {
 		return nil, err
@@ -182,4 +199,9 @@ func indexHost(u string) string {
 	}
 	host, _, _ := strings.Cut(rest, "/")
 	return host
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
