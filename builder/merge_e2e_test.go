@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -237,4 +239,56 @@ func layerDigests(t *testing.T, im v1.Image) []v1.Hash {
 		out = append(out, d)
 	}
 	return out
+}
+
+// TestE2EExportTime measures the export (layers, manifest, push) of one
+// image built with the merged and the linear graph, steps cached, to new
+// repositories, alternating; it fails when the merged graph's export takes
+// more than half again as long (merged layers re-compressed or copied). Set
+// ISPEC_BENCH_EXPORT=N to run it N times each (scripts/bench-build.sh).
+func TestE2EExportTime(t *testing.T) {
+	runs, _ := strconv.Atoi(os.Getenv("ISPEC_BENCH_EXPORT"))
+	if runs <= 0 {
+		t.Skip("set ISPEC_BENCH_EXPORT to the number of runs")
+	}
+	env := loadDevEnv(t)
+	b := newE2EBuilder(t, env)
+	repo := fmt.Sprintf("e2e-builder-export-%d", time.Now().UnixNano())
+	doc, files := e2eSpec(env, repo, "1.0.0", []string{"echo built > /built.txt"})
+	img := loadSpec(t, doc, files)
+	export := func(linear bool, i int) time.Duration {
+		ref := fmt.Sprintf("%s/%s/run-%v-%d:%s", env.Registry, repo, linear, i, img.Identity.Tag)
+		_, events, err := build(t, b, img, BuildOptions{Linear: linear, Ref: ref})
+		if err != nil {
+			t.Fatalf("Build (linear %v): %v", linear, err)
+		}
+		var d time.Duration
+		for _, s := range events {
+			for _, v := range s.Vertexes {
+				if strings.HasPrefix(v.Name, "exporting to image") && v.Started != nil && v.Completed != nil {
+					d = v.Completed.Sub(*v.Started)
+				}
+			}
+		}
+		if d == 0 {
+			t.Fatal("no export in the progress")
+		}
+		return d
+	}
+	export(false, -1) // warm both graphs' steps
+	export(true, -1)
+	var merged, linear []time.Duration
+	for i := 0; i < runs; i++ {
+		merged = append(merged, export(false, i))
+		linear = append(linear, export(true, i))
+	}
+	median := func(ds []time.Duration) time.Duration {
+		slices.Sort(ds)
+		return ds[len(ds)/2]
+	}
+	m, l := median(merged), median(linear)
+	t.Logf("export median over %d runs: merged %s, linear %s, ratio %.2f", runs, m, l, float64(m)/float64(l))
+	if m > l*3/2 {
+		t.Errorf("the merged graph's export (%s) is slower than the linear one's (%s)", m, l)
+	}
 }
