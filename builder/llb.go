@@ -87,6 +87,11 @@ type Input struct {
 	// it). Its Env and WorkingDir apply to the build steps and its config
 	// is the start of the image's. Nil means an empty config.
 	BaseConfig []byte
+	// Linear makes the graph one chain, each step on the one before, as a
+	// Dockerfile is. The default runs independent steps as branches of the
+	// base joined with BuildKit's merge and diff operations (see Graph);
+	// a worker without merge-op support needs Linear.
+	Linear bool
 }
 
 // Step is one step of the recipe: a pure function from the state so far
@@ -97,10 +102,20 @@ type Step struct {
 	Name string
 	// Apply adds the step to a state.
 	Apply func(llb.State) llb.State
+
+	// place is where the step runs in the merged graph.
+	place placement
+	// meta, when set, applies the step's metadata (env) alone; Apply
+	// applies it too. The merged graph applies it to the merge of the
+	// branches, which keeps the base's metadata.
+	meta func(llb.State) llb.State
 }
 
 // Graph returns the LLB graph of img for one platform: the base image and
-// then Steps, most stable first. It does no I/O.
+// then Steps, most stable first, one layer each. Unless in.Linear is set,
+// steps that do not depend on each other run in parallel branches (see
+// mergedGraph); the image's layers and their order are the same either
+// way. It does no I/O.
 func Graph(img *spec.Image, in Input) (llb.State, error) {
 	steps, err := Steps(img, in)
 	if err != nil {
@@ -122,6 +137,9 @@ func Graph(img *spec.Image, in Input) (llb.State, error) {
 	st = st.Platform(in.Platform).Dir("/")
 	if st, err = withCUDAEnv(st, img.Spec, in.BaseConfig); err != nil {
 		return llb.State{}, err
+	}
+	if !in.Linear {
+		return mergedGraph(st, steps), nil
 	}
 	for _, s := range steps {
 		st = s.Apply(st)
@@ -148,7 +166,11 @@ func Steps(img *spec.Image, in Input) ([]Step, error) {
 		steps = append(steps, aptStep(s.AptPackages, plat))
 	}
 	if needsPython(img) {
-		steps = append(steps, venvStep(pythonExec(s), venvPath(base.Config.Env)))
+		venv := venvStep(pythonExec(s), venvPath(base.Config.Env))
+		if aptInstallsPython(s.AptPackages) {
+			venv.place = onPrevious
+		}
+		steps = append(steps, venv)
 		pip, err := newPipArgs(s)
 		if err != nil {
 			return nil, err
@@ -217,7 +239,7 @@ func reproducibleEnv() llb.RunOption { return llb.AddEnv("SOURCE_DATE_EPOCH", "0
 func aptStep(pkgs []string, plat string) Step {
 	name := "[ispec] apt-get install " + strings.Join(pkgs, " ")
 	args := append([]string{"/bin/sh", "-c", aptScript, "ispec-apt"}, pkgs...)
-	return Step{Name: name, Apply: func(st llb.State) llb.State {
+	return Step{Name: name, place: fromBase, Apply: func(st llb.State) llb.State {
 		return st.Run(
 			llb.Args(args),
 			reproducibleEnv(),
@@ -233,13 +255,15 @@ func aptStep(pkgs []string, plat string) Step {
 // (venvPath) as PATH.
 func venvStep(python, path string) Step {
 	name := "[ispec] " + python + " -m venv " + VenvDir
-	return Step{Name: name, Apply: func(st llb.State) llb.State {
-		st = st.Run(
+	meta := func(st llb.State) llb.State {
+		return st.AddEnv("VIRTUAL_ENV", VenvDir).AddEnv("PATH", path)
+	}
+	return Step{Name: name, place: fromBase, meta: meta, Apply: func(st llb.State) llb.State {
+		return meta(st.Run(
 			llb.Args([]string{"/bin/sh", "-c", venvScript, "ispec-venv", python}),
 			reproducibleEnv(),
 			llb.WithCustomName(name),
-		).Root()
-		return st.AddEnv("VIRTUAL_ENV", VenvDir).AddEnv("PATH", path)
+		).Root())
 	}}
 }
 
@@ -342,7 +366,7 @@ func copyStep(local string, t *spec.Tree, dest, what string) Step {
 	if single {
 		src = "/" + singleFileName
 	}
-	return Step{Name: name, Apply: func(st llb.State) llb.State {
+	return Step{Name: name, place: onTop, Apply: func(st llb.State) llb.State {
 		in := localState(local, t, what)
 		return st.File(llb.Copy(in, src, dest, &llb.CopyInfo{
 			CopyDirContentsOnly: !single,

@@ -158,9 +158,11 @@ func names(ops []op) []string {
 	return out
 }
 
+// graph returns the ops of the linear graph, one per step after the base;
+// merge_test.go checks that the merged graph runs the same ops.
 func graph(t *testing.T, img *spec.Image, baseConfig []byte) []op {
 	t.Helper()
-	st, err := Graph(img, Input{Platform: amd64, Base: testBase, BaseConfig: baseConfig})
+	st, err := Graph(img, Input{Platform: amd64, Base: testBase, BaseConfig: baseConfig, Linear: true})
 	if err != nil {
 		t.Fatalf("Graph: %v", err)
 	}
@@ -296,9 +298,10 @@ func TestAptInjection(t *testing.T) {
 	}
 }
 
+// mustGraph returns the linear graph of img.
 func mustGraph(t *testing.T, img *spec.Image) llb.State {
 	t.Helper()
-	st, err := Graph(img, Input{Platform: amd64, Base: testBase})
+	st, err := Graph(img, Input{Platform: amd64, Base: testBase, Linear: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -518,12 +521,19 @@ func TestGraphBaseConfigEnv(t *testing.T) {
 // the pip steps only, named by $NETRC; no other step sees them.
 func TestPipNetrc(t *testing.T) {
 	img := loadSpec(t, "name: a\npython_version: \"3.11\"\napt_packages: [jq]\npackages: [x==1]\ncommands: [\"true\"]\n", nil)
-	st, err := Graph(img, Input{Platform: amd64, Base: testBase, PipNetrc: true})
-	if err != nil {
-		t.Fatal(err)
+	for _, linear := range []bool{true, false} {
+		st, err := Graph(img, Input{Platform: amd64, Base: testBase, PipNetrc: true, Linear: linear})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, all := chain(t, st)
+		checkNetrcOnPipOnly(t, all)
 	}
-	ops, _ := chain(t, st)
-	for _, o := range ops {
+}
+
+func checkNetrcOnPipOnly(t *testing.T, all map[digest.Digest]op) {
+	t.Helper()
+	for _, o := range all {
 		ex := o.GetExec()
 		if ex == nil {
 			continue

@@ -145,6 +145,10 @@ type BuildOptions struct {
 	// an export that fails leaves the build successful, with one warning
 	// in Result.Warnings.
 	CacheExports []string
+	// Linear builds the steps one after another (Input.Linear) even when
+	// the worker can merge branches. The image has the same files, config
+	// and layer history either way.
+	Linear bool
 }
 
 // Result is a built and pushed image.
@@ -239,7 +243,7 @@ func (b *Builder) Build(ctx context.Context, img *spec.Image, opts BuildOptions)
 		}
 	}()
 	buildFunc := func(ctx context.Context, c gateway.Client) (*gateway.Result, error) {
-		return b.solve(ctx, c, img, opts, plats)
+		return b.solve(ctx, c, img, opts, plats, prog)
 	}
 	resp, err := b.c.Build(ctx, solveOpt, "ispec", buildFunc, statusCh)
 	<-fed
@@ -265,12 +269,20 @@ func (b *Builder) Build(ctx context.Context, img *spec.Image, opts BuildOptions)
 }
 
 // solve runs inside BuildKit's gateway: per platform it resolves the base
-// config, solves the graph and attaches the image config.
-func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, opts BuildOptions, plats []ocispecs.Platform) (*gateway.Result, error) {
+// config, solves the graph and attaches the image config. When the daemon
+// cannot merge, the graph is linear and prog says so once.
+func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, opts BuildOptions, plats []ocispecs.Platform, prog *Progress) (*gateway.Result, error) {
 	type built struct {
 		ref      gateway.Reference
 		config   []byte
 		baseConf []byte
+	}
+	linear := opts.Linear
+	if !linear {
+		if err := mergeSupported(c.BuildOpts().LLBCaps); err != nil {
+			linear = true
+			publishNotice(prog, LinearFallbackStep, fmt.Sprintf("the BuildKit daemon cannot merge layers (%v): the steps run one after another, as in a Dockerfile\n", err))
+		}
 	}
 	out := make([]built, len(plats))
 	g, gctx := errgroup.WithContext(ctx)
@@ -284,7 +296,7 @@ func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, 
 			if err != nil {
 				return fmt.Errorf("resolving base image %s: %w", base, err)
 			}
-			in := Input{Platform: p, Base: base, BaseConfig: baseConf, PipNetrc: len(opts.PipNetrc) > 0}
+			in := Input{Platform: p, Base: base, BaseConfig: baseConf, PipNetrc: len(opts.PipNetrc) > 0, Linear: linear}
 			st, err := Graph(img, in)
 			if err != nil {
 				return err

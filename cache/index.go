@@ -42,8 +42,10 @@ type Entry struct {
 // The database file is opened for each operation and closed after it, so
 // that many processes can share it: bbolt locks the file exclusively while
 // writing and shared while reading, and commits are atomic, so concurrent
-// writers lose nothing and a crash leaves a valid index. An Index is safe
-// for concurrent use.
+// writers lose nothing. Writes are not synced to disk: a positive answer
+// lost to a power cut is asked of the registry again, and an index that a
+// power cut left unreadable is started afresh by the next write. An Index
+// is safe for concurrent use.
 type Index struct {
 	path string
 	mu   sync.RWMutex // orders this process's own opens, sparing flock polling
@@ -76,17 +78,35 @@ func OpenIndex(dir string) (*Index, error) {
 func (i *Index) Path() string { return i.path }
 
 func (i *Index) open(readOnly bool) (*bolt.DB, error) {
-	db, err := bolt.Open(i.path, 0o644, &bolt.Options{Timeout: indexLockTimeout, ReadOnly: readOnly})
+	db, err := bolt.Open(i.path, 0o644, &bolt.Options{
+		Timeout:  indexLockTimeout,
+		ReadOnly: readOnly,
+		// A cache of positive answers needs no fsync: see Index.
+		NoSync:     true,
+		NoGrowSync: true,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("opening index %s: %w", i.path, err)
 	}
 	return db, nil
 }
 
+// corrupt reports whether err says the database file is unreadable.
+func corrupt(err error) bool {
+	return errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) || errors.Is(err, bolt.ErrVersionMismatch)
+}
+
 func (i *Index) update(fn func(b *bolt.Bucket) error) (err error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	db, err := i.open(false)
+	if corrupt(err) {
+		// Only remembered answers are lost; the registry has them all.
+		if rerr := os.Remove(i.path); rerr != nil {
+			return fmt.Errorf("%w (removing it: %v)", err, rerr)
+		}
+		db, err = i.open(false)
+	}
 	if err != nil {
 		return err
 	}

@@ -206,3 +206,48 @@ func fail(err error) {
 	fmt.Fprintln(os.Stderr, err)
 	os.Exit(1)
 }
+
+// TestIndexStartsAfreshWhenUnreadable: an index file that a power cut
+// left unreadable (writes are not synced) fails reads, which fall back to
+// the registry, and the next write starts a new index; answers in it are
+// then found again.
+func TestIndexStartsAfreshWhenUnreadable(t *testing.T) {
+	for name, garbage := range map[string][]byte{
+		"zeros":      make([]byte, 16<<10),
+		"text":       []byte(strings.Repeat("not a bolt database\n", 1000)),
+		"truncated":  nil, // filled below: the first page of a real index
+		"one random": {0xde, 0xad, 0xbe, 0xef},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			idx, err := OpenIndex(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := testTag(t, "registry.example/app:t1")
+			if garbage == nil {
+				if err := idx.Put(testTag(t, "registry.example/app:t0"), testHash(0), ""); err != nil {
+					t.Fatal(err)
+				}
+				dt, err := os.ReadFile(idx.Path())
+				if err != nil {
+					t.Fatal(err)
+				}
+				garbage = dt[:1024]
+			}
+			if err := os.WriteFile(idx.Path(), garbage, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok, err := idx.Get(ref); err == nil || ok {
+				t.Errorf("Get on an unreadable index: found %v, err %v; want an error", ok, err)
+			}
+			if err := idx.Put(ref, testHash(1), ""); err != nil {
+				t.Fatalf("Put on an unreadable index: %v", err)
+			}
+			e, ok, err := idx.Get(ref)
+			if err != nil || !ok || e.Digest != testHash(1) {
+				t.Errorf("after Put: %+v %v %v", e, ok, err)
+			}
+		})
+	}
+}

@@ -5,8 +5,11 @@
 #     hand-written Dockerfile on the same daemon (BuildKit's cache pruned
 #     before every run of either);
 #  2. `ispec build` of an image that exists against `crane digest` of it;
-#  3. the rebuild after changing one pip package against the cold build;
-#  4. the ispec process's peak memory while sending a large copied tree.
+#  3. the rebuilds after changing one pip package, and after changing only
+#     the apt set, against the cold build;
+#  4. the export of the same image built with the merged graph and with the
+#     linear one (builder's TestE2EExportTime, steps cached, alternating);
+#  5. the ispec process's peak memory while sending a large copied tree.
 # Usage: scripts/bench-build.sh [COLD_RUNS] [BIG_MB]   (defaults 3, 512)
 set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,12 +36,12 @@ RUN_ID=$(date +%s)
 mkdir -p "$WORK/ctx/app"
 printf 'print("hello")\n' >"$WORK/ctx/app/main.py"
 printf '#!/bin/sh\necho run\n' >"$WORK/ctx/app/run.sh" && chmod 0755 "$WORK/ctx/app/run.sh"
-write_spec() { # PIP_A_VERSION
+write_spec() { # PIP_A_VERSION [APT_PACKAGES]
 	cat >"$WORK/ctx/spec.yaml" <<SPEC
 name: bench-build-$RUN_ID
 registry: $ISPEC_TEST_REGISTRY/bench
 base_image: $ISPEC_TEST_BASE_PYTHON
-apt_packages: [jq]
+apt_packages: [${2:-jq}]
 packages: [ispec-demo-a==$1, ispec-demo-b==2.0.0]
 pip_index: $ISPEC_TEST_PYPI_INDEX
 env: {GREETING: hello}
@@ -88,6 +91,16 @@ echo "== one pip package changed: rebuild vs cold build"
 write_spec 1.1.0
 CHANGED_MS=$(time_cmd "$ISPEC" build --progress quiet "$WORK/ctx/spec.yaml")
 awk -v c="$COLD_MS" -v r="$CHANGED_MS" 'BEGIN {printf "cold ispec build median %.1f ms; rebuild after a pip change %.1f ms; ratio %.2f\n\n", c/1000, r/1000, r/c}'
+
+echo "== only the apt set changed: rebuild vs cold build"
+write_spec 1.1.0 "jq, tree"
+APT_MS=$(time_cmd "$ISPEC" build --progress quiet "$WORK/ctx/spec.yaml")
+awk -v c="$COLD_MS" -v r="$APT_MS" 'BEGIN {printf "cold ispec build median %.1f ms; rebuild after an apt change %.1f ms; ratio %.2f\n\n", c/1000, r/1000, r/c}'
+write_spec 1.1.0
+
+echo "== export of the merged graph vs the linear one (same image, steps cached)"
+ISPEC_DEVENV_DIR="$(dirname "$ENV_FILE")" ISPEC_BENCH_EXPORT=5 go test ./builder -count 1 -run 'TestE2EExportTime$' -v | grep -E 'export median|FAIL|ok ' || true
+echo
 
 echo "== peak memory of ispec while sending $BIG_MB MB of copied files"
 mkdir -p "$WORK/ctx/big"

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -136,19 +137,36 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 }
 
-// faulty wraps a registry handler; fail, when set, answers instead.
+// faulty wraps a registry handler; fail, when set, answers instead. The
+// registry is served on other goroutines: use setFail and count.
 type faulty struct {
 	next http.Handler
+	mu   sync.Mutex
 	fail func(w http.ResponseWriter, r *http.Request) bool
 	hits int
 }
 
 func (f *faulty) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
 	f.hits++
-	if f.fail != nil && f.fail(w, r) {
+	fail := f.fail
+	f.mu.Unlock()
+	if fail != nil && fail(w, r) {
 		return
 	}
 	f.next.ServeHTTP(w, r)
+}
+
+func (f *faulty) setFail(fn func(w http.ResponseWriter, r *http.Request) bool) {
+	f.mu.Lock()
+	f.fail = fn
+	f.mu.Unlock()
+}
+
+func (f *faulty) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.hits
 }
 
 func TestExistsAndLock(t *testing.T) {
@@ -190,14 +208,14 @@ func TestExistsAndLock(t *testing.T) {
 	}
 
 	// Known tags are answered from the local index, without the registry.
-	h.fail = func(w http.ResponseWriter, r *http.Request) bool {
+	h.setFail(func(w http.ResponseWriter, r *http.Request) bool {
 		http.Error(w, "down for maintenance", http.StatusInternalServerError)
 		return true
-	}
-	before := h.hits
+	})
+	before := h.count()
 	out, _, code = run(t, "exists", a)
-	if code != 0 || h.hits != before || !strings.Contains(out, d.String()) {
-		t.Errorf("indexed exists: exit %d, %d registry hits; want 0 and none", code, h.hits-before)
+	if code != 0 || h.count() != before || !strings.Contains(out, d.String()) {
+		t.Errorf("indexed exists: exit %d, %d registry hits; want 0 and none", code, h.count()-before)
 	}
 	// --verify asks again: a failing registry is unknown (3), never exists.
 	_, errOut, code = run(t, "exists", "--verify", a)
@@ -220,7 +238,7 @@ func TestExistsAndLock(t *testing.T) {
 	if strings.Join(states, ",") != "exists,unknown" {
 		t.Errorf("exists --json states = %v, want exists,unknown", states)
 	}
-	h.fail = nil
+	h.setFail(nil)
 
 	// Lock pins the base; the tag covers the pin; --check sees upstream move.
 	before0, _, _ := run(t, "tag", a)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,8 +22,26 @@ import (
 type serveProc struct {
 	cmd  *exec.Cmd
 	addr string
-	log  *strings.Builder
+	log  *syncBuffer
 	done chan error
+}
+
+// syncBuffer is a buffer a process writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // startServe starts `ispec serve` on a free loopback port and waits until
@@ -41,13 +60,13 @@ func startServe(t *testing.T, args ...string) *serveProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &serveProc{cmd: cmd, log: &strings.Builder{}, done: make(chan error, 1)}
+	s := &serveProc{cmd: cmd, log: &syncBuffer{}, done: make(chan error, 1)}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
-			s.log.WriteString(line + "\n")
+			s.log.Write([]byte(line + "\n"))
 			var rec struct{ Msg, Listen string }
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "serving" {
 				addr <- rec.Listen
@@ -129,7 +148,7 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	build := exec.Command(bin, "build", "--server", srv.addr, "--json", "--progress", "plain", slow)
-	var out, errb strings.Builder
+	var out, errb syncBuffer
 	build.Stdout, build.Stderr = &out, &errb
 	if err := build.Start(); err != nil {
 		t.Fatal(err)
