@@ -151,7 +151,9 @@ func (e *events) list() []Kind {
 
 func image(ref string) *spec.Image {
 	t, _ := name.NewTag(ref)
-	return &spec.Image{File: "spec.yaml", Identity: spec.Identity{Ref: ref, Registry: t.RegistryStr(), Repository: t.RepositoryStr(), Tag: t.TagStr()}}
+	return &spec.Image{File: "spec.yaml", Base: "reg.example/base:1",
+		Spec:     &spec.Spec{Name: t.RepositoryStr(), Registry: t.RegistryStr(), Platform: []string{spec.DefaultPlatform}},
+		Identity: spec.Identity{Ref: ref, Registry: t.RegistryStr(), Repository: t.RepositoryStr(), Tag: t.TagStr()}}
 }
 
 func newTestPipeline(t *testing.T, reg *fakeRegistry, b Builder, opts ...Option) *Pipeline {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ispec-dev/ispec/builder"
 )
 
 const testRef = "reg.example/app:0123456789abcdef0123456789abcdef"
@@ -357,5 +360,30 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 5s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestRegistryCacheIsOnForPushesByDefault(t *testing.T) {
+	for name, tc := range map[string]struct {
+		opts []Option
+		want bool
+	}{
+		"default":   {nil, true},
+		"off":       {[]Option{WithRegistryCache(builder.CacheOff, "")}, false},
+		"elsewhere": {[]Option{WithRegistryCache(builder.CacheAuto, "cache.example/ci")}, true},
+	} {
+		reg := newFakeRegistry()
+		b := &fakeBuilder{reg: reg}
+		p := newTestPipeline(t, reg, b, tc.opts...)
+		if _, err := p.Ensure(context.Background(), image(testRef), Request{}); err != nil {
+			t.Fatal(err)
+		}
+		o := b.builds()[0]
+		if got := len(o.CacheImports) > 0 && len(o.CacheExports) > 0; got != tc.want {
+			t.Errorf("%s: cache imports %v exports %v, want them: %v", name, o.CacheImports, o.CacheExports, tc.want)
+		}
+		if name == "elsewhere" && !strings.HasPrefix(o.CacheExports[0], "cache.example/ci/") {
+			t.Errorf("%s: exports %v, want them under cache.example/ci", name, o.CacheExports)
+		}
 	}
 }
