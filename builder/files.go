@@ -124,7 +124,7 @@ func (f *treeFS) Walk(ctx context.Context, target string, fn gofs.WalkDirFunc) e
 // (it decides whether BuildKit sends the file again; the exporter rewrites
 // it to the epoch).
 func (f *treeFS) stat(e *spec.Entry) (*types.Stat, error) {
-	mode := fileMode(e.Mode)
+	mode := spec.FileMode(e.Mode)
 	switch e.Kind {
 	case spec.KindDir:
 		mode |= os.ModeDir
@@ -141,21 +141,6 @@ func (f *treeFS) stat(e *spec.Entry) (*types.Stat, error) {
 		st.Size = 0
 	}
 	return st, nil
-}
-
-// fileMode converts the 12 Unix permission bits of an Entry.
-func fileMode(bits uint32) os.FileMode {
-	m := os.FileMode(bits & 0o777)
-	if bits&0o4000 != 0 {
-		m |= os.ModeSetuid
-	}
-	if bits&0o2000 != 0 {
-		m |= os.ModeSetgid
-	}
-	if bits&0o1000 != 0 {
-		m |= os.ModeSticky
-	}
-	return m
 }
 
 // Open implements fsutil.FS. The reader fails with ErrChanged when the

@@ -122,16 +122,7 @@ func fileOf(abs, p string) (ensure.File, error) {
 	if err != nil {
 		return ensure.File{}, err
 	}
-	f := ensure.File{Path: p, Mode: uint32(info.Mode().Perm())}
-	if info.Mode()&os.ModeSetuid != 0 {
-		f.Mode |= 0o4000
-	}
-	if info.Mode()&os.ModeSetgid != 0 {
-		f.Mode |= 0o2000
-	}
-	if info.Mode()&os.ModeSticky != 0 {
-		f.Mode |= 0o1000
-	}
+	f := ensure.File{Path: p, Mode: spec.PermBits(info.Mode())}
 	switch {
 	case info.Mode()&os.ModeSymlink != 0:
 		f.Kind = spec.KindSymlink

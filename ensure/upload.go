@@ -153,7 +153,7 @@ func writeUpload(root string, up Upload, lim Limits) (map[string]string, error) 
 			}
 			// Modes are hashed and copied: keep the client's bits, but the
 			// server must be able to read its own upload.
-			if err := os.Chmod(disk, fileMode(f.Mode)|0o400); err != nil {
+			if err := os.Chmod(disk, spec.FileMode(f.Mode)|0o400); err != nil {
 				return nil, fmt.Errorf("writing the upload: %w", err)
 			}
 		default:
@@ -189,21 +189,6 @@ func validDigest(d string) bool {
 	}
 	_, err := hex.DecodeString(h)
 	return err == nil && strings.ToLower(h) == h
-}
-
-// fileMode converts the 12 Unix permission bits of a File.
-func fileMode(bits uint32) os.FileMode {
-	m := os.FileMode(bits & 0o777)
-	if bits&0o4000 != 0 {
-		m |= os.ModeSetuid
-	}
-	if bits&0o2000 != 0 {
-		m |= os.ModeSetgid
-	}
-	if bits&0o1000 != 0 {
-		m |= os.ModeSticky
-	}
-	return m
 }
 
 // relativeErrors names files by their paths in the upload, so that no

@@ -74,9 +74,25 @@ func (e *Entry) line() string {
 	return fmt.Sprintf("%s %04o %s %s\n", e.Kind, e.Mode, canonical(e.Path), content)
 }
 
-// permBits returns the 12 permission bits (rwx for all, setuid, setgid,
+// FileMode is the fs.FileMode of the 12 Unix permission bits of an Entry
+// (the inverse of the bits HashTree records).
+func FileMode(bits uint32) fs.FileMode {
+	m := fs.FileMode(bits & 0o777)
+	if bits&0o4000 != 0 {
+		m |= fs.ModeSetuid
+	}
+	if bits&0o2000 != 0 {
+		m |= fs.ModeSetgid
+	}
+	if bits&0o1000 != 0 {
+		m |= fs.ModeSticky
+	}
+	return m
+}
+
+// PermBits returns the 12 permission bits (rwx for all, setuid, setgid,
 // sticky) as Unix writes them.
-func permBits(m fs.FileMode) uint32 {
+func PermBits(m fs.FileMode) uint32 {
 	p := uint32(m.Perm())
 	if m&fs.ModeSetuid != 0 {
 		p |= 0o4000
@@ -167,7 +183,7 @@ func treeDigest(entries []Entry) string {
 }
 
 func entryFor(rel, p string, info fs.FileInfo) (Entry, error) {
-	e := Entry{Path: rel, Mode: permBits(info.Mode())}
+	e := Entry{Path: rel, Mode: PermBits(info.Mode())}
 	switch {
 	case info.Mode().IsRegular():
 		e.Kind, e.Size = KindFile, info.Size()

@@ -36,12 +36,29 @@ func newPipeline(ctx context.Context, cfg *config, f buildFlags, msgs *messages)
 	}
 	checker, _ := withIndex(cfg, remote, f.verify, msgs)
 	lb := &lazyBuilder{opts: builder.Options{Addr: cfg.BuildkitAddr, Version: ispecVersion()}}
+	opts, err := commonOptions(ctx, cfg, checker, lb, cfg.cacheMode(f.noRegistryCache), msgs)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, ensure.WithLocker(ensure.FileLocker{Dir: cfg.CacheDir}))
+	p, err := ensure.New(opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &cliPipeline{Pipeline: p, b: lb}, nil
+}
+
+func (p *cliPipeline) close() { p.b.close() }
+
+// commonOptions are the pipeline options the CLI and the server share:
+// the lookup, BuildKit connected on first use, the context builds run
+// under, the registry cache, the local index as recorder, the pip netrc.
+func commonOptions(ctx context.Context, cfg *config, checker cache.Checker, lb *lazyBuilder, cache builder.CacheMode, msgs *messages) ([]ensure.Option, error) {
 	opts := []ensure.Option{
 		ensure.WithLookup(checker),
 		ensure.WithBuilder(lb),
-		ensure.WithLocker(ensure.FileLocker{Dir: cfg.CacheDir}),
 		ensure.WithContext(ctx),
-		ensure.WithRegistryCache(cfg.cacheMode(f.noRegistryCache), cfg.CacheRegistry),
+		ensure.WithRegistryCache(cache, cfg.CacheRegistry),
 	}
 	if r, ok := recorderOf(checker, msgs); ok {
 		opts = append(opts, ensure.WithRecorder(r))
@@ -55,14 +72,8 @@ func newPipeline(ctx context.Context, cfg *config, f buildFlags, msgs *messages)
 		}
 		opts = append(opts, ensure.WithPipNetrc(netrc))
 	}
-	p, err := ensure.New(opts...)
-	if err != nil {
-		return nil, err
-	}
-	return &cliPipeline{Pipeline: p, b: lb}, nil
+	return opts, nil
 }
-
-func (p *cliPipeline) close() { p.b.close() }
 
 // recorderOf returns the recorder of a lookup backed by the local index.
 func recorderOf(checker cache.Checker, msgs *messages) (ensure.Recorder, bool) {

@@ -200,24 +200,16 @@ func newServePipeline(ctx context.Context, cfg *config, stderr io.Writer) (*serv
 	if err != nil {
 		return nil, err
 	}
-	checker, _ := withIndex(cfg, remote, false, newMessages(stderr, ""))
+	msgs := newMessages(stderr, "")
+	checker, _ := withIndex(cfg, remote, false, msgs)
 	lb := &lazyBuilder{opts: builder.Options{Addr: cfg.BuildkitAddr, Version: ispecVersion()}}
-	opts := []ensure.Option{
-		ensure.WithLookup(checker), ensure.WithBuilder(lb), ensure.WithContext(ctx),
+	opts, err := commonOptions(ctx, cfg, checker, lb, cfg.cacheMode(false), msgs)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts,
 		ensure.WithMaxBuilds(sc.MaxBuilds), ensure.WithMaxQueue(sc.MaxQueue),
-		ensure.WithBuildTimeout(sc.BuildTimeout), ensure.WithFailureTTL(sc.FailureTTL),
-		ensure.WithRegistryCache(cfg.cacheMode(false), cfg.CacheRegistry),
-	}
-	if r, ok := recorderOf(checker, newMessages(stderr, "")); ok {
-		opts = append(opts, ensure.WithRecorder(r))
-	}
-	if cfg.PipNetrc != "" {
-		netrc, err := os.ReadFile(cfg.PipNetrc)
-		if err != nil {
-			return nil, usageError{fmt.Errorf("pip-netrc: reading %s: %w", cfg.PipNetrc, errors.Unwrap(err))}
-		}
-		opts = append(opts, ensure.WithPipNetrc(netrc))
-	}
+		ensure.WithBuildTimeout(sc.BuildTimeout), ensure.WithFailureTTL(sc.FailureTTL))
 	p, err := ensure.New(opts...)
 	if err != nil {
 		return nil, usageError{err}
