@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sync"
 
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/progress/progressui"
+
+	"github.com/ispec-dev/ispec/internal/replay"
 )
 
 // Progress is the progress of one build as a stream of BuildKit solve
@@ -15,81 +16,26 @@ import (
 // event from the start of the build, however late it subscribes. The zero
 // value is not usable; call NewProgress.
 type Progress struct {
-	mu     sync.Mutex
-	events []*client.SolveStatus
-	closed bool
-	notify chan struct{} // closed and replaced on every change
+	log *replay.Log[*client.SolveStatus]
 }
 
 // NewProgress returns an open, empty Progress.
 func NewProgress() *Progress {
-	return &Progress{notify: make(chan struct{})}
+	return &Progress{log: replay.New[*client.SolveStatus]()}
 }
 
 // Publish appends an event. Publishing after Close is ignored.
-func (p *Progress) Publish(s *client.SolveStatus) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return
-	}
-	p.events = append(p.events, s)
-	close(p.notify)
-	p.notify = make(chan struct{})
-}
+func (p *Progress) Publish(s *client.SolveStatus) { p.log.Add(s) }
 
 // Close ends the stream: every watcher's channel is closed once it has
 // read all events. Close is idempotent.
-func (p *Progress) Close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return
-	}
-	p.closed = true
-	close(p.notify)
-}
+func (p *Progress) Close() { p.log.Close() }
 
 // Subscribe returns a channel with every event of the build from its
 // start, closed after the last one once the build ends, or when ctx is
 // done. Events are shared: watchers must not modify them.
 func (p *Progress) Subscribe(ctx context.Context) <-chan *client.SolveStatus {
-	out := make(chan *client.SolveStatus)
-	go func() {
-		defer close(out)
-		for i := 0; ; {
-			p.mu.Lock()
-			if i < len(p.events) {
-				ev := p.events[i]
-				p.mu.Unlock()
-				i++
-				select {
-				case out <- ev:
-				case <-ctx.Done():
-					return
-				}
-				continue
-			}
-			closed, wait := p.closed, p.notify
-			p.mu.Unlock()
-			if closed {
-				return
-			}
-			select {
-			case <-wait:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out
-}
-
-// feed publishes every status from ch until it is closed.
-func (p *Progress) feed(ch <-chan *client.SolveStatus) {
-	for s := range ch {
-		p.Publish(s)
-	}
+	return p.log.Subscribe(ctx)
 }
 
 // Progress display modes, as buildx names them.

@@ -96,3 +96,11 @@ type Event struct {
 // Sink receives a call's events, in order, from one goroutine at a time.
 // It must not block for long: a build's events wait for it.
 type Sink func(Event)
+
+// orDrop returns the sink, or one that drops events when it is nil.
+func (s Sink) orDrop() func(Event) {
+	if s == nil {
+		return func(Event) {}
+	}
+	return s
+}

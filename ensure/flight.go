@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/ispec-dev/ispec/internal/replay"
 	"github.com/ispec-dev/ispec/spec"
 )
 
@@ -20,7 +21,7 @@ type flight struct {
 	base    string
 	req     Request // the starter's, without its sink
 	started time.Time
-	log     *eventLog
+	log     *replay.Log[Event]
 	done    chan struct{} // closed when res or err is set
 	callers atomic.Int32
 	release func() // the starter's Retain; nil when none
@@ -86,7 +87,7 @@ func (p *Pipeline) join(ref name.Tag, img *spec.Image, base string, req Request)
 	}
 	own := req
 	own.Sink = nil
-	f := &flight{id: newID(), ref: ref, img: img, base: base, req: own, started: time.Now(), log: newEventLog(), done: make(chan struct{})}
+	f := &flight{id: newID(), ref: ref, img: img, base: base, req: own, started: time.Now(), log: replay.New[Event](), done: make(chan struct{})}
 	f.callers.Add(1)
 	if req.Retain != nil {
 		f.release = req.Retain()
@@ -115,7 +116,7 @@ func (p *Pipeline) run(f *flight) {
 		err = fmt.Errorf("building %s: the build ran past its %s timeout: %w", f.ref.Name(), p.timeout, context.DeadlineExceeded)
 	}
 	if err != nil {
-		f.log.add(Event{Kind: KindFailed, Time: time.Now(), Ref: f.ref.Name(), BuildID: f.id, Err: err})
+		f.log.Add(Event{Kind: KindFailed, Time: time.Now(), Ref: f.ref.Name(), BuildID: f.id, Err: err})
 	}
 	p.mu.Lock()
 	f.res, f.err, f.finished = res, err, time.Now()
@@ -133,7 +134,7 @@ func (p *Pipeline) run(f *flight) {
 		delete(p.flights, f.ref.Name())
 	}
 	p.mu.Unlock()
-	f.log.close()
+	f.log.Close()
 	close(f.done)
 	if keep {
 		time.AfterFunc(p.failureTTL, func() {
@@ -155,7 +156,7 @@ func (p *Pipeline) fly(ctx context.Context, f *flight) (*Result, error) {
 		if ev.Time.IsZero() {
 			ev.Time = time.Now()
 		}
-		f.log.add(ev)
+		f.log.Add(ev)
 	}
 	if p.builder == nil {
 		return nil, fmt.Errorf("building %s: %w: no builder", ref, ErrUnavailable)
@@ -236,7 +237,7 @@ func (p *Pipeline) Watch(ctx context.Context, id string, sink Sink) (*Result, er
 	if !ok {
 		return nil, fmt.Errorf("build %s: %w", id, ErrNotFound)
 	}
-	if err := f.log.follow(ctx, sink); err != nil {
+	if err := f.log.Follow(ctx, sink.orDrop()); err != nil {
 		return nil, err
 	}
 	<-f.done

@@ -205,7 +205,7 @@ func (p *Pipeline) Ensure(ctx context.Context, img *spec.Image, req Request) (*R
 		kind = KindJoined
 	}
 	req.emit(Event{Kind: kind, Ref: ref.Name(), BuildID: f.id})
-	if err := f.log.follow(ctx, req.Sink); err != nil {
+	if err := f.log.Follow(ctx, req.Sink.orDrop()); err != nil {
 		return nil, fmt.Errorf("waiting for the build of %s: %w", ref.Name(), err)
 	}
 	<-f.done
