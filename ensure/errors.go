@@ -24,6 +24,8 @@ var (
 	// ErrDenied: the caller may not build this image (for example its
 	// registry is not allowed).
 	ErrDenied = errors.New("permission denied")
+	// ErrNoBuild: no build of the tag runs to join (Pipeline.Join).
+	ErrNoBuild = errors.New("no build of this tag runs")
 	// ErrNotFound: no build has the id asked for.
 	ErrNotFound = errors.New("no such build")
 	// ErrNoRegistry: the spec's image has no registry to look up or push

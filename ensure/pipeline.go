@@ -200,6 +200,30 @@ func (p *Pipeline) Ensure(ctx context.Context, img *spec.Image, req Request) (*R
 	if err != nil {
 		return nil, err
 	}
+	return p.await(ctx, f, joined, req, start)
+}
+
+// Join follows the build of ref that runs (or failed within the failure
+// TTL) as Ensure would, without the image's files: a server answers a
+// caller that sent no file bytes this way. When no build of ref runs it
+// returns ErrNoBuild and does nothing.
+func (p *Pipeline) Join(ctx context.Context, ref name.Tag, req Request) (*Result, error) {
+	start := time.Now()
+	p.mu.Lock()
+	f, ok := p.flights[ref.Name()]
+	if ok {
+		f.callers.Add(1)
+	}
+	p.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", ref.Name(), ErrNoBuild)
+	}
+	return p.await(ctx, f, true, req, start)
+}
+
+// await follows f for one caller until it ends or the caller leaves.
+func (p *Pipeline) await(ctx context.Context, f *flight, joined bool, req Request, start time.Time) (*Result, error) {
+	ref := f.ref
 	kind := KindAccepted
 	if joined {
 		kind = KindJoined

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/ispec-dev/ispec/builder"
 )
 
@@ -385,5 +387,34 @@ func TestRegistryCacheIsOnForPushesByDefault(t *testing.T) {
 		if name == "elsewhere" && !strings.HasPrefix(o.CacheExports[0], "cache.example/ci/") {
 			t.Errorf("%s: exports %v, want them under cache.example/ci", name, o.CacheExports)
 		}
+	}
+}
+
+func TestJoinFollowsARunningBuildOnly(t *testing.T) {
+	reg := newFakeRegistry()
+	b := &fakeBuilder{reg: reg, gate: make(chan struct{}), start: make(chan string, 1)}
+	p := newTestPipeline(t, reg, b)
+	ref := image(testRef).Identity.Ref
+	tag, _ := name.NewTag(ref)
+	if _, err := p.Join(context.Background(), tag, Request{}); !errors.Is(err, ErrNoBuild) {
+		t.Fatalf("Join with no build: %v, want ErrNoBuild", err)
+	}
+	go p.Ensure(context.Background(), image(testRef), Request{})
+	<-b.start
+	done := make(chan *Result, 1)
+	go func() {
+		r, err := p.Join(context.Background(), tag, Request{})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- r
+	}()
+	waitFor(t, func() bool { return len(p.Builds()) == 1 && p.Builds()[0].Callers == 2 })
+	close(b.gate)
+	if r := <-done; r == nil || r.Outcome != OutcomeJoined || r.Digest != digestOf(testRef) {
+		t.Errorf("Join = %+v, want joined", r)
+	}
+	if len(b.builds()) != 1 {
+		t.Errorf("%d builds, want 1", len(b.builds()))
 	}
 }

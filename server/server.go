@@ -272,7 +272,10 @@ func (s *Server) Build(req *apiv1.BuildRequest, stream apiv1.ImageService_BuildS
 	if req.GetFilesOmitted() || !complete {
 		// The caller left out its files' bytes: tell it whether they are
 		// needed.
-		return s.needFiles(ctx, img, opts.GetForce(), stream)
+		if err := s.needFiles(ctx, img, opts.GetForce(), stream, send); err != nil {
+			return err
+		}
+		return sendErr
 	}
 	start := time.Now()
 	res, err := s.p.Ensure(ctx, img, ensure.Request{Force: opts.GetForce(), NoCache: opts.GetNoCache(), Sink: send, Retain: up.retain})
@@ -296,14 +299,29 @@ func (s *Server) Build(req *apiv1.BuildRequest, stream apiv1.ImageService_BuildS
 	return sendErr
 }
 
-// needFiles answers a build request without file bytes: found (done), or
-// files_needed.
-func (s *Server) needFiles(ctx context.Context, img *spec.Image, force bool, stream apiv1.ImageService_BuildServer) error {
+// needFiles answers a build request without file bytes: the build of the
+// tag that runs, joined; found (done); or files_needed.
+func (s *Server) needFiles(ctx context.Context, img *spec.Image, force bool, stream apiv1.ImageService_BuildServer, send ensure.Sink) error {
 	t, err := ensure.Tag(img)
 	if err != nil {
 		return errStatus(err)
 	}
 	if !force {
+		// A build of the tag runs (another caller sent the files): join
+		// it, with no bytes from this caller.
+		res, err := s.p.Join(ctx, t, ensure.Request{Sink: send})
+		switch {
+		case err == nil:
+			s.m.builds.WithLabelValues(res.Outcome.String()).Inc()
+			s.m.joins.Inc()
+			return nil
+		case !errors.Is(err, ensure.ErrNoBuild):
+			if ctx.Err() != nil {
+				return status.FromContextError(ctx.Err()).Err()
+			}
+			s.m.builds.WithLabelValues("failed").Inc()
+			return errStatus(err)
+		}
 		start := time.Now()
 		r := s.lookup.Lookup(ctx, t)
 		s.m.lookups.WithLabelValues(r.State.String()).Inc()
