@@ -127,7 +127,7 @@ joined_spec() {
 name: bench-join-$1-$(date +%s%N)
 registry: $ISPEC_TEST_REGISTRY/bench
 base_image: $ISPEC_TEST_BASE_BUSYBOX
-commands: ["sleep 3; echo $1 > /which.txt"]
+commands: ["sleep 3; echo $1 $(date +%s%N) > /which.txt"]
 SPEC
 	echo "$WORK/$1/spec.yaml"
 }
