@@ -55,7 +55,8 @@ func isPattern(a string) bool { return strings.ContainsAny(a, "*?[") }
 // expandGlob returns the regular files pattern matches, sorted. Elements
 // are matched with filepath.Match; `**` matches zero or more folders. As in
 // shells, a wildcard does not match a name that starts with a dot unless
-// the pattern's element does, so `**` does not descend into .git.
+// the pattern's element does, so `**` does not descend into .git; nor
+// does it follow symlinks to folders.
 func expandGlob(pattern string) ([]string, error) {
 	elems := strings.Split(filepath.ToSlash(pattern), "/")
 	for _, e := range elems {
@@ -93,11 +94,19 @@ func walkGlob(dir string, elems []string, match func(string)) {
 	}
 	e, rest := elems[0], elems[1:]
 	if e == "**" {
-		// Zero folders, then one more folder and ** again.
+		// Zero folders, then one more folder and ** again. A trailing **
+		// matches every file below.
 		walkGlob(dir, rest, match)
 		for _, d := range readDir(dir) {
-			if d.IsDir() && !strings.HasPrefix(d.Name(), ".") {
-				walkGlob(join(dir, d.Name()), elems, match)
+			if strings.HasPrefix(d.Name(), ".") {
+				continue
+			}
+			// ** descends into folders, not symlinks to folders (no loops).
+			p := join(dir, d.Name())
+			if d.IsDir() {
+				walkGlob(p, elems, match)
+			} else if fi, err := os.Stat(p); err == nil && len(rest) == 0 && fi.Mode().IsRegular() {
+				match(p)
 			}
 		}
 		return
