@@ -90,6 +90,9 @@ func runBuild(cmd *cobra.Command, f buildFlags, args []string) error {
 			return err
 		}
 		defer p.close()
+		if lp, ok := p.(*cliPipeline); ok {
+			lp.prepare(ctx, valid)
+		}
 		run.each(f.jobs, func(i int) {
 			w, flush := stderr, func() {}
 			if f.jobs > 1 && len(paths) > 1 {
