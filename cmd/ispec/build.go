@@ -61,6 +61,22 @@ is another spec builds the parent first (once, however many children
 share it). Prints ref@digest per spec on stdout; progress goes to stderr
 as buildx shows it.
 
+SPEC may be a glob pattern, expanded by ispec (quote it so that CI
+systems and shells pass it as is): * ? [...] within a path element, **
+for any number of folders ("images/**/*.yaml"); a pattern that matches
+no file is an error (exit 2). Every spec is attempted: an invalid spec,
+or one whose build fails, is reported (file, line and field for an
+invalid one) and the others are still built. --jobs N builds N distinct
+specs at once; a parent shared by several specs is built once. With
+several specs a summary ends stderr (found, built, failed, times), and
+when GITHUB_STEP_SUMMARY is set a Markdown summary is appended to it.
+--json-out FILE writes one record per spec (spec, name, ref, digest,
+outcome found/built/failed, duration_seconds, error) and the summary.
+--image-args prints "--image NAME=REF@DIGEST" per spec found or built,
+the arguments pyflyte register takes. With --jobs above 1, each line of
+plain progress starts with "[SPEC] " (a tty display becomes plain) and
+each JSON progress object gets a "spec" field.
+
 Parallel runs on one host build a tag once: a file lock in the cache dir
 serializes them and the second finds the first's image. A failed build
 pushes nothing and shows the failing step with the tail of its log.
@@ -78,13 +94,15 @@ through QEMU emulation), which is checked before any work starts.
 BuildKit is reached at --buildkit-addr, else BUILDKIT_HOST
 (unix:///path, tcp://host:port, docker-container://name).
 
-Exit 0 on success, 1 when a build step failed, 2 for an invalid spec or
+The exit code is the worst of all specs' (2 over 3 over 1 over 0): 0 on
+success, 1 when a build step failed, 2 for an invalid spec or
 usage (or a base image its registry does not have), 3 when a registry
 (the image's or its base's) or BuildKit is unavailable, or BuildKit's
 workers cannot build a platform the spec asks for, 130 or 143 when
-SIGINT or SIGTERM interrupted it. With --json a spec that failed gets a
-record with "error": {"class", "message"} (class invalid, unavailable,
-failed or interrupted); with --progress json all of stderr is JSON.`,
+SIGINT or SIGTERM interrupted it (no spec is started after that). With
+--json a spec that failed gets a record with "error": {"class",
+"message"} (class invalid, unavailable, failed or interrupted); with
+--progress json all of stderr is JSON.`,
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runBuild(cmd, f, args) },
 	}
@@ -94,9 +112,9 @@ failed or interrupted); with --progress json all of stderr is JSON.`,
 	fl.BoolVar(&f.verify, "verify", false, "ask the registry even for tags the local index knows (after a registry was emptied)")
 	fl.BoolVar(&f.noCache, "no-cache", false, "run every step again instead of reusing BuildKit's cache")
 	fl.StringVar(&f.progress, "progress", "auto", "progress on stderr: auto, tty, plain, json or quiet")
-	fl.IntVarP(&f.jobs, "jobs", "j", 1, "build up to N distinct specs at once (parents shared by several specs are still built once)")
-	fl.StringVar(&f.jsonOut, "json-out", "", "write every spec's result (spec, name, ref, digest, outcome, duration, error) and a summary to FILE as one JSON document, atomically")
-	fl.BoolVar(&f.imageArgs, "image-args", false, "print `--image NAME=REF@DIGEST` for each spec built or found instead of ref@digest: the arguments pyflyte register takes")
+	fl.IntVarP(&f.jobs, "jobs", "j", 1, "build up to `N` distinct specs at once (parents shared by several specs are still built once)")
+	fl.StringVar(&f.jsonOut, "json-out", "", "write every spec's result (spec, name, ref, digest, outcome, duration, error) and a summary to `FILE` as one JSON document, atomically")
+	fl.BoolVar(&f.imageArgs, "image-args", false, "print \"--image NAME=REF@DIGEST\" for each spec built or found instead of ref@digest: the arguments pyflyte register takes")
 	fl.StringVar(&f.output, "output", "", "write the image to oci:PATH (OCI layout tarball) or docker:PATH (docker load tarball) instead of pushing; always builds")
 	fl.String("pip-netrc", "", "netrc file with private package index credentials, given to pip as a BuildKit secret (env ISPEC_PIP_NETRC)")
 	addServerFlags(fl)
