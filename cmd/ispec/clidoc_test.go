@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // TestCLIReferenceIsCurrent regenerates the CLI reference into a temporary
@@ -60,4 +63,38 @@ func TestGenCLIDocsRemovesStale(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
 		t.Error("a file not generated was removed")
 	}
+}
+
+// TestConfigurationReferenceCoversEverySetting: docs/configuration.md
+// names every config file key and every flag of every command.
+func TestConfigurationReferenceCoversEverySetting(t *testing.T) {
+	dt, err := os.ReadFile(filepath.Join("..", "..", "docs", "configuration.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(dt)
+	for _, k := range configKeys() {
+		if !strings.Contains(doc, "| `"+k+"` |") {
+			t.Errorf("config key %s is not in the table of config file keys", k)
+		}
+		env := "ISPEC_" + strings.ToUpper(strings.ReplaceAll(k, "-", "_"))
+		if !strings.Contains(doc, env) {
+			t.Errorf("%s is not documented", env)
+		}
+	}
+	root := newRootCmd()
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			if !strings.Contains(doc, "--"+f.Name) {
+				t.Errorf("%s --%s is not in docs/configuration.md", c.CommandPath(), f.Name)
+			}
+		})
+		for _, sub := range c.Commands() {
+			if sub.IsAvailableCommand() {
+				walk(sub)
+			}
+		}
+	}
+	walk(root)
 }
