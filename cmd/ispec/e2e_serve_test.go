@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -129,7 +130,8 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	build := exec.Command(bin, "build", "--server", srv.addr, "--json", "--progress", "plain", slow)
-	var out, errb strings.Builder
+	// The process writes while the test reads: buffers safe for both.
+	var out, errb syncBuffer
 	build.Stdout, build.Stderr = &out, &errb
 	if err := build.Start(); err != nil {
 		t.Fatal(err)
@@ -169,4 +171,22 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	if !strings.Contains(srv.log.String(), "shutting down") {
 		t.Errorf("serve's log does not say it drained:\n%s", srv.log)
 	}
+}
+
+// syncBuffer is a strings.Builder safe for one writer and readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
