@@ -4,7 +4,7 @@
 GO ?= go
 DEVENV := bash scripts/devenv.sh
 
-.PHONY: build test fuzz demo lint proto proto-check deploy-check env-up env-down env-status
+.PHONY: build test fuzz demo lint proto proto-check deploy-check docs env-up env-down env-status
 
 build:
 	$(GO) build -o bin/ispec ./cmd/ispec
@@ -46,6 +46,11 @@ proto:
 
 proto-check:
 	GO=$(GO) bash scripts/proto.sh check
+
+# The CLI reference (docs/cli) from the commands themselves; `go test
+# ./cmd/ispec -run TestCLIReferenceIsCurrent` fails when it is stale.
+docs:
+	$(GO) run ./cmd/ispec gen-cli-docs docs/cli
 
 lint:
 	$(GO) vet ./...

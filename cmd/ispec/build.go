@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -25,7 +23,7 @@ type buildResult struct {
 	Outcome  string  `json:"outcome"`
 	Output   string  `json:"output,omitempty"`
 	Duration float64 `json:"duration_seconds"`
-	// Error is set when the spec failed; the command then stops.
+	// Error is set when the spec failed; the other specs are still built.
 	Error *errorRecord `json:"error,omitempty"`
 }
 
@@ -46,6 +44,11 @@ type buildFlags struct {
 	asJSON, force, noCache, verify bool
 	noRegistryCache                bool
 	progress, output               string
+	// The pre-build mode: concurrent builds, a results file, the
+	// arguments of pyflyte register.
+	jobs      int
+	jsonOut   string
+	imageArgs bool
 }
 
 func newBuildCmd() *cobra.Command {
@@ -58,6 +61,22 @@ the image is absent build it with BuildKit and push it. A spec whose base
 is another spec builds the parent first (once, however many children
 share it). Prints ref@digest per spec on stdout; progress goes to stderr
 as buildx shows it.
+
+SPEC may be a glob pattern, expanded by ispec (quote it so that CI
+systems and shells pass it as is): * ? [...] within a path element, **
+for any number of folders ("images/**/*.yaml"); a pattern that matches
+no file is an error (exit 2). Every spec is attempted: an invalid spec,
+or one whose build fails, is reported (file, line and field for an
+invalid one) and the others are still built. --jobs N builds N distinct
+specs at once; a parent shared by several specs is built once. With
+several specs a summary ends stderr (found, built, failed, times), and
+when GITHUB_STEP_SUMMARY is set a Markdown summary is appended to it.
+--json-out FILE writes one record per spec (spec, name, ref, digest,
+outcome found/built/failed, duration_seconds, error) and the summary.
+--image-args prints "--image NAME=REF@DIGEST" per spec found or built,
+the arguments pyflyte register takes. With --jobs above 1, each line of
+plain progress starts with "[SPEC] " (a tty display becomes plain) and
+each JSON progress object gets a "spec" field.
 
 Parallel runs on one host build a tag once: a file lock in the cache dir
 serializes them and the second finds the first's image. A failed build
@@ -84,105 +103,17 @@ one per base image and apt set (<registry>/ispec-cache:family-<hash>).
 --output build uses it only with --registry-cache. A cache that cannot be
 read or written never fails a build: ispec warns once.
 
-Exit 0 on success, 1 when a build step failed, 2 for an invalid spec or
+The exit code is the worst of all specs' (2 over 3 over 1 over 0): 0 on
+success, 1 when a build step failed, 2 for an invalid spec or
 usage (or a base image its registry does not have), 3 when a registry
 (the image's or its base's) or BuildKit is unavailable, or BuildKit's
 workers cannot build a platform the spec asks for, 130 or 143 when
-SIGINT or SIGTERM interrupted it. With --json a spec that failed gets a
-record with "error": {"class", "message"} (class invalid, unavailable,
-failed or interrupted); with --progress json all of stderr is JSON.`,
+SIGINT or SIGTERM interrupted it (no spec is started after that). With
+--json a spec that failed gets a record with "error": {"class",
+"message"} (class invalid, unavailable, failed or interrupted); with
+--progress json all of stderr is JSON.`,
 		Args: minArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			switch f.progress {
-			case "auto", "tty", "plain", "json", "rawjson", "quiet":
-			default:
-				return usageError{fmt.Errorf("--progress %q: expected auto, tty, plain, json or quiet", f.progress)}
-			}
-			var out *builder.Output
-			if f.output != "" {
-				if out, err = builder.ParseOutput(f.output); err != nil {
-					return usageError{fmt.Errorf("--output: %w", err)}
-				}
-				if len(args) != 1 {
-					return usageError{fmt.Errorf("--output %s writes one image: give one spec, not %d", out, len(args))}
-				}
-			}
-			if f.noRegistryCache && cfg.RegistryCache != nil && *cfg.RegistryCache && cmd.Flags().Changed("registry-cache") {
-				return usageError{errors.New("--registry-cache and --no-registry-cache: give one")}
-			}
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			imgs, errs := loadEach(cmd.Context(), cfg, args)
-			// failed ends the command with err, after a --json record for
-			// the spec at i.
-			failed := func(i int, err error) error {
-				if f.asJSON {
-					err = interruption(cmd.Context(), err)
-					res := buildResult{Spec: args[i], Error: newErrorRecord(err)}
-					if imgs[i] != nil {
-						res.Ref = imgs[i].Identity.Ref
-					}
-					_ = enc.Encode(res)
-				}
-				return err
-			}
-			for i, err := range errs {
-				if err != nil {
-					failed(i, err)
-				}
-			}
-			if err := errors.Join(errs...); err != nil {
-				return err
-			}
-			warnExcluded(cmd.ErrOrStderr(), imgs)
-			for i, img := range imgs {
-				if _, err := builder.WithRegistryCache(builder.BuildOptions{Output: out}, img, cfg.cacheMode(f.noRegistryCache), cfg.CacheRegistry); err != nil {
-					return failed(i, usageError{fmt.Errorf("cache-registry: %w", err)})
-				}
-				if out != nil {
-					if err := checkOutput(img, out); err != nil {
-						return failed(i, err)
-					}
-					continue
-				}
-				if _, err := imageTag(img); err != nil {
-					return failed(i, err)
-				}
-			}
-			if cfg.Server != "" && out != nil {
-				return usageError{fmt.Errorf("--output writes a local file: it cannot go through --server")}
-			}
-			msgs := newMessages(cmd.ErrOrStderr(), f.progress)
-			p, err := newEnsurer(cmd.Context(), cfg, f, msgs)
-			if err != nil {
-				return err
-			}
-			defer p.close()
-			for i, img := range imgs {
-				rd := newRenderer(cmd.Context(), f.progress, cmd.ErrOrStderr(), msgs)
-				req := ensure.Request{Force: f.force, NoCache: f.noCache, Sink: rd.sink}
-				var res *ensure.Result
-				if out != nil {
-					res, err = p.(*cliPipeline).Export(cmd.Context(), img, out, req)
-				} else {
-					res, err = p.Ensure(cmd.Context(), img, req)
-				}
-				if err != nil {
-					return failed(i, err)
-				}
-				if f.asJSON {
-					if err := enc.Encode(newBuildResult(args[i], res)); err != nil {
-						return err
-					}
-					continue
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), res.Pinned())
-			}
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, args []string) error { return runBuild(cmd, f, args) },
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object per spec: spec, ref, digest, built, output, duration_seconds; for a spec that failed, error (class, message)")
@@ -190,6 +121,9 @@ failed or interrupted); with --progress json all of stderr is JSON.`,
 	fl.BoolVar(&f.verify, "verify", false, "ask the registry even for tags the local index knows (after a registry was emptied)")
 	fl.BoolVar(&f.noCache, "no-cache", false, "run every step again instead of reusing BuildKit's cache")
 	fl.StringVar(&f.progress, "progress", "auto", "progress on stderr: auto, tty, plain, json or quiet")
+	fl.IntVarP(&f.jobs, "jobs", "j", 1, "build up to `N` distinct specs at once (parents shared by several specs are still built once)")
+	fl.StringVar(&f.jsonOut, "json-out", "", "write every spec's result (spec, name, ref, digest, outcome, duration, error) and a summary to `FILE` as one JSON document, atomically")
+	fl.BoolVar(&f.imageArgs, "image-args", false, "print \"--image NAME=REF@DIGEST\" for each spec built or found instead of ref@digest: the arguments pyflyte register takes")
 	fl.StringVar(&f.output, "output", "", "write the image to oci:PATH (OCI layout tarball) or docker:PATH (docker load tarball) instead of pushing; always builds")
 	fl.BoolVar(&f.noRegistryCache, "no-registry-cache", false, "neither import nor export BuildKit's cache in the registry (config registry-cache: false)")
 	fl.Bool("registry-cache", true, "import and export BuildKit's cache in the registry, --output builds included (default: pushes only; env ISPEC_REGISTRY_CACHE)")

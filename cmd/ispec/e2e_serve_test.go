@@ -148,6 +148,7 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	build := exec.Command(bin, "build", "--server", srv.addr, "--json", "--progress", "plain", slow)
+	// The process writes while the test reads: buffers safe for both.
 	var out, errb syncBuffer
 	build.Stdout, build.Stderr = &out, &errb
 	if err := build.Start(); err != nil {

@@ -21,7 +21,8 @@ import (
 // and BuildKit connected only when something must be built.
 type cliPipeline struct {
 	*ensure.Pipeline
-	b *lazyBuilder
+	b       *lazyBuilder
+	checker cache.Checker
 }
 
 // newPipeline makes the pipeline of one command. Builds run under ctx, so
@@ -45,7 +46,7 @@ func newPipeline(ctx context.Context, cfg *config, f buildFlags, msgs *messages)
 	if err != nil {
 		return nil, err
 	}
-	return &cliPipeline{Pipeline: p, b: lb}, nil
+	return &cliPipeline{Pipeline: p, b: lb, checker: checker}, nil
 }
 
 func (p *cliPipeline) close() { p.b.close() }
@@ -73,6 +74,29 @@ func commonOptions(ctx context.Context, cfg *config, checker cache.Checker, lb *
 		opts = append(opts, ensure.WithPipNetrc(netrc))
 	}
 	return opts, nil
+}
+
+// prepare readies the lookups of many images and their parents at once:
+// the local index read in one go, one registry handshake per registry
+// rather than one per repository.
+func (p *cliPipeline) prepare(ctx context.Context, imgs []*spec.Image) {
+	pr, ok := p.checker.(cache.Preparer)
+	if !ok {
+		return
+	}
+	var refs []name.Tag
+	seen := map[*spec.Image]bool{}
+	for _, img := range imgs {
+		for ; img != nil && !seen[img]; img = img.Parent {
+			seen[img] = true
+			if t, err := ensure.Tag(img); err == nil {
+				refs = append(refs, t)
+			}
+		}
+	}
+	if len(refs) > 1 {
+		pr.Prepare(ctx, refs)
+	}
 }
 
 // recorderOf returns the recorder of a lookup backed by the local index.

@@ -45,6 +45,7 @@ Settings come from defaults < config file < ISPEC_* environment < flags.
 		newValidateCmd(),
 		newVersionCmd(),
 		newServeCmd(),
+		newGenDocsCmd(),
 	)
 	return root
 }
