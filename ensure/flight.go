@@ -28,7 +28,7 @@ type flight struct {
 	done    chan struct{} // closed when res or err is set
 	callers atomic.Int32
 	fence   atomic.Int64 // the lease's, once taken
-	release func() // the starter's Retain; nil when none
+	release func()       // the starter's Retain; nil when none
 
 	// Set before done is closed.
 	res      *Result

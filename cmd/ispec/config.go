@@ -50,6 +50,13 @@ type serveConfig struct {
 	ShutdownGrace             time.Duration
 	TLSCert, TLSKey, ClientCA string
 	LogFormat, UploadDir      string
+	// RedisURL is the Redis replicas share leases, build events and
+	// failures through; empty: coordination in process only.
+	RedisURL string
+	// LeaseTTL is how long a tag's lease lives without renewal.
+	LeaseTTL time.Duration
+	// MaxPerDaemon bounds the builds at once on each daemon of a pool.
+	MaxPerDaemon int
 }
 
 // newViper reads the config file (flag --config, else ISPEC_CONFIG, else
@@ -129,6 +136,9 @@ func loadConfig(cmd *cobra.Command) (*config, error) {
 			ClientCA:          v.GetString("client-ca"),
 			LogFormat:         v.GetString("log-format"),
 			UploadDir:         v.GetString("upload-dir"),
+			RedisURL:          v.GetString("redis-url"),
+			LeaseTTL:          v.GetDuration("lease-ttl"),
+			MaxPerDaemon:      v.GetInt("max-builds-per-daemon"),
 		},
 	}
 	if c.BuildkitAddr == "" {
@@ -143,7 +153,7 @@ func loadConfig(cmd *cobra.Command) (*config, error) {
 // configKeys returns the settings a config file may hold: the fields of
 // config.
 func configKeys() []string {
-	return []string{"registry", "cache-dir", "buildkit-addr", "base-image", "python-base", "cuda-base", "insecure-registries", "pip-netrc"}
+	return []string{"registry", "cache-dir", "buildkit-addr", "base-image", "python-base", "cuda-base", "insecure-registries", "pip-netrc", "redis-url", "lease-ttl"}
 }
 
 // checkConfigKeys refuses keys of a config file that are no setting (a
