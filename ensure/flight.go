@@ -268,7 +268,7 @@ func (p *Pipeline) lock(ctx context.Context, f *flight, emit Sink) (context.Cont
 			}
 			if res != nil {
 				r := *res
-				r.BuildID = f.id
+				r.Ref, r.BuildID = f.ref, f.id
 				if r.Outcome == OutcomeBuilt {
 					r.Outcome = OutcomeJoined
 				}
