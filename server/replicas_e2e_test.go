@@ -86,6 +86,11 @@ func buildAcross(t *testing.T, rs []*replica, n int, body string) ([]*ensure.Res
 		}()
 	}
 	wg.Wait()
+	for i := range results {
+		if results[i] != nil && results[i].Outcome == ensure.OutcomeBuilt {
+			t.Logf("built %s in %s", results[i].Ref.Name(), results[i].Duration)
+		}
+	}
 	return results, errs, repoOf(img)
 }
 
@@ -114,7 +119,7 @@ func checkOneBuild(t *testing.T, env *testenv.Env, results []*ensure.Result, err
 func TestTwoReplicasFiftyCallersOneBuild(t *testing.T) {
 	rd := testenv.StartRedis(t)
 	rs := []*replica{startReplica(t, rd.URL(), 30*time.Second, nil), startReplica(t, rd.URL(), 30*time.Second, nil)}
-	results, errs, repo := buildAcross(t, rs, 50, "commands: [\"sleep 4; echo built > /built.txt\"]\n")
+	results, errs, repo := buildAcross(t, rs, 50, "commands: [\"sleep 4; echo NONCE > /built.txt\"]\n")
 	checkOneBuild(t, rs[0].env, results, errs, repo)
 	// Each replica ran one flight; the one that did not build followed the
 	// other's build from Redis.
@@ -130,7 +135,7 @@ func TestLeaseRenewedUnderALongBuild(t *testing.T) {
 	ttl := 1500 * time.Millisecond
 	rs := []*replica{startReplica(t, rd.URL(), ttl, nil), startReplica(t, rd.URL(), ttl, nil)}
 	// The build sleeps for more than three lease TTLs.
-	results, errs, repo := buildAcross(t, rs, 6, "commands: [\"sleep 6; echo long > /long.txt\"]\n")
+	results, errs, repo := buildAcross(t, rs, 6, "commands: [\"sleep 6; echo NONCE > /long.txt\"]\n")
 	checkOneBuild(t, rs[0].env, results, errs, repo)
 	// One lease taken, once: fence numbers are per tag, from 1.
 	fences := 0
@@ -154,7 +159,7 @@ func TestRedisStoppedBuildsGoOnThenCoordinationResumes(t *testing.T) {
 	rs := []*replica{startReplica(t, rd.URL(), 3*time.Second, nil), startReplica(t, rd.URL(), 3*time.Second, nil)}
 	rd.Stop()
 	// Degraded: each replica coordinates its own callers; builds succeed.
-	results, errs, _ := buildAcross(t, rs, 4, "commands: [\"echo degraded > /d.txt\"]\n")
+	results, errs, _ := buildAcross(t, rs, 4, "commands: [\"echo NONCE > /d.txt\"]\n")
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("caller %d with redis down: %v", i, err)
@@ -169,7 +174,7 @@ func TestRedisStoppedBuildsGoOnThenCoordinationResumes(t *testing.T) {
 		}
 	}
 	rd.Start()
-	results, errs, repo := buildAcross(t, rs, 10, "commands: [\"sleep 2; echo back > /b.txt\"]\n")
+	results, errs, repo := buildAcross(t, rs, 10, "commands: [\"sleep 2; echo NONCE > /b.txt\"]\n")
 	checkOneBuild(t, rs[0].env, results, errs, repo)
 	for i, r := range rs {
 		if r.rc.Degraded() {
