@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"net"
 	"sync"
@@ -258,4 +259,31 @@ func counter(t *testing.T, reg *prometheus.Registry, daemon, result string) floa
 		}
 	}
 	return 0
+}
+
+// TestBenchReplicas measures 50 callers across 2 replicas against one
+// caller's build of a spec of the same shape (scripts/bench-replicas.sh);
+// it runs only with ISPEC_BENCH=1.
+func TestBenchReplicas(t *testing.T) {
+	if os.Getenv("ISPEC_BENCH") != "1" {
+		t.Skip("set ISPEC_BENCH=1 (scripts/bench-replicas.sh)")
+	}
+	rd := testenv.StartRedis(t)
+	rs := []*replica{startReplica(t, rd.URL(), 30*time.Second, nil), startReplica(t, rd.URL(), 30*time.Second, nil)}
+	const body = "commands: [\"sleep 3; echo NONCE > /bench.txt\"]\n"
+	start := time.Now()
+	_, errs, _ := buildAcross(t, rs[:1], 1, body)
+	single := time.Since(start)
+	if errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	start = time.Now()
+	results, errs, repo := buildAcross(t, rs, 50, body)
+	many := time.Since(start)
+	checkOneBuild(t, rs[0].env, results, errs, repo)
+	ratio := many.Seconds() / single.Seconds()
+	t.Logf("single caller %s; 50 callers across 2 replicas %s; ratio %.2f (target <= 1.2)", single.Round(time.Millisecond), many.Round(time.Millisecond), ratio)
+	if ratio > 1.2 {
+		t.Errorf("ratio %.2f > 1.2", ratio)
+	}
 }
