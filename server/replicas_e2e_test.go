@@ -3,9 +3,9 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"strings"
-	"net"
 	"sync"
 	"testing"
 	"time"

@@ -206,4 +206,3 @@ func waitDial(network, addr string, d time.Duration) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
