@@ -130,6 +130,11 @@ type BuildOptions struct {
 	// (cache mounts are still used). With pinned inputs the image is the
 	// same, digest included.
 	NoCache bool
+	// BeforePush is called once every step has succeeded and before the
+	// image is exported (pushed or written): an error from it stops the
+	// build before anything is pushed, and Build returns that error. Nil:
+	// no check.
+	BeforePush func(ctx context.Context) error
 	// Output writes the image to a local tarball instead of pushing it;
 	// Ref then only names the image inside the file, and no registry is
 	// contacted except to pull the base. Nil: push to Ref.
@@ -163,6 +168,8 @@ type Result struct {
 	// Warnings are problems that did not fail the build, each meant to be
 	// shown once (a registry cache that could not be written or read).
 	Warnings []string
+	// Daemon is the address of the BuildKit daemon that built it.
+	Daemon string
 }
 
 // Build builds img for each of its platforms (an image index when there
@@ -242,14 +249,28 @@ func (b *Builder) Build(ctx context.Context, img *spec.Image, opts BuildOptions)
 			prog.Publish(s)
 		}
 	}()
+	var stopped error // BeforePush's
 	buildFunc := func(ctx context.Context, c gateway.Client) (*gateway.Result, error) {
-		return b.solve(ctx, c, img, opts, plats, prog)
+		res, err := b.solve(ctx, c, img, opts, plats, prog)
+		if err != nil || opts.BeforePush == nil {
+			return res, err
+		}
+		// The export (the push) runs after this function returns.
+		if err := opts.BeforePush(ctx); err != nil {
+			stopped = err
+			return nil, err
+		}
+		return res, nil
 	}
 	resp, err := b.c.Build(ctx, solveOpt, "ispec", buildFunc, statusCh)
 	<-fed
 	if err != nil {
 		if out != nil {
 			out.discard()
+		}
+		if stopped != nil {
+			// BuildKit may report it as its own error: return the hook's.
+			return nil, stopped
 		}
 		return nil, b.buildError(ctx, ref, tr, err, opts.Output)
 	}
@@ -265,7 +286,23 @@ func (b *Builder) Build(ctx context.Context, img *spec.Image, opts BuildOptions)
 			return nil, err
 		}
 	}
-	return &Result{Ref: ref, Digest: dgst, Duration: time.Since(start), Warnings: tr.cacheWarnings(opts.CacheImports, opts.CacheExports)}, nil
+	return &Result{Ref: ref, Digest: dgst, Duration: time.Since(start), Daemon: b.opts.Addr, Warnings: tr.cacheWarnings(opts.CacheImports, opts.CacheExports)}, nil
+}
+
+// Addr returns the address of the daemon b builds on.
+func (b *Builder) Addr() string { return b.opts.Addr }
+
+// Ping checks that the daemon answers and has a worker (ListWorkers);
+// when it does not, the error is an *UnavailableError.
+func (b *Builder) Ping(ctx context.Context) error {
+	workers, err := b.c.ListWorkers(ctx)
+	if err != nil {
+		return &UnavailableError{Addr: b.opts.Addr, Err: unwrapGRPC(err)}
+	}
+	if len(workers) == 0 {
+		return &UnavailableError{Addr: b.opts.Addr, Err: errors.New("buildkitd has no workers")}
+	}
+	return nil
 }
 
 // solve runs inside BuildKit's gateway: per platform it resolves the base

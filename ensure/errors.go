@@ -106,6 +106,8 @@ func ClassOf(err error) Class {
 			return ClassInvalid
 		}
 		return ClassUnavailable
+	case errors.Is(err, ErrLeaseLost):
+		return ClassUnavailable
 	case errors.Is(err, context.Canceled):
 		return ClassCanceled
 	case errors.Is(err, context.DeadlineExceeded):

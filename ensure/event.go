@@ -85,6 +85,11 @@ type Event struct {
 	Status *client.SolveStatus
 	// Digest is the pushed or found manifest's digest.
 	Digest v1.Hash
+	// Fence is the fencing number of the tag's lease the build holds
+	// (Building, Pushed), when the lock is a shared lease.
+	Fence int64
+	// Daemon is the BuildKit daemon that built the image (Pushed).
+	Daemon string
 	// Result is the call's result (Done).
 	Result *Result
 	// Err is why the build failed (Failed).

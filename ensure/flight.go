@@ -2,12 +2,16 @@ package ensure
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/ispec-dev/ispec/cache"
 	"github.com/ispec-dev/ispec/internal/replay"
 	"github.com/ispec-dev/ispec/spec"
 )
@@ -24,7 +28,8 @@ type flight struct {
 	log     *replay.Log[Event]
 	done    chan struct{} // closed when res or err is set
 	callers atomic.Int32
-	release func() // the starter's Retain; nil when none
+	fence   atomic.Int64 // the lease's, once taken
+	release func()       // the starter's Retain; nil when none
 
 	// Set before done is closed.
 	res      *Result
@@ -63,6 +68,9 @@ type BuildInfo struct {
 	Err error
 	// Callers is how many calls started or joined it.
 	Callers int
+	// Fence is the fencing number of the tag's shared lease the build
+	// took (see Lease); 0 before it is taken or without a shared lease.
+	Fence int64
 }
 
 // Stats are the pipeline's current load.
@@ -147,19 +155,30 @@ func (p *Pipeline) run(f *flight) {
 	}
 }
 
-// fly is the build itself: a slot, the lock, the second look-up, the
-// build and push, the record.
-func (p *Pipeline) fly(ctx context.Context, f *flight) (*Result, error) {
+// fly is the build itself: a remembered failure, a slot, the lock (or
+// the build of another replica that holds it), the second look-up, the
+// build and push (after a last check), the record.
+func (p *Pipeline) fly(ctx context.Context, f *flight) (res *Result, err error) {
 	ref := f.ref.Name()
+	var pub Publication
 	emit := func(ev Event) {
 		ev.BuildID = f.id
 		if ev.Time.IsZero() {
 			ev.Time = time.Now()
 		}
 		f.log.Add(ev)
+		if pub != nil {
+			pub.Add(ev)
+		}
 	}
 	if p.builder == nil {
 		return nil, fmt.Errorf("building %s: %w: no builder", ref, ErrUnavailable)
+	}
+	if p.exchange != nil && !f.req.Force {
+		// A failure another replica remembers is this build's too.
+		if err := p.exchange.Failure(ctx, ref, emit); err != nil {
+			return nil, err
+		}
 	}
 	if p.slots != nil {
 		select {
@@ -169,13 +188,20 @@ func (p *Pipeline) fly(ctx context.Context, f *flight) (*Result, error) {
 			return nil, fmt.Errorf("building %s: waiting for a build slot: %w", ref, ctx.Err())
 		}
 	}
-	held, release, err := p.locker.Lock(ctx, ref, func(holder string) {
-		emit(Event{Kind: KindWaiting, Ref: ref, Holder: holder})
-	})
+	held, release, followed, err := p.lock(ctx, f, emit)
+	if followed != nil {
+		return followed.res, followed.err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("taking the build lock of %s: %w", ref, err)
 	}
 	defer release()
+	lease, _ := LeaseFrom(held)
+	f.fence.Store(lease.Fence)
+	if p.exchange != nil {
+		pub = p.exchange.Publish(ref, f.id, lease)
+		defer func() { pub.Finish(res, err, p.failureTTL) }()
+	}
 	if !f.req.Force {
 		// Another process may have pushed it while we waited for the lock.
 		res, err := p.find(held, f.ref, Request{Sink: emit}, f.started, f.id)
@@ -183,17 +209,127 @@ func (p *Pipeline) fly(ctx context.Context, f *flight) (*Result, error) {
 			return res, err
 		}
 	}
-	emit(Event{Kind: KindBuilding, Ref: ref})
-	dgst, err := p.build(held, f.img, f.base, ref, nil, f.req, emit)
-	if err != nil {
+	emit(Event{Kind: KindBuilding, Ref: ref, Fence: lease.Fence})
+	dgst, daemon, err := p.build(held, f.img, f.base, ref, nil, f.req, emit, p.beforePush(held, f))
+	var meanwhile *pushedMeanwhile
+	switch {
+	case errors.As(err, &meanwhile):
+		emit(Event{Kind: KindFound, Ref: ref, Source: meanwhile.source, Digest: meanwhile.digest})
+		return &Result{Ref: f.ref, Digest: meanwhile.digest, Outcome: OutcomeFound, Source: meanwhile.source, BuildID: f.id, Fence: lease.Fence}, nil
+	case err != nil && held.Err() != nil && ctx.Err() == nil:
+		// The lease was lost: the build stopped before it pushed.
+		return nil, fmt.Errorf("building %s (fence %d): %w", ref, lease.Fence, context.Cause(held))
+	case err != nil:
 		return nil, err
 	}
-	emit(Event{Kind: KindPushed, Ref: ref, Digest: dgst})
+	emit(Event{Kind: KindPushed, Ref: ref, Digest: dgst, Fence: lease.Fence, Daemon: daemon})
 	if p.recorder != nil {
 		// A failed record costs a lookup next time, never the result.
 		_ = p.recorder.Record(f.ref, dgst)
 	}
-	return &Result{Ref: f.ref, Digest: dgst, Outcome: OutcomeBuilt, BuildID: f.id}, nil
+	return &Result{Ref: f.ref, Digest: dgst, Outcome: OutcomeBuilt, BuildID: f.id, Fence: lease.Fence, Daemon: daemon}, nil
+}
+
+// ended is how a build followed on another replica ended.
+type ended struct {
+	res *Result
+	err error
+}
+
+// lock takes f's tag lock. While another holds it and the pipeline has an
+// exchange, the holder's build is followed (its events go to emit); when
+// that build ends before the lock is free, its end is returned instead of
+// the lock.
+func (p *Pipeline) lock(ctx context.Context, f *flight, emit Sink) (context.Context, func() error, *ended, error) {
+	ref := f.ref.Name()
+	// lockCtx is the held context's parent: it ends when the lock is
+	// released, or when the followed build ends first.
+	lockCtx, stopLock := context.WithCancel(ctx)
+	followCtx, stopFollow := context.WithCancel(ctx)
+	defer stopFollow()
+	var (
+		following sync.WaitGroup
+		followed  = make(chan ended, 1)
+	)
+	held, release, err := p.locker.Lock(lockCtx, ref, func(holder string) {
+		emit(Event{Kind: KindWaiting, Ref: ref, Holder: holder})
+		if p.exchange == nil {
+			return
+		}
+		following.Add(1)
+		go func() {
+			defer following.Done()
+			res, err := p.exchange.Follow(followCtx, ref, func(ev Event) {
+				if followCtx.Err() == nil {
+					emit(ev)
+				}
+			})
+			if res == nil && followCtx.Err() != nil {
+				return
+			}
+			if res != nil {
+				r := *res
+				r.Ref, r.BuildID = f.ref, f.id
+				if r.Outcome == OutcomeBuilt {
+					r.Outcome = OutcomeJoined
+				}
+				res = &r
+			}
+			followed <- ended{res, err}
+			stopLock()
+		}()
+	})
+	stopFollow()
+	following.Wait()
+	select {
+	case e := <-followed:
+		// The other build's end wins, even when the lock came too.
+		if err == nil {
+			release()
+		}
+		stopLock()
+		return nil, nil, &e, nil
+	default:
+	}
+	if err != nil {
+		stopLock()
+		return nil, nil, nil, err
+	}
+	return held, func() error {
+		defer stopLock()
+		return release()
+	}, nil, nil
+}
+
+// pushedMeanwhile: the last check before the push found the tag.
+type pushedMeanwhile struct {
+	digest v1.Hash
+	source Source
+}
+
+func (e *pushedMeanwhile) Error() string { return "pushed meanwhile as " + e.digest.String() }
+
+// beforePush is the last check before f's image is pushed: the lease is
+// still held, and (unless forced) the tag is still absent.
+func (p *Pipeline) beforePush(held context.Context, f *flight) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if held.Err() != nil {
+			return context.Cause(held)
+		}
+		if f.req.Force {
+			return nil
+		}
+		r := p.lookup.Lookup(ctx, f.ref)
+		if r.State != cache.Exists {
+			// Absent, or the registry cannot say: the push will tell.
+			return nil
+		}
+		src := SourceRegistry
+		if r.FromIndex {
+			src = SourceIndex
+		}
+		return &pushedMeanwhile{digest: r.Digest, source: src}
+	}
 }
 
 // Builds returns the running builds and the most recent finished ones,
@@ -215,7 +351,7 @@ func (p *Pipeline) Builds() []BuildInfo {
 
 // info describes f; p.mu is held.
 func (f *flight) info() BuildInfo {
-	bi := BuildInfo{ID: f.id, Ref: f.ref.Name(), Started: f.started, Callers: int(f.callers.Load())}
+	bi := BuildInfo{ID: f.id, Ref: f.ref.Name(), Started: f.started, Callers: int(f.callers.Load()), Fence: f.fence.Load()}
 	switch {
 	case f.finished.IsZero():
 		bi.State, bi.Duration = StateRunning, time.Since(f.started)

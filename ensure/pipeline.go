@@ -75,6 +75,12 @@ type Result struct {
 	BuildID string
 	// Output is the local file the image was written to (Export).
 	Output string
+	// Fence is the tag's fencing number of the lease the build ran under
+	// (see Lease); 0 without a shared lease.
+	Fence int64
+	// Daemon is the BuildKit daemon that built it; empty when nothing
+	// was built.
+	Daemon string
 	// Duration is how long the call took.
 	Duration time.Duration
 }
@@ -115,6 +121,7 @@ type Pipeline struct {
 	lookup     Lookup
 	builder    Builder
 	locker     Locker
+	exchange   Exchange
 	recorder   Recorder
 	base       context.Context
 	timeout    time.Duration
@@ -263,12 +270,12 @@ func (p *Pipeline) Export(ctx context.Context, img *spec.Image, out *builder.Out
 		return nil, fmt.Errorf("building %s: %w: no builder", ref, ErrUnavailable)
 	}
 	req.emit(Event{Kind: KindBuilding, Ref: ref})
-	b, err := p.build(ctx, img, base, ref, out, req, func(ev Event) { req.emit(ev) })
+	b, daemon, err := p.build(ctx, img, base, ref, out, req, func(ev Event) { req.emit(ev) }, nil)
 	if err != nil {
 		req.emit(Event{Kind: KindFailed, Ref: ref, Err: err})
 		return nil, err
 	}
-	res := &Result{Ref: t, Digest: b, Outcome: OutcomeBuilt, Output: out.String(), Duration: time.Since(start)}
+	res := &Result{Ref: t, Digest: b, Outcome: OutcomeBuilt, Output: out.String(), Duration: time.Since(start), Daemon: daemon}
 	req.emit(Event{Kind: KindDone, Ref: ref, Digest: b, Result: res})
 	return res, nil
 }
@@ -315,8 +322,9 @@ func (p *Pipeline) find(ctx context.Context, ref name.Tag, req Request, start ti
 }
 
 // build runs one BuildKit build, forwarding its progress to emit, and
-// returns the digest it pushed or wrote.
-func (p *Pipeline) build(ctx context.Context, img *spec.Image, base, ref string, out *builder.Output, req Request, emit func(Event)) (v1.Hash, error) {
+// returns the digest it pushed or wrote and the daemon that built it.
+// beforePush (when set) runs once every step succeeded, before the push.
+func (p *Pipeline) build(ctx context.Context, img *spec.Image, base, ref string, out *builder.Output, req Request, emit func(Event), beforePush func(context.Context) error) (v1.Hash, string, error) {
 	prog := builder.NewProgress()
 	fed := make(chan struct{})
 	go func() {
@@ -327,6 +335,7 @@ func (p *Pipeline) build(ctx context.Context, img *spec.Image, base, ref string,
 	}()
 	opts, err := builder.WithRegistryCache(builder.BuildOptions{
 		Base: base, Ref: ref, Progress: prog, Secrets: req.Secrets, PipNetrc: p.netrc, NoCache: req.NoCache, Output: out,
+		BeforePush: beforePush,
 	}, img, p.cacheMode, p.cacheRegistry)
 	var res *builder.Result
 	if err == nil {
@@ -335,16 +344,16 @@ func (p *Pipeline) build(ctx context.Context, img *spec.Image, base, ref string,
 	prog.Close()
 	<-fed
 	if err != nil {
-		return v1.Hash{}, fmt.Errorf("building %s: %w", ref, err)
+		return v1.Hash{}, "", fmt.Errorf("building %s: %w", ref, err)
 	}
 	for _, w := range res.Warnings {
 		emit(Event{Kind: KindWarning, Time: time.Now(), Ref: ref, Message: w})
 	}
 	h, err := v1.NewHash(res.Digest)
 	if err != nil {
-		return v1.Hash{}, fmt.Errorf("building %s: buildkit returned digest %q: %w", ref, res.Digest, err)
+		return v1.Hash{}, "", fmt.Errorf("building %s: buildkit returned digest %q: %w", ref, res.Digest, err)
 	}
-	return h, nil
+	return h, res.Daemon, nil
 }
 
 // newID returns a random build id.

@@ -125,7 +125,7 @@ ensure_root() {
 
 ensure_packages() {
 	local missing=() p
-	for p in runc docker-registry debootstrap busybox-static; do
+	for p in runc docker-registry debootstrap busybox-static redis-server; do
 		pkg_installed "$p" || missing+=("$p")
 	done
 	[ "${#missing[@]}" -eq 0 ] && return 0

@@ -151,7 +151,8 @@ func TestFiftyCallersShareOneBuild(t *testing.T) {
 func TestCallerThatLeavesDoesNotStopTheBuild(t *testing.T) {
 	h := start(t, setup{})
 	c := h.client(t)
-	img := h.newSpec(t, "commands: [\"sleep 3; echo built > /built.txt\"]\n")
+	// A nonce keeps BuildKit's cache from answering at once.
+	img := h.newSpec(t, fmt.Sprintf("commands: [\"sleep 3; echo %d > /built.txt\"]\n", time.Now().UnixNano()))
 	ctx, cancel := context.WithCancel(context.Background())
 	building := make(chan struct{})
 	var once sync.Once

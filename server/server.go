@@ -295,7 +295,8 @@ func (s *Server) Build(req *apiv1.BuildRequest, stream apiv1.ImageService_BuildS
 	if res.Outcome == ensure.OutcomeBuilt {
 		s.m.duration.Observe(res.Duration.Seconds())
 	}
-	log.Info("image ensured", "build_id", res.BuildID, "outcome", res.Outcome.String(), "digest", res.Digest.String(), "duration", res.Duration)
+	log.Info("image ensured", "build_id", res.BuildID, "outcome", res.Outcome.String(), "digest", res.Digest.String(), "duration", res.Duration,
+		"fence", res.Fence, "daemon", res.Daemon)
 	return sendErr
 }
 

@@ -57,6 +57,13 @@ type serveConfig struct {
 	ShutdownGrace             time.Duration
 	TLSCert, TLSKey, ClientCA string
 	LogFormat, UploadDir      string
+	// RedisURL is the Redis replicas share leases, build events and
+	// failures through; empty: coordination in process only.
+	RedisURL string
+	// LeaseTTL is how long a tag's lease lives without renewal.
+	LeaseTTL time.Duration
+	// MaxPerDaemon bounds the builds at once on each daemon of a pool.
+	MaxPerDaemon int
 }
 
 // newViper reads the config file (flag --config, else ISPEC_CONFIG, else
@@ -136,6 +143,9 @@ func loadConfig(cmd *cobra.Command) (*config, error) {
 			ClientCA:          v.GetString("client-ca"),
 			LogFormat:         v.GetString("log-format"),
 			UploadDir:         v.GetString("upload-dir"),
+			RedisURL:          v.GetString("redis-url"),
+			LeaseTTL:          v.GetDuration("lease-ttl"),
+			MaxPerDaemon:      v.GetInt("max-builds-per-daemon"),
 		},
 		CacheRegistry: v.GetString("cache-registry"),
 	}
@@ -161,7 +171,8 @@ func configKeys() []string {
 		"server", "token-file", "token",
 		// ispec serve.
 		"listen", "metrics-listen", "allowed-registries", "max-builds", "max-queue", "build-timeout", "failure-ttl",
-		"shutdown-grace", "tls-cert", "tls-key", "client-ca", "log-format", "upload-dir"}
+		"shutdown-grace", "tls-cert", "tls-key", "client-ca", "log-format", "upload-dir",
+		"redis-url", "lease-ttl", "max-builds-per-daemon"}
 }
 
 // checkConfigKeys refuses keys of a config file that are no setting (a

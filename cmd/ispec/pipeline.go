@@ -52,12 +52,12 @@ func newPipeline(ctx context.Context, cfg *config, f buildFlags, msgs *messages)
 func (p *cliPipeline) close() { p.b.close() }
 
 // commonOptions are the pipeline options the CLI and the server share:
-// the lookup, BuildKit connected on first use, the context builds run
+// the lookup, the builder (BuildKit connected on first use), the context builds run
 // under, the registry cache, the local index as recorder, the pip netrc.
-func commonOptions(ctx context.Context, cfg *config, checker cache.Checker, lb *lazyBuilder, cache builder.CacheMode, msgs *messages) ([]ensure.Option, error) {
+func commonOptions(ctx context.Context, cfg *config, checker cache.Checker, b ensure.Builder, cache builder.CacheMode, msgs *messages) ([]ensure.Option, error) {
 	opts := []ensure.Option{
 		ensure.WithLookup(checker),
-		ensure.WithBuilder(lb),
+		ensure.WithBuilder(b),
 		ensure.WithContext(ctx),
 		ensure.WithRegistryCache(cache, cfg.CacheRegistry),
 	}

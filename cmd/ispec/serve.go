@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,7 +21,9 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/ispec-dev/ispec/builder"
+	"github.com/ispec-dev/ispec/coord"
 	"github.com/ispec-dev/ispec/ensure"
+	"github.com/ispec-dev/ispec/pool"
 	"github.com/ispec-dev/ispec/server"
 )
 
@@ -45,6 +48,20 @@ Without either the server listens on loopback only; a non-loopback
 On SIGTERM or SIGINT health turns NOT_SERVING, new builds are refused, and
 running builds finish (within --shutdown-grace) before the process exits.
 
+Several replicas behind one load balancer share one build per tag through
+--redis-url: a lease per tag (renewed while the build runs), the build's
+events in a Redis stream that callers on other replicas follow, and failed
+builds remembered for --failure-ttl. A replica that dies loses its lease
+after --lease-ttl and a waiting replica builds. It is an efficiency lock:
+the worst case of a lost lease is one duplicate build of an identical image,
+never a wrong image. When Redis is unreachable builds go on, coordinated in
+process (metric ispec_coordination_degraded = 1; health stays SERVING).
+
+Several comma-separated --buildkit-addr make a pool: a build goes to the
+daemon ranked first for its base image and apt packages (rendezvous
+hashing), so related specs share a warm cache; a daemon that fails its
+health check is skipped.
+
 Settings come from defaults < config file < ISPEC_* environment < flags.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -58,7 +75,10 @@ Settings come from defaults < config file < ISPEC_* environment < flags.`,
 	fl := cmd.Flags()
 	fl.String("listen", "127.0.0.1:8080", "gRPC address HOST:PORT")
 	fl.String("metrics-listen", "127.0.0.1:9090", "Prometheus /metrics address HOST:PORT (empty: off)")
-	fl.String("buildkit-addr", "", "BuildKit address (env ISPEC_BUILDKIT_ADDR or BUILDKIT_HOST)")
+	fl.String("buildkit-addr", "", "BuildKit address, or several comma-separated for a pool (env ISPEC_BUILDKIT_ADDR or BUILDKIT_HOST)")
+	fl.Int("max-builds-per-daemon", 0, "builds at once on each BuildKit daemon of a pool (0: no limit)")
+	fl.String("redis-url", "", "Redis shared by replicas for build leases, joins and failures: redis://[user:pass@]host:port[/db] (env ISPEC_REDIS_URL); empty: this process only")
+	fl.Duration("lease-ttl", 30*time.Second, "how long a tag's build lease lives without renewal (renewed every third of it)")
 	fl.String("token-file", "", "file of bearer tokens callers may use, one per line")
 	fl.StringSlice("allowed-registries", nil, "registries the server may push to (host[:port][/path], comma-separated); default any")
 	fl.Int("max-builds", 4, "builds at once")
@@ -112,13 +132,13 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	// cancel; only the end of the grace period does.
 	buildCtx, stopBuilds := context.WithCancel(context.Background())
 	defer stopBuilds()
-	p, err := newServePipeline(buildCtx, cfg, stderr)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p, err := newServePipeline(buildCtx, cfg, stderr, log, reg)
 	if err != nil {
 		return err
 	}
 	defer p.close()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err := server.New(p.Pipeline, p.lookup,
 		server.WithSpecOptions(cfg.specOptions()), server.WithAllowedRegistries(sc.AllowedRegistries...),
 		server.WithLogger(log), server.WithRegisterer(reg), server.WithUploadDir(sc.UploadDir))
@@ -149,7 +169,7 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	if !authn.Enabled() {
 		log.Warn("no authentication configured: listening on loopback only", "listen", lis.Addr().String())
 	}
-	log.Info("serving", "listen", lis.Addr().String(), "metrics", sc.MetricsListen, "buildkit", cfg.BuildkitAddr,
+	log.Info("serving", "listen", lis.Addr().String(), "metrics", sc.MetricsListen, "buildkit", cfg.BuildkitAddr, "redis", sc.RedisURL != "", "lease_ttl", sc.LeaseTTL,
 		"max_builds", sc.MaxBuilds, "max_queue", sc.MaxQueue, "allowed_registries", sc.AllowedRegistries)
 	served := make(chan error, 1)
 	go func() { served <- gs.Serve(lis) }()
@@ -187,14 +207,15 @@ drain:
 }
 
 // servePipeline is the server's pipeline: the local index in front of the
-// registry, an in-process lock per tag, bounded builds.
+// registry, a lock per tag (in process, or a Redis lease shared by
+// replicas), bounded builds, on one BuildKit daemon or a pool.
 type servePipeline struct {
 	*ensure.Pipeline
-	lookup ensure.Lookup
-	b      *lazyBuilder
+	lookup  ensure.Lookup
+	closers []func() error
 }
 
-func newServePipeline(ctx context.Context, cfg *config, stderr io.Writer) (*servePipeline, error) {
+func newServePipeline(ctx context.Context, cfg *config, stderr io.Writer, log *slog.Logger, reg prometheus.Registerer) (*servePipeline, error) {
 	sc := cfg.Serve
 	remote, err := newRemote(cfg)
 	if err != nil {
@@ -202,22 +223,73 @@ func newServePipeline(ctx context.Context, cfg *config, stderr io.Writer) (*serv
 	}
 	msgs := newMessages(stderr, "")
 	checker, _ := withIndex(cfg, remote, false, msgs)
-	lb := &lazyBuilder{opts: builder.Options{Addr: cfg.BuildkitAddr, Version: ispecVersion()}}
-	opts, err := commonOptions(ctx, cfg, checker, lb, cfg.cacheMode(false), msgs)
+	sp := &servePipeline{lookup: checker}
+	bopts := builder.Options{Addr: cfg.BuildkitAddr, Version: ispecVersion()}
+	var b ensure.Builder
+	if addrs := nonEmpty(splitComma(cfg.BuildkitAddr)...); len(addrs) > 1 {
+		pl, err := pool.New(addrs, bopts, pool.WithMaxPerDaemon(sc.MaxPerDaemon), pool.WithRegisterer(reg))
+		if err != nil {
+			return nil, usageError{fmt.Errorf("buildkit-addr: %w", err)}
+		}
+		sp.closers = append(sp.closers, pl.Close)
+		b = pl
+	} else {
+		lb := &lazyBuilder{opts: bopts}
+		sp.closers = append(sp.closers, func() error { lb.close(); return nil })
+		b = lb
+	}
+	opts, err := commonOptions(ctx, cfg, checker, b, cfg.cacheMode(false), msgs)
 	if err != nil {
+		sp.close()
 		return nil, err
 	}
 	opts = append(opts,
 		ensure.WithMaxBuilds(sc.MaxBuilds), ensure.WithMaxQueue(sc.MaxQueue),
 		ensure.WithBuildTimeout(sc.BuildTimeout), ensure.WithFailureTTL(sc.FailureTTL))
+	var rc *coord.Redis
+	if sc.RedisURL != "" {
+		streamTTL := time.Hour
+		if sc.FailureTTL > streamTTL {
+			streamTTL = sc.FailureTTL
+		}
+		rc, err = coord.New(sc.RedisURL, coord.WithLeaseTTL(sc.LeaseTTL), coord.WithStreamTTL(streamTTL), coord.WithLogger(log))
+		if err != nil {
+			return nil, usageError{fmt.Errorf("redis-url: %w", errors.Unwrap(err))}
+		}
+		sp.closers = append(sp.closers, rc.Close)
+		opts = append(opts, ensure.WithLocker(rc), ensure.WithExchange(rc))
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ispec_coordination_degraded", Help: "1 while Redis cannot be reached and builds are coordinated in this process only.",
+	}, func() float64 {
+		if rc != nil && rc.Degraded() {
+			return 1
+		}
+		return 0
+	}))
 	p, err := ensure.New(opts...)
 	if err != nil {
+		sp.close()
 		return nil, usageError{err}
 	}
-	return &servePipeline{Pipeline: p, lookup: checker, b: lb}, nil
+	sp.Pipeline = p
+	return sp, nil
 }
 
-func (p *servePipeline) close() { p.b.close() }
+func (p *servePipeline) close() {
+	for _, c := range p.closers {
+		c()
+	}
+}
+
+// splitComma splits a comma-separated list, trimming spaces.
+func splitComma(s string) []string {
+	parts := strings.Split(s, ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts
+}
 
 // serverTLS returns the server's transport credentials; nil for plain
 // text.

@@ -23,6 +23,11 @@ type Buildkitd struct {
 	Root string
 	// LogPath is the file holding its output.
 	LogPath string
+
+	t      testing.TB
+	args   []string
+	cmd    *exec.Cmd
+	exited chan error
 }
 
 // StartBuildkitd starts a second, fresh BuildKit daemon: the devenv's
@@ -59,34 +64,49 @@ func (e *Env) StartBuildkitd(t testing.TB) *Buildkitd {
 		Host:    "unix://" + filepath.Join(sockDir, "buildkitd.sock"),
 		Root:    filepath.Join(dir, "root"),
 		LogPath: filepath.Join(dir, "buildkitd.log"),
+		t:       t,
 	}
-	logFile, err := os.Create(d.LogPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(e.BuildkitdBin, "--config", confPath, "--root", d.Root, "--addr", d.Host)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		t.Fatalf("starting buildkitd: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		logFile.Close()
-	})
-	if err := waitWorkers(d.Host, exited, 60*time.Second); err != nil {
-		out, _ := os.ReadFile(d.LogPath)
-		t.Fatalf("buildkitd did not start: %v\n%s", err, tail(string(out), 2000))
-	}
+	d.args = []string{e.BuildkitdBin, "--config", confPath, "--root", d.Root, "--addr", d.Host}
+	d.Start()
+	t.Cleanup(d.Stop)
 	return d
+}
+
+// Start starts the daemon (again, after Stop) and waits until it lists
+// its workers.
+func (d *Buildkitd) Start() {
+	d.t.Helper()
+	logFile, err := os.OpenFile(d.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer logFile.Close()
+	d.cmd = exec.Command(d.args[0], d.args[1:]...)
+	d.cmd.Stdout, d.cmd.Stderr = logFile, logFile
+	if err := d.cmd.Start(); err != nil {
+		d.t.Fatalf("starting buildkitd: %v", err)
+	}
+	d.exited = make(chan error, 1)
+	go func(cmd *exec.Cmd, exited chan error) { exited <- cmd.Wait() }(d.cmd, d.exited)
+	if err := waitWorkers(d.Host, d.exited, 60*time.Second); err != nil {
+		out, _ := os.ReadFile(d.LogPath)
+		d.t.Fatalf("buildkitd did not start: %v\n%s", err, tail(string(out), 2000))
+	}
+}
+
+// Stop stops the daemon (SIGINT, then SIGKILL); it is idempotent.
+func (d *Buildkitd) Stop() {
+	if d.cmd == nil {
+		return
+	}
+	_ = d.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-d.exited:
+	case <-time.After(20 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-d.exited
+	}
+	d.cmd = nil
 }
 
 // waitWorkers polls the daemon until it lists a worker.

@@ -1,0 +1,86 @@
+package testenv
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// Redis is a redis-server process of one test, on a loopback port.
+type Redis struct {
+	// Addr is host:port.
+	Addr string
+	t    testing.TB
+	cmd  *exec.Cmd
+}
+
+// StartRedis starts redis-server (Debian's package) on a free loopback
+// port, without persistence; it is stopped when the test ends. Without
+// redis-server the test is skipped (failed in CI).
+func StartRedis(t testing.TB) *Redis {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		msg := "redis-server not installed (apt-get install redis-server; scripts/devenv.sh up installs it)"
+		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	r := &Redis{Addr: freeAddr(t), t: t}
+	r.Start()
+	t.Cleanup(r.Stop)
+	return r
+}
+
+// URL returns redis://Addr.
+func (r *Redis) URL() string { return "redis://" + r.Addr }
+
+// Start starts the server again on the same port (after Stop), empty.
+func (r *Redis) Start() {
+	r.t.Helper()
+	_, port, _ := net.SplitHostPort(r.Addr)
+	r.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatalf("starting redis-server: %v", err)
+	}
+	if err := waitDial("tcp", r.Addr, 10*time.Second); err != nil {
+		r.t.Fatalf("redis-server on %s: %v", r.Addr, err)
+	}
+}
+
+// Stop kills the server; it is idempotent.
+func (r *Redis) Stop() {
+	if r.cmd == nil || r.cmd.Process == nil {
+		return
+	}
+	r.cmd.Process.Kill()
+	r.cmd.Wait()
+	r.cmd = nil
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitDial(network, addr string, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		c, err := net.DialTimeout(network, addr, time.Second)
+		if err == nil {
+			return c.Close()
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
