@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== 50 callers across 2 replicas vs one caller"
-ISPEC_BENCH=1 go test ./server -run 'TestBenchReplicas$' -count=1 -v | grep -E 'ratio|^(ok|FAIL|---)'
+go test ./server -run '^$' -bench 'BenchmarkReplicas$' -benchtime 1x -count=1 -v | grep -E 'ratio|^(ok|FAIL|---)'
 echo "== coordination overhead per build (median-ms)"
 go test ./coord -run '^$' -bench CoordinationOverhead -benchtime 300x | grep -E 'Benchmark|^(ok|FAIL)'
 echo "== pool placement (same base and apt set -> same daemon; a stopped daemon is skipped)"

@@ -45,7 +45,7 @@ type setup struct {
 	failureTTL time.Duration
 }
 
-func start(t *testing.T, su setup) *harness {
+func start(t testing.TB, su setup) *harness {
 	t.Helper()
 	env := testenv.Load(t)
 	remote, err := cache.NewRemote()
@@ -82,7 +82,7 @@ func start(t *testing.T, su setup) *harness {
 	return &harness{env: env, addr: lis.Addr().String(), p: p}
 }
 
-func (h *harness) client(t *testing.T, opts ...client.Option) *client.Client {
+func (h *harness) client(t testing.TB, opts ...client.Option) *client.Client {
 	t.Helper()
 	c, err := client.Dial(h.addr, opts...)
 	if err != nil {
@@ -93,7 +93,7 @@ func (h *harness) client(t *testing.T, opts ...client.Option) *client.Client {
 }
 
 // newSpec writes a spec of a new image (a unique name) and loads it.
-func (h *harness) newSpec(t *testing.T, body string) *spec.Image {
+func (h *harness) newSpec(t testing.TB, body string) *spec.Image {
 	t.Helper()
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "src"), 0o755)
