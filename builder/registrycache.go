@@ -110,3 +110,28 @@ func appendNew(ss []string, s string) []string {
 	}
 	return append(ss, s)
 }
+
+// quietMissingCache returns s with the import of a registry cache that
+// does not exist yet (every first build of a repository or family) shown
+// as done, not as an error: it is not one. Other cache errors stay, and
+// Result.Warnings sums them up. s is not modified.
+func quietMissingCache(s *client.SolveStatus) *client.SolveStatus {
+	var out *client.SolveStatus
+	for i, v := range s.Vertexes {
+		if v.Error == "" || !strings.HasPrefix(v.Name, cacheImportVertexPrefix) || !isNotFound(v.Error) {
+			continue
+		}
+		if out == nil {
+			c := *s
+			c.Vertexes = slices.Clone(s.Vertexes)
+			out = &c
+		}
+		q := *v
+		q.Name, q.Error = v.Name+" (none yet)", ""
+		out.Vertexes[i] = &q
+	}
+	if out == nil {
+		return s
+	}
+	return out
+}

@@ -246,7 +246,7 @@ func (b *Builder) Build(ctx context.Context, img *spec.Image, opts BuildOptions)
 		defer close(fed)
 		for s := range statusCh {
 			tr.add(s)
-			prog.Publish(s)
+			prog.Publish(quietMissingCache(s))
 		}
 	}()
 	var stopped error // BeforePush's
