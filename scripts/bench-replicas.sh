@@ -14,3 +14,5 @@ echo "== coordination overhead per build (median-ms)"
 go test ./coord -run '^$' -bench CoordinationOverhead -benchtime 300x | grep -E 'Benchmark|^(ok|FAIL)'
 echo "== pool placement (same base and apt set -> same daemon; a stopped daemon is skipped)"
 go test ./server -run 'TestPoolKeepsRelatedSpecsOnOneDaemonAndSkipsADownOne$' -count=1 -v | grep -E '^(ok|FAIL|---)'
+echo "== apt layer reuse on the pool (the second spec's apt step reported cached)"
+go test ./pool -run 'TestRelatedSpecsReuseTheAptLayer$' -count=1 -v | grep -E '^(ok|FAIL|---)'
