@@ -245,11 +245,13 @@ func layerDigests(t *testing.T, im v1.Image) []v1.Hash {
 // image built with the merged and the linear graph, steps cached, to new
 // repositories, alternating; it fails when the merged graph's export takes
 // more than half again as long (merged layers re-compressed or copied).
-// It runs once each in CI; ISPEC_BENCH_EXPORT=N runs it N times each
-// (scripts/bench-build.sh).
+// In CI it runs once each and only reports the times (a timed assertion on
+// a shared machine would be noise); ISPEC_BENCH_EXPORT=N runs it N times
+// each and holds the bound (scripts/bench-build.sh).
 func TestE2EExportTime(t *testing.T) {
 	runs, _ := strconv.Atoi(os.Getenv("ISPEC_BENCH_EXPORT"))
-	if runs <= 0 {
+	measure := runs > 0
+	if !measure {
 		runs = 1
 	}
 	env := loadDevEnv(t)
@@ -289,7 +291,7 @@ func TestE2EExportTime(t *testing.T) {
 	}
 	m, l := median(merged), median(linear)
 	t.Logf("export median over %d runs: merged %s, linear %s, ratio %.2f", runs, m, l, float64(m)/float64(l))
-	if m > l*3/2 {
+	if measure && m > l*3/2 {
 		t.Errorf("the merged graph's export (%s) is slower than the linear one's (%s)", m, l)
 	}
 }
