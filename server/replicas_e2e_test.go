@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	apiv1 "github.com/ispec-dev/ispec/api/ispec/v1"
 	"github.com/ispec-dev/ispec/builder"
@@ -151,6 +153,30 @@ func TestLeaseRenewedUnderALongBuild(t *testing.T) {
 	}
 	if fences != 1 {
 		t.Errorf("%d builds, want 1", fences)
+	}
+	// The build record callers see carries the fence and the daemon.
+	var seen int
+	for _, r := range rs {
+		conn, err := grpc.NewClient(r.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, err := apiv1.NewImageServiceClient(conn).ListBuilds(context.Background(), &apiv1.ListBuildsRequest{})
+		conn.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range list.GetBuilds() {
+			if b.GetOutcome() == apiv1.BuildOutcome_BUILD_OUTCOME_BUILT {
+				seen++
+				if b.GetFence() != 1 || b.GetDaemon() == "" {
+					t.Errorf("ListBuilds shows fence %d daemon %q, want 1 and the daemon", b.GetFence(), b.GetDaemon())
+				}
+			}
+		}
+	}
+	if seen != 1 {
+		t.Errorf("ListBuilds shows %d built builds, want 1", seen)
 	}
 }
 

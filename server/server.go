@@ -383,12 +383,13 @@ func (s *Server) ListBuilds(ctx context.Context, req *apiv1.ListBuildsRequest) (
 		if req.GetActiveOnly() && b.State != ensure.StateRunning {
 			continue
 		}
-		bi := &apiv1.BuildInfo{BuildId: b.ID, Ref: b.Ref, Started: timestamppb.New(b.Started), Duration: durationpb.New(b.Duration), Callers: int32(b.Callers)}
+		bi := &apiv1.BuildInfo{BuildId: b.ID, Ref: b.Ref, Started: timestamppb.New(b.Started), Duration: durationpb.New(b.Duration), Callers: int32(b.Callers), Fence: b.Fence}
 		switch b.State {
 		case ensure.StateRunning:
 			bi.State = apiv1.BuildState_BUILD_STATE_RUNNING
 		case ensure.StateSucceeded:
 			bi.State, bi.Outcome, bi.Digest = apiv1.BuildState_BUILD_STATE_SUCCEEDED, outcomes[b.Result.Outcome], b.Result.Digest.String()
+			bi.Daemon = b.Result.Daemon
 		case ensure.StateFailed:
 			bi.State, bi.ErrorClass, bi.Error = apiv1.BuildState_BUILD_STATE_FAILED, APIClass(b.Err), b.Err.Error()
 		}

@@ -131,14 +131,14 @@ func EventToAPI(ev ensure.Event, detail apiv1.ProgressDetail) *apiv1.BuildEvent 
 	case ensure.KindFound:
 		out.Event = &apiv1.BuildEvent_Found{Found: &apiv1.Found{Source: source(ev.Source), Digest: ev.Digest.String()}}
 	case ensure.KindBuilding:
-		out.Event = &apiv1.BuildEvent_Building{Building: &apiv1.Building{}}
+		out.Event = &apiv1.BuildEvent_Building{Building: &apiv1.Building{Fence: ev.Fence}}
 	case ensure.KindProgress:
 		if detail == apiv1.ProgressDetail_PROGRESS_DETAIL_NONE || ev.Status == nil {
 			return nil
 		}
 		out.Event = &apiv1.BuildEvent_Progress{Progress: progressToAPI(ev.Status, detail != apiv1.ProgressDetail_PROGRESS_DETAIL_STEPS)}
 	case ensure.KindPushed:
-		out.Event = &apiv1.BuildEvent_Pushed{Pushed: &apiv1.Pushed{Digest: ev.Digest.String()}}
+		out.Event = &apiv1.BuildEvent_Pushed{Pushed: &apiv1.Pushed{Digest: ev.Digest.String(), Fence: ev.Fence, Daemon: ev.Daemon}}
 	case ensure.KindDone:
 		d := &apiv1.Done{Ref: ev.Ref, Digest: ev.Digest.String()}
 		if r := ev.Result; r != nil {

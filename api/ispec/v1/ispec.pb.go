@@ -2033,7 +2033,9 @@ func (x *Found) GetDigest() string {
 type Building struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The platforms built, such as "linux/amd64".
-	Platforms     []string `protobuf:"bytes,1,rep,name=platforms,proto3" json:"platforms,omitempty"`
+	Platforms []string `protobuf:"bytes,1,rep,name=platforms,proto3" json:"platforms,omitempty"`
+	// The fencing number of the tag's shared lease (see BuildInfo.fence).
+	Fence         int64 `protobuf:"varint,2,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2073,6 +2075,13 @@ func (x *Building) GetPlatforms() []string {
 		return x.Platforms
 	}
 	return nil
+}
+
+func (x *Building) GetFence() int64 {
+	if x != nil {
+		return x.Fence
+	}
+	return 0
 }
 
 // Progress is one BuildKit solve status, field for field as BuildKit's
@@ -2592,7 +2601,11 @@ func (x *VertexWarning) GetUrl() string {
 type Pushed struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The pushed manifest's (or index's) digest, "sha256:<hex>".
-	Digest        string `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
+	Digest string `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
+	// The fencing number of the tag's shared lease (see BuildInfo.fence).
+	Fence int64 `protobuf:"varint,2,opt,name=fence,proto3" json:"fence,omitempty"`
+	// The BuildKit daemon that built the image.
+	Daemon        string `protobuf:"bytes,3,opt,name=daemon,proto3" json:"daemon,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2630,6 +2643,20 @@ func (*Pushed) Descriptor() ([]byte, []int) {
 func (x *Pushed) GetDigest() string {
 	if x != nil {
 		return x.Digest
+	}
+	return ""
+}
+
+func (x *Pushed) GetFence() int64 {
+	if x != nil {
+		return x.Fence
+	}
+	return 0
+}
+
+func (x *Pushed) GetDaemon() string {
+	if x != nil {
+		return x.Daemon
 	}
 	return ""
 }
@@ -2872,7 +2899,13 @@ type BuildInfo struct {
 	// For a FAILED build, the kind of failure.
 	ErrorClass ErrorClass `protobuf:"varint,9,opt,name=error_class,json=errorClass,proto3,enum=ispec.v1.ErrorClass" json:"error_class,omitempty"`
 	// For a FAILED build, its message.
-	Error         string `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"`
+	// The fencing number of the tag's shared lease the build held (replicas
+	// sharing Redis); 0 without shared coordination. A build whose number
+	// is below a later one of the same tag was a stale owner.
+	Fence int64 `protobuf:"varint,11,opt,name=fence,proto3" json:"fence,omitempty"`
+	// The BuildKit daemon that built the image, once known.
+	Daemon        string `protobuf:"bytes,12,opt,name=daemon,proto3" json:"daemon,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2973,6 +3006,20 @@ func (x *BuildInfo) GetErrorClass() ErrorClass {
 func (x *BuildInfo) GetError() string {
 	if x != nil {
 		return x.Error
+	}
+	return ""
+}
+
+func (x *BuildInfo) GetFence() int64 {
+	if x != nil {
+		return x.Fence
+	}
+	return 0
+}
+
+func (x *BuildInfo) GetDaemon() string {
+	if x != nil {
+		return x.Daemon
 	}
 	return ""
 }
@@ -3126,9 +3173,10 @@ const file_ispec_v1_ispec_proto_rawDesc = "" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"O\n" +
 	"\x05Found\x12.\n" +
 	"\x06source\x18\x01 \x01(\x0e2\x16.ispec.v1.LookupSourceR\x06source\x12\x16\n" +
-	"\x06digest\x18\x02 \x01(\tR\x06digest\"(\n" +
+	"\x06digest\x18\x02 \x01(\tR\x06digest\">\n" +
 	"\bBuilding\x12\x1c\n" +
-	"\tplatforms\x18\x01 \x03(\tR\tplatforms\"\xca\x01\n" +
+	"\tplatforms\x18\x01 \x03(\tR\tplatforms\x12\x14\n" +
+	"\x05fence\x18\x02 \x01(\x03R\x05fence\"\xca\x01\n" +
 	"\bProgress\x12,\n" +
 	"\bvertexes\x18\x01 \x03(\v2\x10.ispec.v1.VertexR\bvertexes\x122\n" +
 	"\bstatuses\x18\x02 \x03(\v2\x16.ispec.v1.VertexStatusR\bstatuses\x12'\n" +
@@ -3166,9 +3214,11 @@ const file_ispec_v1_ispec_proto_rawDesc = "" +
 	"\x05level\x18\x02 \x01(\x05R\x05level\x12\x14\n" +
 	"\x05short\x18\x03 \x01(\fR\x05short\x12\x16\n" +
 	"\x06detail\x18\x04 \x03(\fR\x06detail\x12\x10\n" +
-	"\x03url\x18\x05 \x01(\tR\x03url\" \n" +
+	"\x03url\x18\x05 \x01(\tR\x03url\"N\n" +
 	"\x06Pushed\x12\x16\n" +
-	"\x06digest\x18\x01 \x01(\tR\x06digest\"\x99\x01\n" +
+	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x14\n" +
+	"\x05fence\x18\x02 \x01(\x03R\x05fence\x12\x16\n" +
+	"\x06daemon\x18\x03 \x01(\tR\x06daemon\"\x99\x01\n" +
 	"\x04Done\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\x120\n" +
@@ -3185,7 +3235,7 @@ const file_ispec_v1_ispec_proto_rawDesc = "" +
 	"\x11ListBuildsRequest\x12\x1f\n" +
 	"\vactive_only\x18\x01 \x01(\bR\n" +
 	"activeOnly\x12\x14\n" +
-	"\x05limit\x18\x02 \x01(\x05R\x05limit\"\x82\x03\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"\xb0\x03\n" +
 	"\tBuildInfo\x12\x19\n" +
 	"\bbuild_id\x18\x01 \x01(\tR\abuildId\x12\x10\n" +
 	"\x03ref\x18\x02 \x01(\tR\x03ref\x12*\n" +
@@ -3198,7 +3248,9 @@ const file_ispec_v1_ispec_proto_rawDesc = "" +
 	"\verror_class\x18\t \x01(\x0e2\x14.ispec.v1.ErrorClassR\n" +
 	"errorClass\x12\x14\n" +
 	"\x05error\x18\n" +
-	" \x01(\tR\x05error\"A\n" +
+	" \x01(\tR\x05error\x12\x14\n" +
+	"\x05fence\x18\v \x01(\x03R\x05fence\x12\x16\n" +
+	"\x06daemon\x18\f \x01(\tR\x06daemon\"A\n" +
 	"\x12ListBuildsResponse\x12+\n" +
 	"\x06builds\x18\x01 \x03(\v2\x13.ispec.v1.BuildInfoR\x06builds*l\n" +
 	"\bFileKind\x12\x19\n" +
