@@ -1,53 +1,14 @@
 package builder
 
 import (
-	"archive/tar"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-
 	"github.com/ispec-dev/ispec/internal/testenv"
 )
-
-// readLayerFile returns the content of path in the last layer that holds it.
-func readLayerFile(t *testing.T, im v1.Image, path string) (string, bool) {
-	t.Helper()
-	layers, err := im.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	content, found := "", false
-	for _, l := range layers {
-		rc, err := l.Uncompressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.TrimPrefix(h.Name, "./") == path {
-				dt, err := io.ReadAll(tr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				content, found = string(dt), true
-			}
-		}
-		rc.Close()
-	}
-	return content, found
-}
 
 // TestE2EEnvExpansion: on a real base, the env values are expanded against
 // the base's env (after the virtual environment's), and the commands run
@@ -102,7 +63,7 @@ commands: ["env > /env.txt"]
 	if !slices.Contains(cfg.Config.Env, "TOOL_HOME="+home+"/tool") {
 		t.Errorf("image env %q: TOOL_HOME is not %s/tool", cfg.Config.Env, home)
 	}
-	seen, ok := readLayerFile(t, im, "env.txt")
+	seen, ok := testenv.ImageFile(t, im, "env.txt")
 	if !ok {
 		t.Fatal("the command wrote no /env.txt")
 	}
