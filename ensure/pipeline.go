@@ -296,6 +296,14 @@ func (p *Pipeline) parentBase(ctx context.Context, img *spec.Image, req Request)
 	return res.Pinned(), nil
 }
 
+// Find looks ref up as Ensure does before it builds: a result when the
+// image exists (req's sink gets Found and Done), neither when it is
+// absent, an error when the registry cannot say. A server answers a caller
+// that sent no file bytes with it.
+func (p *Pipeline) Find(ctx context.Context, ref name.Tag, req Request) (*Result, error) {
+	return p.find(ctx, ref, req, time.Now(), "")
+}
+
 // find looks ref up: a result when it exists (emitting Found), neither when
 // it is absent, an error when the registry cannot say.
 func (p *Pipeline) find(ctx context.Context, ref name.Tag, req Request, start time.Time, buildID string) (*Result, error) {

@@ -323,30 +323,17 @@ func (s *Server) needFiles(ctx context.Context, img *spec.Image, force bool, str
 			s.m.builds.WithLabelValues("failed").Inc()
 			return errStatus(err)
 		}
-		start := time.Now()
-		r := s.lookup.Lookup(ctx, t)
-		s.m.lookups.WithLabelValues(r.State.String()).Inc()
-		switch r.State {
-		case cache.Exists:
+		res, err = s.p.Find(ctx, t, ensure.Request{Sink: send})
+		switch {
+		case err != nil:
+			s.m.lookups.WithLabelValues(cache.Unknown.String()).Inc()
+			return errStatus(err)
+		case res != nil:
+			s.m.lookups.WithLabelValues(cache.Exists.String()).Inc()
 			s.m.builds.WithLabelValues("found").Inc()
-			src := ensure.SourceRegistry
-			if r.FromIndex {
-				src = ensure.SourceIndex
-			}
-			res := &ensure.Result{Ref: t, Digest: r.Digest, Outcome: ensure.OutcomeFound, Source: src, Duration: time.Since(start)}
-			for _, ev := range []ensure.Event{
-				{Kind: ensure.KindFound, Time: time.Now(), Ref: t.Name(), Source: src, Digest: r.Digest},
-				{Kind: ensure.KindDone, Time: time.Now(), Ref: t.Name(), Digest: r.Digest, Result: res},
-			} {
-				if err := stream.Send(EventToAPI(ev, apiv1.ProgressDetail_PROGRESS_DETAIL_NONE)); err != nil {
-					return err
-				}
-			}
 			return nil
-		case cache.Absent:
-		default:
-			return errStatus(r.Err)
 		}
+		s.m.lookups.WithLabelValues(cache.Absent.String()).Inc()
 	}
 	return stream.Send(&apiv1.BuildEvent{Ref: t.Name(), Time: timestamppb.Now(),
 		Event: &apiv1.BuildEvent_FilesNeeded{FilesNeeded: &apiv1.FilesNeeded{Image: Identity(img)}}})
