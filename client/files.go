@@ -28,13 +28,14 @@ func collect(img *spec.Image) (*upload, error) {
 		abs    string
 		bulk   bool
 		secret bool
-		force  bool // a file to send as a file even if it is a tree root
+		entry  *spec.Entry // as the tree hashed it; nil: read it
 	}
 	var items []item
 	add := func(abs string, bulk, secret bool) { items = append(items, item{abs: abs, bulk: bulk, secret: secret}) }
 	addTree := func(t *spec.Tree, bulk bool) {
-		for _, e := range t.Entries {
-			add(filepath.Join(t.Root, filepath.FromSlash(e.Path)), bulk && e.Kind == spec.KindFile, false)
+		for i := range t.Entries {
+			e := &t.Entries[i]
+			items = append(items, item{abs: filepath.Join(t.Root, filepath.FromSlash(e.Path)), bulk: bulk && e.Kind == spec.KindFile, entry: e})
 		}
 	}
 	optional := func(p string) {
@@ -91,8 +92,12 @@ func collect(img *spec.Image) (*upload, error) {
 		if _, ok := u.files[p]; ok || p == u.specPath {
 			continue
 		}
-		f, err := fileOf(it.abs, p)
-		if err != nil {
+		var f ensure.File
+		if e := it.entry; e != nil {
+			// Loading the spec hashed it already: its digest and mode are
+			// the ones its tag was made from.
+			f = ensure.File{Path: p, Kind: e.Kind, Mode: e.Mode, Digest: e.Digest, Target: e.Target}
+		} else if f, err = fileOf(it.abs, p); err != nil {
 			return nil, err
 		}
 		u.files[p] = f
@@ -114,7 +119,8 @@ func rel(root, p string) string {
 	return filepath.ToSlash(r)
 }
 
-// fileOf reads one file as the upload carries it: a symlink as its target,
+// fileOf reads one file no tree hashed (a spec, lock, ignore or secret
+// file) as the upload carries it: a symlink as its target,
 // a folder with its mode, a file with its mode and digest (content is
 // read when the upload is built, see files).
 func fileOf(abs, p string) (ensure.File, error) {
