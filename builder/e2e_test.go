@@ -114,22 +114,9 @@ func layerFiles(t *testing.T, im v1.Image) map[string]fileInfo {
 	}
 	files := map[string]fileInfo{}
 	for i, l := range layers {
-		rc, err := l.Uncompressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			files[strings.TrimPrefix(h.Name, "./")] = fileInfo{mode: h.Mode, uid: h.Uid, layer: i}
-		}
-		rc.Close()
+		testenv.LayerEntries(t, l, func(name string, h *tar.Header, _ io.Reader) {
+			files[name] = fileInfo{mode: h.Mode, uid: h.Uid, layer: i}
+		})
 	}
 	return files
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"archive/tar"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -148,30 +147,16 @@ func checkNoMachineFiles(t *testing.T, img, base v1.Image) {
 	}
 	bad := []string{"var/log/", "var/cache/apt/", "var/lib/apt/lists/", "var/cache/ldconfig/", "root/.cache/", "run/ispec/", "tmp/"}
 	for i := len(bl); i < len(layers); i++ {
-		rc, err := layers[i].Uncompressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := strings.TrimPrefix(h.Name, "./")
+		testenv.LayerEntries(t, layers[i], func(p string, h *tar.Header, _ io.Reader) {
 			if h.Typeflag == tar.TypeDir || strings.HasPrefix(filepath.Base(p), ".wh.") {
-				continue // a folder, or the removal of a base image's file
+				return // a folder, or the removal of a base image's file
 			}
 			for _, b := range bad {
 				if strings.HasPrefix(p, b) {
 					t.Errorf("layer %d holds %s", i, p)
 				}
 			}
-		}
-		rc.Close()
+		})
 	}
 }
 

@@ -101,17 +101,9 @@ func searchLayers(t *testing.T, img v1.Image, needle []byte) map[string]bool {
 		if bytes.Contains(dt, needle) {
 			t.Errorf("the secret's bytes are in layer %d", i)
 		}
-		tr := tar.NewReader(bytes.NewReader(dt))
-		for {
-			h, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			files[strings.TrimPrefix(h.Name, "./")] = true
-		}
+		testenv.TarEntries(t, bytes.NewReader(dt), func(name string, _ *tar.Header, _ io.Reader) {
+			files[name] = true
+		})
 	}
 	return files
 }

@@ -3,7 +3,6 @@ package shiptest
 import (
 	"archive/tar"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -154,28 +153,15 @@ func checkContents(t *testing.T, env *testenv.Env, img v1.Image) {
 	var files []string
 	cacheOwner := -1
 	for _, l := range layers[len(baseLayers):] {
-		rc, err := l.Uncompressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			name := strings.TrimSuffix(strings.TrimPrefix(h.Name, "./"), "/")
+		testenv.LayerEntries(t, l, func(name string, h *tar.Header, _ io.Reader) {
+			name = strings.TrimSuffix(name, "/")
 			switch {
 			case h.Typeflag == tar.TypeDir && name == "var/cache/ispec":
 				cacheOwner = h.Uid
 			case h.Typeflag != tar.TypeDir:
 				files = append(files, name)
 			}
-		}
-		rc.Close()
+		})
 	}
 	slices.Sort(files)
 	if want := []string{"etc/ssl/certs/ca-certificates.crt", "usr/local/bin/ispec"}; !slices.Equal(files, want) {

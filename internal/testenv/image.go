@@ -57,3 +57,32 @@ func ImageFile(t testing.TB, img v1.Image, p string) (string, bool) {
 		return string(dt), true
 	}
 }
+
+// TarEntries calls fn with each entry of a tar stream (an uncompressed
+// layer) and its name without a leading "./", failing the test on a
+// damaged stream.
+func TarEntries(t testing.TB, r io.Reader, fn func(name string, h *tar.Header, body io.Reader)) {
+	t.Helper()
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(strings.TrimPrefix(h.Name, "./"), h, tr)
+	}
+}
+
+// LayerEntries calls fn with each entry of a layer, as TarEntries does.
+func LayerEntries(t testing.TB, l v1.Layer, fn func(name string, h *tar.Header, body io.Reader)) {
+	t.Helper()
+	rc, err := l.Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	TarEntries(t, rc, fn)
+}
