@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/progress/progressui"
@@ -55,10 +56,18 @@ const (
 // Display renders a progress stream on w the way buildx does, until ch is
 // closed or ctx is done. mode is one of ModeAuto, ModeTTY, ModePlain,
 // ModeRawJSON ("json" is accepted for it) or ModeQuiet; ModeTTY fails when
-// w is not a terminal.
+// w is not a terminal. The live display needs the terminal itself: a
+// writer that wraps one (a lock around stderr, say) names it with an
+// Unwrap() io.Writer method, and the live display writes to the terminal
+// directly while it runs.
 func Display(ctx context.Context, mode string, w io.Writer, ch <-chan *client.SolveStatus) error {
 	if mode == "json" {
 		mode = ModeRawJSON
+	}
+	if mode == ModeAuto || mode == ModeTTY {
+		if f := terminalOf(w); f != nil {
+			w = f
+		}
 	}
 	d, err := progressui.NewDisplay(w, progressui.DisplayMode(mode))
 	if err != nil {
@@ -84,6 +93,23 @@ func Display(ctx context.Context, mode string, w io.Writer, ch <-chan *client.So
 	}()
 	if _, err := d.UpdateFrom(ctx, in); err != nil {
 		return fmt.Errorf("progress display: %w", err)
+	}
+	return nil
+}
+
+// terminalOf returns the file under w (following Unwrap() io.Writer
+// methods), or nil when there is none. Whether the file is a terminal is
+// progressui's to decide.
+func terminalOf(w io.Writer) *os.File {
+	for w != nil {
+		switch v := w.(type) {
+		case *os.File:
+			return v
+		case interface{ Unwrap() io.Writer }:
+			w = v.Unwrap()
+		default:
+			return nil
+		}
 	}
 	return nil
 }

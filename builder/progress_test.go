@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -124,3 +126,22 @@ func TestTrackerStepError(t *testing.T) {
 		t.Errorf("error = %q", err)
 	}
 }
+
+func TestTerminalOfFollowsUnwrap(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if got := terminalOf(unwrapper{unwrapper{f}}); got != f {
+		t.Errorf("terminalOf(wrapped file) = %v, want the file", got)
+	}
+	if got := terminalOf(&bytes.Buffer{}); got != nil {
+		t.Errorf("terminalOf(buffer) = %v, want nil", got)
+	}
+}
+
+type unwrapper struct{ w io.Writer }
+
+func (u unwrapper) Write(p []byte) (int, error) { return u.w.Write(p) }
+func (u unwrapper) Unwrap() io.Writer           { return u.w }

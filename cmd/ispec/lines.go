@@ -20,6 +20,11 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
+// Unwrap names the writer under the lock, so that a live terminal display
+// (builder.Display) can reach the terminal: it is the only writer while it
+// runs (one build at a time; messages wait for it to end).
+func (l *lockedWriter) Unwrap() io.Writer { return l.w }
+
 // lineWriter collects one build's progress and hands it on a line at a
 // time, so that several builds can share stderr: each plain line starts
 // with "[spec] ", each JSON line gets a "spec" field. Not safe for
