@@ -37,7 +37,6 @@ python_version: "3.11"
 packages: ["numpy>=1.26,<2", "requests[socks]==2.32.3; python_version >= '3.8'"]
 requirements: requirements.txt
 apt_packages: [jq, curl=7.88.1-10+deb12u8]
-conda_packages: [numpy=1.26]
 conda_channels: [conda-forge]
 env: {A: "1", B: two}
 commands: ["echo one", "echo two"]

@@ -157,7 +157,6 @@ func TestTagChanges(t *testing.T) {
 		"cuda":               {"labels:", "cuda: \"12.4.1\"\nlabels:"},
 		"pip index":          {"labels:", "pip_index: http://127.0.0.1:9/simple\nlabels:"},
 		"pip args":           {"labels:", "pip_extra_args: --no-deps\nlabels:"},
-		"conda package":      {"labels:", "conda_packages: [numpy]\nlabels:"},
 		"specifier":          {"scipy==1.13.1", "\"scipy>=1.13.1,<2\""},
 		"extra":              {"scipy==1.13.1", "\"scipy[dev]==1.13.1\""},
 		"marker":             {"scipy==1.13.1", "\"scipy==1.13.1; python_version >= '3.10'\""},

@@ -122,7 +122,12 @@ func validate(c *collector, s *Spec) {
 	if s.Requirements != "" {
 		if msg := checkRelPath(s.Requirements); msg != "" {
 			c.add(0, "requirements", "%q %s", s.Requirements, msg)
+		} else if msg := lockFileRequirements(s.Requirements); msg != "" {
+			c.add(0, "requirements", "%s", msg)
 		}
+	}
+	if len(s.CondaPackages) > 0 {
+		c.add(0, "conda_packages", "conda builds are not supported yet (planned: a micromamba environment beside the venv); install these with pip in packages, or use a base image that has them")
 	}
 	if s.SourceRoot != "" {
 		if msg := checkRelPath(s.SourceRoot); msg != "" {

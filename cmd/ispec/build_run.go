@@ -93,7 +93,7 @@ func runBuild(cmd *cobra.Command, f buildFlags, args []string) error {
 		}
 		valid = append(valid, img)
 	}
-	warnExcluded(stderr, valid)
+	warnLoaded(msgs, valid)
 	if len(valid) > 0 {
 		p, err := newEnsurer(ctx, cfg, f, msgs)
 		if err != nil {

@@ -151,6 +151,9 @@ func hint(err error) string {
 // errorRecord is the JSON form of an error: in build --json records and,
 // with --progress json, on stderr.
 type errorRecord struct {
+	// Spec is the spec file the error is about, in a run over several
+	// specs' error objects on stderr; empty elsewhere.
+	Spec    string `json:"spec,omitempty"`
 	Class   string `json:"class"`
 	Message string `json:"message"`
 }

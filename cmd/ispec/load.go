@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"io"
 
 	"github.com/spf13/cobra"
 
@@ -17,18 +16,19 @@ func loadSpecs(cmd *cobra.Command, args []string) (*config, []*spec.Image, error
 	if err != nil {
 		return nil, nil, err
 	}
-	imgs, err := loadAll(cmd.Context(), cfg, args, cmd.ErrOrStderr())
+	imgs, err := loadAll(cmd.Context(), cfg, args, commandMessages(cmd, cmd.ErrOrStderr()))
 	return cfg, imgs, err
 }
 
 // loadAll loads each spec file, reporting every invalid one, not just the
-// first, and warns on stderr about secret files left out of copied trees.
-func loadAll(ctx context.Context, cfg *config, paths []string, stderr io.Writer) ([]*spec.Image, error) {
+// first, and warns about secret files left out of copied trees and
+// ImageSpec fields ispec ignores.
+func loadAll(ctx context.Context, cfg *config, paths []string, msgs *messages) ([]*spec.Image, error) {
 	imgs, errs := loadEach(ctx, cfg, paths)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	warnExcluded(stderr, imgs)
+	warnLoaded(msgs, imgs)
 	return imgs, nil
 }
 

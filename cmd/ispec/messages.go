@@ -67,8 +67,14 @@ func (m *messages) notice(format string, args ...any) {
 }
 
 // error prints the error a command ended with.
-func (m *messages) error(err error) {
-	m.print("error", "ispec: "+err.Error(), newErrorRecord(err))
+func (m *messages) error(err error) { m.specError("", err) }
+
+// specError prints the error a spec ended with; as JSON, its record
+// names the spec file.
+func (m *messages) specError(spec string, err error) {
+	rec := newErrorRecord(err)
+	rec.Spec = spec
+	m.print("error", "ispec: "+err.Error(), rec)
 	if h := hint(err); h != "" {
 		m.print("hint", "ispec: hint: "+h, messageRecord{h})
 	}

@@ -95,7 +95,7 @@ func (r *buildRun) failed(i int, err error, took time.Duration) {
 	var ie *interruptedError
 	if !errors.As(err, &ie) {
 		// An interruption is said once, when the command ends.
-		r.msgs.error(err)
+		r.msgs.specError(r.paths[i], err)
 	}
 	code, _ := cliClass(err)
 	if ie != nil {

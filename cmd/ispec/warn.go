@@ -2,19 +2,22 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/ispec-dev/ispec/spec"
 )
 
-// warnExcluded says once per spec file, nested base specs included, which
-// secret files were left out of its copied trees.
-func warnExcluded(w io.Writer, imgs []*spec.Image) {
+// warnLoaded says once per spec file, nested base specs included, which
+// secret files were left out of its copied trees (a warning) and which
+// ImageSpec fields it sets that ispec ignores (a notice).
+func warnLoaded(msgs *messages, imgs []*spec.Image) {
 	seen := map[*spec.Image]bool{}
 	for _, img := range imgs {
 		for ; img != nil && !seen[img]; img = img.Parent {
 			seen[img] = true
+			for _, n := range spec.IgnoredFields(img.Spec) {
+				msgs.notice("%s: %s", img.File, n)
+			}
 			if len(img.Excluded) == 0 {
 				continue
 			}
@@ -22,7 +25,7 @@ func warnExcluded(w io.Writer, imgs []*spec.Image) {
 			for i, e := range img.Excluded {
 				parts[i] = fmt.Sprintf("%s (in %s)", e.Path, e.Field)
 			}
-			fmt.Fprintf(w, "ispec: warning: %s: left out of the image and its tag: %s: pip secret files never enter a layer\n",
+			msgs.warn("%s: left out of the image and its tag: %s: pip secret files never enter a layer",
 				img.File, strings.Join(parts, ", "))
 		}
 	}
