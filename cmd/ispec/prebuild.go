@@ -280,9 +280,15 @@ func (r *buildRun) report() error {
 // printImageArgs prints the arguments of `pyflyte register` that name
 // each spec's image: --image NAME=REF@DIGEST.
 func (r *buildRun) printImageArgs() {
+	first := map[string]specRecord{}
 	for _, rec := range r.records {
 		if rec.Outcome == outcomeFailed {
 			continue
+		}
+		if prev, ok := first[rec.Name]; ok && prev.Ref+"@"+prev.Digest != rec.Ref+"@"+rec.Digest {
+			r.msgs.warn("%s and %s are both named %q but are different images: pyflyte register keeps the last --image %s=, so tasks get %s; give the specs different names", prev.Spec, rec.Spec, rec.Name, rec.Name, rec.Spec)
+		} else if !ok {
+			first[rec.Name] = rec
 		}
 		if !isWord(rec.Name) {
 			r.msgs.warn("%s: name %q is more than letters, digits and _: flytekit's {{.image.NAME}} placeholders will not find it", rec.Spec, rec.Name)

@@ -271,3 +271,23 @@ func registryTags(t *testing.T, host, repo string) []string {
 	tags, _ := remote.List(r)
 	return tags
 }
+
+// Two specs with one name but different images would give pyflyte
+// register two --image NAME= arguments, of which it keeps the last: say so.
+func TestImageArgsWarnOnDuplicateNames(t *testing.T) {
+	var out, errb bytes.Buffer
+	r := &buildRun{stdout: &out, msgs: newMessages(&errb, "plain"), records: []specRecord{
+		{Spec: "a/app.yaml", Name: "app", Ref: "r/app:1", Digest: "sha256:a", Outcome: outcomeBuilt},
+		{Spec: "b/app.yaml", Name: "app", Ref: "r/app:2", Digest: "sha256:b", Outcome: outcomeBuilt},
+		{Spec: "c/app.yaml", Name: "app", Ref: "r/app:1", Digest: "sha256:a", Outcome: outcomeFound},
+		{Spec: "d/other.yaml", Name: "other", Ref: "r/o:1", Digest: "sha256:c", Outcome: outcomeFound},
+	}}
+	r.printImageArgs()
+	if strings.Count(out.String(), "--image ") != 4 {
+		t.Errorf("stdout %q", out.String())
+	}
+	warn := errb.String()
+	if strings.Count(warn, "warning") != 1 || !strings.Contains(warn, "a/app.yaml and b/app.yaml are both named \"app\"") {
+		t.Errorf("stderr %q, want one warning naming a/app.yaml and b/app.yaml", warn)
+	}
+}
