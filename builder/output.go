@@ -33,6 +33,27 @@ type Output struct {
 	Path string
 }
 
+// IsFolder reports whether the output names a folder (a path that ends
+// with a slash, or an existing folder) to hold one file per image.
+func (o *Output) IsFolder() bool {
+	if strings.HasSuffix(o.Path, "/") || strings.HasSuffix(o.Path, string(filepath.Separator)) {
+		return true
+	}
+	fi, err := os.Stat(o.Path)
+	return err == nil && fi.IsDir()
+}
+
+// For returns the output of the spec named name whose tag is tag: o
+// itself when it names a file; in a folder output, the file NAME_TAG.tar
+// in it (slashes in the name become _).
+func (o *Output) For(name, tag string) *Output {
+	if !o.IsFolder() {
+		return o
+	}
+	file := strings.ReplaceAll(name, "/", "_") + "_" + tag + ".tar"
+	return &Output{Type: o.Type, Path: filepath.Join(o.Path, file)}
+}
+
 // String returns the output as ParseOutput reads it.
 func (o *Output) String() string { return string(o.Type) + ":" + o.Path }
 

@@ -124,7 +124,7 @@ SIGINT or SIGTERM interrupted it (no spec is started after that). With
 	fl.IntVarP(&f.jobs, "jobs", "j", 1, "build up to `N` distinct specs at once (parents shared by several specs are still built once)")
 	fl.StringVar(&f.jsonOut, "json-out", "", "write every spec's result (spec, name, ref, digest, outcome, duration, error) and a summary to `FILE` as one JSON document, atomically")
 	fl.BoolVar(&f.imageArgs, "image-args", false, "print \"--image NAME=REF@DIGEST\" for each spec built or found instead of ref@digest: the arguments pyflyte register takes")
-	fl.StringVar(&f.output, "output", "", "write the image to oci:PATH (OCI layout tarball) or docker:PATH (docker load tarball) instead of pushing; always builds")
+	fl.StringVar(&f.output, "output", "", "write the image to oci:PATH (OCI layout tarball) or docker:PATH (docker load tarball) instead of pushing; always builds. With several specs, a folder (oci:DIR/) gets a NAME_TAG.tar per spec")
 	fl.BoolVar(&f.noRegistryCache, "no-registry-cache", false, "neither import nor export BuildKit's cache in the registry (config registry-cache: false)")
 	fl.Bool("registry-cache", true, "import and export BuildKit's cache in the registry, --output builds included (default: pushes only; env ISPEC_REGISTRY_CACHE)")
 	fl.String("cache-registry", "", "registry (host[:port][/path]) for BuildKit's cache instead of each image's (env ISPEC_CACHE_REGISTRY)")

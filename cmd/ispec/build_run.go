@@ -48,8 +48,8 @@ func runBuild(cmd *cobra.Command, f buildFlags, args []string) error {
 		if out, err = builder.ParseOutput(f.output); err != nil {
 			return usageError{fmt.Errorf("--output: %w", err)}
 		}
-		if len(paths) != 1 {
-			return usageError{fmt.Errorf("--output %s writes one image: give one spec, not %d", out, len(paths))}
+		if len(paths) != 1 && !out.IsFolder() {
+			return usageError{fmt.Errorf("--output %s writes one image: give one spec, not %d, or a folder (%s:DIR/) for a file per spec", out, len(paths), out.Type)}
 		}
 		if f.imageArgs {
 			return usageError{fmt.Errorf("--image-args names images in a registry: --output writes a local file")}
@@ -83,7 +83,7 @@ func runBuild(cmd *cobra.Command, f buildFlags, args []string) error {
 		}
 		switch {
 		case out != nil:
-			err = checkOutput(img, out)
+			err = checkOutput(img, out.For(img.Spec.Name, img.Identity.Tag))
 		default:
 			_, err = imageTag(img)
 		}
@@ -115,7 +115,7 @@ func runBuild(cmd *cobra.Command, f buildFlags, args []string) error {
 			var res *ensure.Result
 			var err error
 			if out != nil {
-				res, err = p.(*cliPipeline).Export(ctx, imgs[i], out, req)
+				res, err = p.(*cliPipeline).Export(ctx, imgs[i], out.For(imgs[i].Spec.Name, imgs[i].Identity.Tag), req)
 			} else {
 				res, err = p.Ensure(ctx, imgs[i], req)
 			}
