@@ -4,7 +4,13 @@
 GO ?= go
 DEVENV := bash scripts/devenv.sh
 
-.PHONY: build test fuzz demo lint proto proto-check deploy-check docs env-up env-down env-status
+# Release archives (static linux/amd64 and arm64 binaries, checksums) in
+# dist/: make release VERSION=v0.6.0. The CI action and template download
+# exactly these (deploy/ci/install.sh).
+release:
+	GO=$(GO) bash scripts/release.sh $(VERSION)
+
+.PHONY: release build test fuzz demo lint proto proto-check deploy-check docs env-up env-down env-status
 
 build:
 	$(GO) build -o bin/ispec ./cmd/ispec

@@ -201,13 +201,17 @@ func TestGitHubExampleWorkflow(t *testing.T) {
 
 // gitlabJob is what the template's jobs may hold.
 type gitlabJob struct {
-	Stage        string            `yaml:"stage"`
-	Image        string            `yaml:"image"`
-	Extends      string            `yaml:"extends"`
-	Needs        []string          `yaml:"needs"`
-	Variables    map[string]string `yaml:"variables"`
-	BeforeScript []string          `yaml:"before_script"`
-	Script       []string          `yaml:"script"`
+	Stage     string            `yaml:"stage"`
+	Image     string            `yaml:"image"`
+	Extends   string            `yaml:"extends"`
+	Needs     []string          `yaml:"needs"`
+	Variables map[string]string `yaml:"variables"`
+	Cache     struct {
+		Key   string   `yaml:"key"`
+		Paths []string `yaml:"paths"`
+	} `yaml:"cache"`
+	BeforeScript []string `yaml:"before_script"`
+	Script       []string `yaml:"script"`
 	Artifacts    struct {
 		When    string            `yaml:"when"`
 		Paths   []string          `yaml:"paths"`
@@ -227,8 +231,19 @@ func TestGitLabTemplate(t *testing.T) {
 	if job.Image == "" || len(job.Script) == 0 || job.Stage == "" || job.Variables["ISPEC_SPECS"] == "" {
 		t.Errorf("job %+v: want image, stage, script and ISPEC_SPECS", job)
 	}
-	if job.Artifacts.When != "always" || !slices.Contains(job.Artifacts.Paths, "ispec-results.json") || job.Artifacts.Reports["dotenv"] == "" {
+	if job.Artifacts.When != "always" || !slices.Contains(job.Artifacts.Paths, "ispec-results.json") || !slices.Contains(job.Artifacts.Paths, "ispec-image-args.txt") {
 		t.Errorf("artifacts %+v", job.Artifacts)
+	}
+	// Image arguments travel as a file: a dotenv variable is limited to
+	// 5 KiB, which 30-odd images exceed.
+	if len(job.Artifacts.Reports) != 0 {
+		t.Errorf("artifacts reports %v: the image arguments go in ispec-image-args.txt", job.Artifacts.Reports)
+	}
+	if !strings.HasSuffix(job.Variables["ISPEC_SPECS"], ".ispec.yaml") {
+		t.Errorf("default ISPEC_SPECS %q: want spec files only (*.ispec.yaml), not every YAML file", job.Variables["ISPEC_SPECS"])
+	}
+	if strings.Contains(strings.Join(job.BeforeScript, "\n"), "go install") {
+		t.Errorf("the template compiles ispec in every job: download the release")
 	}
 	var ex struct {
 		Include []map[string]string  `yaml:"include"`
@@ -244,8 +259,8 @@ func TestGitLabTemplate(t *testing.T) {
 	if ex.Jobs["images"].Extends != ".ispec-prebuild" || !slices.Contains(ex.Jobs["register"].Needs, "images") {
 		t.Errorf("example jobs %+v", ex.Jobs)
 	}
-	if !strings.Contains(strings.Join(ex.Jobs["register"].Script, "\n"), "$ISPEC_IMAGE_ARGS") {
-		t.Error("the example's register job does not use ISPEC_IMAGE_ARGS")
+	if !strings.Contains(strings.Join(ex.Jobs["register"].Script, "\n"), "ispec-image-args.txt") {
+		t.Error("the example's register job does not read ispec-image-args.txt")
 	}
 }
 
@@ -371,6 +386,16 @@ func TestGitHubActionScript(t *testing.T) {
 			if outs["image-args"] != strings.Join(want, " ") || len(want) != 2 {
 				t.Errorf("image-args %q, want %q", outs["image-args"], strings.Join(want, " "))
 			}
+			var meta struct{ Results []struct{ Ref string } }
+			if err := json.Unmarshal([]byte(outs["metadata"]), &meta); err != nil || len(meta.Results) != len(doc.Results) {
+				t.Errorf("metadata output %q: %v", outs["metadata"], err)
+			}
+			if outs["digest"] != "" || outs["imageid"] != "" {
+				t.Errorf("digest %q imageid %q with several images, want both empty", outs["digest"], outs["imageid"])
+			}
+			if lines, _ := os.ReadFile(outs["image-args-file"]); strings.Join(strings.Fields(string(lines)), " ") != outs["image-args"] {
+				t.Errorf("image-args-file holds %q, want %q", lines, outs["image-args"])
+			}
 			md, _ := os.ReadFile(summary)
 			if !strings.Contains(string(md), "### ispec build") {
 				t.Errorf("step summary %q", md)
@@ -379,7 +404,8 @@ func TestGitHubActionScript(t *testing.T) {
 	}
 }
 
-// parseOutputs reads a GITHUB_OUTPUT file of NAME=VALUE lines.
+// parseOutputs reads a GITHUB_OUTPUT file: NAME=VALUE lines and
+// multi-line NAME<<DELIMITER ... DELIMITER blocks.
 func parseOutputs(t *testing.T, path string) map[string]string {
 	t.Helper()
 	dt, err := os.ReadFile(path)
@@ -387,7 +413,20 @@ func parseOutputs(t *testing.T, path string) map[string]string {
 		t.Fatal(err)
 	}
 	out := map[string]string{}
-	for _, l := range strings.Split(strings.TrimSpace(string(dt)), "\n") {
+	lines := strings.Split(strings.TrimSpace(string(dt)), "\n")
+	for i := 0; i < len(lines); i++ {
+		l := lines[i]
+		if k, delim, ok := strings.Cut(l, "<<"); ok && !strings.Contains(k, "=") {
+			var body []string
+			for i++; i < len(lines) && lines[i] != delim; i++ {
+				body = append(body, lines[i])
+			}
+			if i == len(lines) {
+				t.Errorf("output %s: no closing %s", k, delim)
+			}
+			out[k] = strings.Join(body, "\n")
+			continue
+		}
 		k, v, ok := strings.Cut(l, "=")
 		if !ok {
 			t.Errorf("output line %q", l)
@@ -415,9 +454,9 @@ func TestGitLabTemplateScript(t *testing.T) {
 	if err != nil {
 		t.Fatalf("script: %v\n%s", err, out)
 	}
-	dotenv, err := os.ReadFile(filepath.Join(dir, "ispec.env"))
-	if err != nil || !regexp.MustCompile(`^ISPEC_IMAGE_ARGS=--image app=\S+@sha256:[0-9a-f]{64} --image train=\S+@sha256:[0-9a-f]{64}\n$`).Match(dotenv) {
-		t.Errorf("dotenv %q (%v)", dotenv, err)
+	args, err := os.ReadFile(filepath.Join(dir, "ispec-image-args.txt"))
+	if err != nil || !regexp.MustCompile(`^--image app=\S+@sha256:[0-9a-f]{64}\n--image train=\S+@sha256:[0-9a-f]{64}\n$`).Match(args) {
+		t.Errorf("ispec-image-args.txt %q (%v)", args, err)
 	}
 	for _, p := range job.Artifacts.Paths {
 		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
