@@ -33,14 +33,12 @@ type Output struct {
 	Path string
 }
 
-// IsFolder reports whether the output names a folder (a path that ends
-// with a slash, or an existing folder) to hold one file per image.
+// IsFolder reports whether the output names a folder to hold one file per
+// image: its path ends with a slash (oci:DIR/). A path to an existing
+// folder without one is an error (Check), not a folder output, so that a
+// typo never scatters files.
 func (o *Output) IsFolder() bool {
-	if strings.HasSuffix(o.Path, "/") || strings.HasSuffix(o.Path, string(filepath.Separator)) {
-		return true
-	}
-	fi, err := os.Stat(o.Path)
-	return err == nil && fi.IsDir()
+	return strings.HasSuffix(o.Path, "/") || strings.HasSuffix(o.Path, string(filepath.Separator))
 }
 
 // For returns the output of the spec named name whose tag is tag: o

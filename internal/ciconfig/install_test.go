@@ -86,6 +86,7 @@ func serveRelease(t *testing.T) (url, dist string, requests *atomic.Int32) {
 // downloads: it verifies the checksum and installs; on a warm cache it
 // downloads nothing; a tampered archive installs nothing.
 func TestReleaseAndInstall(t *testing.T) {
+	testenv.External(t) // builds a release: slow for the fast loop
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -225,12 +226,10 @@ func TestGitHubActionOneImage(t *testing.T) {
 // alpine image has, or skips outside CI when busybox is missing.
 func alpineShell(t *testing.T) string {
 	t.Helper()
+	testenv.External(t)
 	bb, err := exec.LookPath("busybox")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("busybox (Debian's busybox-static, installed by scripts/devenv.sh) is missing: %v", err)
-		}
-		t.Skip("busybox not installed; scripts/devenv.sh up installs it")
+		testenv.Missing(t, "busybox (Debian's busybox-static, installed by scripts/devenv.sh up) is missing: %v", err)
 	}
 	dir := t.TempDir()
 	for _, app := range []string{"sh", "wget", "sha256sum", "tar", "grep", "uname", "mkdir", "rm", "head", "cat", "gzip", "printf", "echo", "tr", "base64"} {

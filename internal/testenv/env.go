@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -71,14 +70,10 @@ type envFile struct {
 // tests.
 func Load(t testing.TB) *Env {
 	t.Helper()
+	External(t)
 	env, err := load()
 	if err != nil {
-		msg := fmt.Sprintf("development environment not available: %v; run `make env-up` (scripts/devenv.sh up) first", err)
-		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-			t.Fatal(msg)
-			return nil
-		}
-		t.Skip(msg)
+		Missing(t, "development environment not available: %v; run `make env-up` (scripts/devenv.sh up) first", err)
 		return nil
 	}
 	return env

@@ -160,6 +160,9 @@ func (f *fakeTB) Skipf(s string, args ...any)  { f.Skip(fmt.Sprintf(s, args...))
 func (f *fakeTB) Fatalf(s string, args ...any) { f.Fatal(fmt.Sprintf(s, args...)) }
 
 func TestLoadWithoutEnv(t *testing.T) {
+	if testing.Short() {
+		t.Skip("under -short Load skips every test before it looks for the environment")
+	}
 	t.Setenv("ISPEC_DEVENV_DIR", t.TempDir())
 
 	t.Setenv("CI", "")

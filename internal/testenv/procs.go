@@ -2,9 +2,7 @@ package testenv
 
 import (
 	"net"
-	"os"
 	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 )
@@ -22,12 +20,9 @@ type Redis struct {
 // redis-server the test is skipped (failed in CI).
 func StartRedis(t testing.TB) *Redis {
 	t.Helper()
+	External(t)
 	if _, err := exec.LookPath("redis-server"); err != nil {
-		msg := "redis-server not installed (apt-get install redis-server; scripts/devenv.sh up installs it)"
-		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		Missing(t, "redis-server not installed (apt-get install redis-server; scripts/devenv.sh up installs it)")
 	}
 	r := &Redis{Addr: freeAddr(t), t: t}
 	r.Start()

@@ -39,13 +39,10 @@ const registryBinary = "docker-registry"
 // binary the test is skipped, or fails when CI=true.
 func StartRegistry(t testing.TB, opts RegistryOptions) *Registry {
 	t.Helper()
+	External(t)
 	bin, err := exec.LookPath(registryBinary)
 	if err != nil {
-		msg := fmt.Sprintf("%s not found on PATH (Debian: apt-get install docker-registry)", registryBinary)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		Missing(t, "%s not found on PATH (Debian: apt-get install docker-registry)", registryBinary)
 	}
 	dir := t.TempDir()
 	host, err := freeLoopbackAddr()
