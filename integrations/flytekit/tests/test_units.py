@@ -9,12 +9,12 @@ import json
 import os
 import pathlib
 import shutil
-import sys
 import tempfile
 import tomllib
 import unittest
 
 from flytekit.constants import CopyFileDetection
+from flytekit.image_spec.default_builder import get_flytekit_for_pypi
 from flytekit.image_spec.image_spec import _F_IMG_ID, ImageBuildEngine, ImageSpec
 
 import flytekitplugins_ispec
@@ -117,6 +117,7 @@ class SpecDocument(unittest.TestCase):
         self.assertEqual(doc["packages"], ["pandas==2.2.2", f"flytekit=={STANDIN_VERSION}"])
         doc = spec_document(ImageSpec(name="wf"), add_flytekit=True)
         self.assertEqual(doc["packages"], [f"flytekit=={STANDIN_VERSION}"])
+        self.assertEqual(flytekitplugins_ispec.flytekit_requirement(), get_flytekit_for_pypi())
 
     def test_flytekit_not_added_when_named_or_turned_off(self):
         with tempfile.TemporaryDirectory() as d:

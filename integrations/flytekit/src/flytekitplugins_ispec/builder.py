@@ -252,8 +252,7 @@ class IspecImageSpecBuilder(ImageSpecBuilder):
         if getattr(image_spec, "_is_force_push", False):
             cmd.append("--force")
         code, out, tail, spec_file = self._run(cmd, image_spec)
-        records = [json.loads(ln) for ln in out.splitlines() if ln.strip().startswith("{")]
-        rec = records[-1] if records else {}
+        rec = _last_record(out)
         err = rec.get("error") or {}
         if code != 0 or err:
             message = _rename(err.get("message") or "", spec_file, _label(image_spec))
@@ -306,6 +305,18 @@ class IspecImageSpecBuilder(ImageSpecBuilder):
         finally:
             os.unlink(path)
         return code, out.decode("utf-8", "replace"), tail.text(), name
+
+
+def _last_record(out: str) -> Dict[str, Any]:
+    """The last JSON object ispec printed on stdout, or {}."""
+    for line in reversed(out.splitlines()):
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict):
+            return rec
+    return {}
 
 
 def _label(image_spec: ImageSpec) -> str:
