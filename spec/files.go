@@ -107,7 +107,8 @@ func PermBits(m fs.FileMode) uint32 {
 }
 
 // HashTree walks root (a file or folder), leaves out what ig ignores (nil:
-// nothing but .git) and the secret files it names, and hashes every file's content on all cores. Files are
+// nothing but .git), the secret files it names and the spec's own files,
+// and hashes every file's content on all cores. Files are
 // streamed, never read whole. Symlinks are recorded, not followed.
 func HashTree(ctx context.Context, root string, ig *Ignorer) (*Tree, error) {
 	return hashTree(ctx, root, ig, nil)
@@ -149,6 +150,9 @@ func hashTree(ctx context.Context, root string, ig *Ignorer, known map[string]st
 			info, err := d.Info()
 			if err != nil {
 				return err
+			}
+			if ig.ownFile(info) {
+				return nil
 			}
 			if ig.secret(info) {
 				t.Excluded = append(t.Excluded, rel)

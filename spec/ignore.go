@@ -29,6 +29,7 @@ type Ignorer struct {
 	git     []gitPattern
 	docker  *patternmatcher.PatternMatcher
 	secrets []fs.FileInfo // files never walked, whatever their path
+	own     []fs.FileInfo // the spec's own files: left out, not reported
 }
 
 // WithSecrets returns rules that also leave out the given files (secret
@@ -43,17 +44,38 @@ func (ig *Ignorer) WithSecrets(files []fs.FileInfo) *Ignorer {
 	return out
 }
 
-// secret reports whether info is one of the secret files.
-func (ig *Ignorer) secret(info fs.FileInfo) bool {
-	if !info.Mode().IsRegular() {
-		return false
+// withOwn returns rules that also leave out the loading spec's own files
+// (the spec file and its lock), recognized by identity like secrets but
+// not reported: a spec written inside the folder it copies (the flytekit
+// plugin's, or any spec beside its source_root ".") must not hash itself,
+// nor change its tag when its lock is written.
+func (ig *Ignorer) withOwn(files []fs.FileInfo) *Ignorer {
+	out := &Ignorer{}
+	if ig != nil {
+		*out = *ig
 	}
-	for _, s := range ig.secrets {
-		if os.SameFile(info, s) {
+	out.own = append(append([]fs.FileInfo{}, out.own...), files...)
+	return out
+}
+
+// ownFile reports whether info is one of the spec's own files.
+func (ig *Ignorer) ownFile(info fs.FileInfo) bool {
+	return info.Mode().IsRegular() && sameAny(info, ig.own)
+}
+
+// sameAny reports whether info is the same file as one of files.
+func sameAny(info fs.FileInfo, files []fs.FileInfo) bool {
+	for _, f := range files {
+		if os.SameFile(info, f) {
 			return true
 		}
 	}
 	return false
+}
+
+// secret reports whether info is one of the secret files.
+func (ig *Ignorer) secret(info fs.FileInfo) bool {
+	return info.Mode().IsRegular() && sameAny(info, ig.secrets)
 }
 
 type gitPattern struct {

@@ -211,7 +211,8 @@ type Exclusion struct {
 
 // hashFiles checks the secret sources and hashes the requirements files,
 // copy sources and source tree. Every path must stay inside the spec's
-// folder (see confine); secret files are left out of the trees.
+// folder (see confine); secret files, the spec file and its lock are left
+// out of the trees.
 func (img *Image) hashFiles(ctx context.Context, c *collector, extraSecrets []string) error {
 	s := img.Spec
 	fileErr := func(field, p string, err error) error {
@@ -243,7 +244,9 @@ func (img *Image) hashFiles(ctx context.Context, c *collector, extraSecrets []st
 			return err
 		}
 	}
-	// tree hashes one copied tree, refusing a root that is a secret.
+	own := ownFiles(img.File)
+	// tree hashes one copied tree, refusing a root that is a secret; the
+	// spec file and its lock are left out of it.
 	tree := func(field, p string, ig *Ignorer, wantDir bool) (*Tree, error) {
 		root, err := confine(img.Dir, filepath.ToSlash(p), false)
 		var info fs.FileInfo
@@ -261,7 +264,7 @@ func (img *Image) hashFiles(ctx context.Context, c *collector, extraSecrets []st
 		}
 		var t *Tree
 		if err == nil {
-			t, err = hashTree(ctx, root, ig.WithSecrets(secrets), img.digests)
+			t, err = hashTree(ctx, root, ig.WithSecrets(secrets).withOwn(own), img.digests)
 		}
 		if err != nil {
 			return nil, fileErr(field, p, err)

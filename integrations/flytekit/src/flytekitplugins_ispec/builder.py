@@ -1,29 +1,39 @@
 """The ispec ImageSpecBuilder.
 
-The ImageSpec's fields are written, unchanged, to a JSON spec file (ispec
-reads flytekit's field names) in the current folder, the folder flytekit
-resolves an ImageSpec's relative paths (requirements, copy, source_root)
-against; the file is removed after each call. ispec then:
+How flytekit (>= 1.13.5, modelled on 1.16.24) uses a builder: at
+registration ``ImageBuildEngine.build`` computes flytekit's own name for
+the spec, asks the builder's ``should_build``, and only when that is true
+calls ``build_image`` and records the name it returns, which the tasks are
+then registered with. So ``should_build`` is always true here, and
+``build_image`` runs ``ispec build --json``: ispec asks the registry first
+and builds only an image that is absent, so for an image that exists the
+call is one registry request, and returns the ``ref@digest`` found. Every
+registration, in whatever process, records the image ispec found or built.
 
-- ``should_build``: ``ispec exists --json SPEC``: exit 0 exists, 1 absent;
-  anything else (the registry could not say, an invalid spec) raises. An
-  image is never assumed to exist when the registry cannot say.
-- ``build_image``: ``ispec build --json SPEC``: returns ``ref@digest``, which
-  flytekit registers the tasks with.
+The ImageSpec's fields are written to a JSON spec file (ispec reads
+flytekit's field names) in the current folder, the folder flytekit resolves
+an ImageSpec's relative paths against; ispec leaves its own spec file out
+of every tree it hashes, so ``source_root="."`` gives the same tag on
+every call. Absolute paths inside the current folder are written relative
+to it; paths outside it are refused (ispec reads nothing outside a spec's
+folder).
 
 Everything else, where BuildKit is, the registry's credentials, the ispec
 service (ISPEC_SERVER), comes from ispec's own configuration and
 environment.
 """
 
+import codecs
 import dataclasses
 import enum
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
-from typing import Any, Dict, List, Optional
+import threading
+from typing import Any, Dict, List, Optional, Tuple
 
 from flytekit.image_spec.image_spec import ImageSpec, ImageSpecBuilder
 
@@ -31,27 +41,41 @@ from flytekit.image_spec.image_spec import ImageSpec, ImageSpecBuilder
 #: ``ImageSpec.is_container()`` compares it with the spec's id inside a task.
 IMAGE_ID_ENV = "_F_IMG_ID"
 
-# Exit codes of `ispec exists`.
-_EXISTS, _ABSENT = 0, 1
+#: Set to false to keep the plugin from adding flytekit to a spec that
+#: names none (see IspecImageSpecBuilder's add_flytekit).
+ADD_FLYTEKIT_ENV = "ISPEC_FLYTEKIT_ADD_FLYTEKIT"
+
+#: ImageSpec fields that are not part of the image, left out of ispec's
+#: spec: packages flytekit installs when the task starts, and the default
+#: builder's own tool images.
+RUNTIME_ONLY_FIELDS = ("runtime_packages", "builder_config")
+
+# Exit code of an invalid spec (ispec's).
+_INVALID = 2
+
+# flytekit's test of a requirement line for flytekit itself
+# (flytekit.image_spec.default_builder._is_flytekit).
+_PACKAGE_NAME_RE = re.compile(r"^[\w-]+")
+
+# Lock files flytekit's builder installs with their own tools, not as
+# requirement lines.
+_LOCK_FILES = ("uv.lock", "poetry.lock")
 
 
 class IspecError(RuntimeError):
-    """ispec failed: the message is ispec's, the exit code its class
-    (1 build failed, 2 invalid spec, 3 registry or BuildKit unavailable)."""
+    """ispec failed, or the ImageSpec cannot be given to it. ``code`` is
+    ispec's exit code class: 1 build failed, 2 invalid spec, 3 registry or
+    BuildKit unavailable; ``kind`` is ispec's error class (``failed``,
+    ``invalid``, ``unavailable``, ``interrupted``) when it said one."""
 
-    def __init__(self, command: List[str], code: int, stderr: str):
-        self.command, self.code, self.stderr = command, code, stderr
-        super().__init__(f"{' '.join(command[:2])} exited {code}: {stderr.strip()}")
+    def __init__(self, message: str, code: int, kind: str = "", command: Optional[List[str]] = None):
+        self.message, self.code, self.kind, self.command = message, code, kind, list(command or [])
+        super().__init__(message)
 
 
 def image_id(image_spec: ImageSpec) -> str:
-    """What flytekit sets _F_IMG_ID to: the spec's id (flytekit >= 1.13),
-    else (older flytekit, whose is_container compares image names) its
-    image name."""
-    ident = getattr(image_spec, "id", None)
-    if isinstance(ident, str) and ident:
-        return ident
-    return image_spec.image_name()
+    """What flytekit's builder sets _F_IMG_ID to: the spec's id."""
+    return image_spec.id
 
 
 def _plain(value: Any) -> Any:
@@ -68,64 +92,279 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def spec_document(image_spec: ImageSpec) -> Dict[str, Any]:
-    """The ispec spec of an ImageSpec: its set fields under their own names,
-    plus flytekit's image id variable in env."""
+def _is_flytekit(requirement: str) -> bool:
+    m = _PACKAGE_NAME_RE.match(requirement.strip())
+    return bool(m) and m.group() == "flytekit"
+
+
+def flytekit_requirement() -> str:
+    """The requirement flytekit's own builder adds to a spec that names no
+    flytekit: ``flytekit==<the running version>``, or ``flytekit`` for a
+    development version."""
+    from flytekit import __version__
+
+    if not __version__ or "dev" in __version__:
+        return "flytekit"
+    return f"flytekit=={__version__}"
+
+
+def names_flytekit(image_spec: ImageSpec) -> bool:
+    """Whether the spec installs flytekit itself, as flytekit's builder
+    decides: a ``packages`` entry or a line of the requirements file (a
+    uv.lock or poetry.lock counts as naming it)."""
+    if any(_is_flytekit(p) for p in image_spec.packages or []):
+        return True
+    req = image_spec.requirements
+    if not req:
+        return False
+    if os.path.basename(req) in _LOCK_FILES:
+        return True
+    try:
+        with open(req) as f:
+            return any(_is_flytekit(line) for line in f)
+    except OSError:
+        return False  # ispec names the missing file
+
+
+def spec_document(image_spec: ImageSpec, add_flytekit: bool = False) -> Dict[str, Any]:
+    """The ispec spec of an ImageSpec: its set fields under their own names
+    (paths as written; see relativize_paths), flytekit's image id variable
+    in env, and, with add_flytekit, flytekit pinned to the running version
+    in packages when the spec names none."""
     doc: Dict[str, Any] = {}
     for field in dataclasses.fields(image_spec):
-        if field.name.startswith("_"):
+        if field.name.startswith("_") or field.name in RUNTIME_ONLY_FIELDS:
             continue
         value = getattr(image_spec, field.name)
         if value is None:
             continue
         doc[field.name] = _plain(value)
+    if doc.get("source_copy_mode") == "NO_COPY":
+        # Nothing is copied from it: its path does not matter, even outside.
+        doc.pop("source_root", None)
     env = dict(doc.get("env") or {})
     env[IMAGE_ID_ENV] = image_id(image_spec)
     doc["env"] = env
+    if add_flytekit and not names_flytekit(image_spec):
+        doc["packages"] = list(doc.get("packages") or []) + [flytekit_requirement()]
     return doc
+
+
+def _inside(path: str, folder: str) -> Optional[str]:
+    """path relative to folder (both absolute and clean), or None when it
+    is outside."""
+    rel = os.path.relpath(path, folder)
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return None
+    return rel
+
+
+def project_relative(field: str, value: str, project: str, label: str) -> str:
+    """A path of an ImageSpec as ispec's spec in project writes it: relative
+    paths as written, absolute ones relative to project; a path outside
+    project (absolute, or climbing out with ..) is an IspecError."""
+    if not os.path.isabs(value):
+        if _inside(os.path.normpath(os.path.join(project, value)), project) is not None:
+            return value
+        absolute = os.path.normpath(os.path.join(project, value))
+    else:
+        absolute = os.path.normpath(value)
+        rel = _inside(absolute, project)
+        if rel is None:
+            # The same place reached through a symlink (a project under a
+            # linked home folder, or __file__ as Python spelled it).
+            rel = _inside(os.path.realpath(absolute), os.path.realpath(project))
+        if rel is not None:
+            return rel.replace(os.sep, "/")
+    raise IspecError(
+        f"{label}: {field} {value} is outside the project {project}: ispec reads only files "
+        f"under the folder pyflyte runs in (the one relative paths start from); "
+        f"move it there, or run pyflyte from a folder that holds it",
+        _INVALID,
+        "invalid",
+    )
+
+
+def relativize_paths(doc: Dict[str, Any], project: str, label: str) -> Dict[str, Any]:
+    """doc with source_root, requirements, copy and pip_secret_mounts
+    sources written relative to project (see project_relative)."""
+    out = dict(doc)
+    for field in ("source_root", "requirements"):
+        if isinstance(out.get(field), str):
+            out[field] = project_relative(field, out[field], project, label)
+    if out.get("copy"):
+        out["copy"] = [project_relative(f"copy[{i}]", p, project, label) for i, p in enumerate(out["copy"])]
+    if out.get("pip_secret_mounts"):
+        out["pip_secret_mounts"] = [
+            [project_relative(f"pip_secret_mounts[{i}]", src, project, label), dst]
+            for i, (src, dst) in enumerate(out["pip_secret_mounts"])
+        ]
+    return out
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    v = os.environ.get(name)
+    if v is None or v.strip() == "":
+        return default
+    s = v.strip().lower()
+    if s in ("1", "true", "yes", "on"):
+        return True
+    if s in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name}={v!r}: expected true or false")
 
 
 class IspecImageSpecBuilder(ImageSpecBuilder):
     """Builds ImageSpecs with ispec.
 
     :param ispec: the ispec command; default ISPEC_BIN, else ``ispec`` on PATH.
-    :param args: extra arguments given to every ispec call (e.g. ``["--progress", "plain"]``).
+    :param args: extra arguments given to every ispec call (e.g.
+        ``["--progress", "plain"]``); default none.
+    :param add_flytekit: add ``flytekit==<running version>`` to a spec that
+        names no flytekit, as flytekit's own builder does; default
+        ISPEC_FLYTEKIT_ADD_FLYTEKIT, else true.
+    :param stderr: where ispec's progress and messages go, as they come;
+        default ``sys.stderr`` at the time of the call.
     """
 
-    def __init__(self, ispec: Optional[str] = None, args: Optional[List[str]] = None):
+    def __init__(
+        self,
+        ispec: Optional[str] = None,
+        args: Optional[List[str]] = None,
+        add_flytekit: Optional[bool] = None,
+        stderr=None,
+    ):
         self.ispec = ispec
         self.args = list(args or [])
+        self.add_flytekit = add_flytekit
+        self.stderr = stderr
 
     def should_build(self, image_spec: ImageSpec) -> bool:
-        if getattr(image_spec, "_is_force_push", False):
-            return True
-        code, out, err = self._run(["exists", "--json"], image_spec, ok=(_EXISTS, _ABSENT))
-        return code == _ABSENT
+        """Always true: flytekit records the name build_image returns only
+        then, and build_image finds an existing image with one registry
+        request (it builds only an absent one)."""
+        return True
 
     def build_image(self, image_spec: ImageSpec) -> str:
+        """``ispec build --json``: the ``ref@digest`` (``registry/name:tag@sha256:...``)
+        of the image ispec found or built."""
         cmd = ["build", "--json"]
         if getattr(image_spec, "_is_force_push", False):
             cmd.append("--force")
-        _, out, _ = self._run(cmd, image_spec, ok=(0,))
-        lines = [ln for ln in out.splitlines() if ln.strip()]
-        if not lines:
-            raise IspecError(["ispec", "build"], 0, "printed no result")
-        rec = json.loads(lines[-1])
+        code, out, tail, spec_file = self._run(cmd, image_spec)
+        rec = _last_record(out)
+        err = rec.get("error") or {}
+        if code != 0 or err:
+            message = _rename(err.get("message") or "", spec_file, _label(image_spec))
+            raise IspecError(
+                message or tail or f"ispec exited {code}",
+                code or 1,
+                err.get("class", ""),
+                ["ispec", *cmd],
+            )
+        if not rec.get("ref") or not rec.get("digest"):
+            raise IspecError(f"ispec build printed no image: {out.strip()!r}", 1, "", ["ispec", *cmd])
         return f"{rec['ref']}@{rec['digest']}"
 
-    def _run(self, cmd: List[str], image_spec: ImageSpec, ok) -> tuple:
+    def document(self, image_spec: ImageSpec, project: Optional[str] = None) -> Dict[str, Any]:
+        """The spec ispec is given for image_spec, its paths relative to
+        project (default: the current folder)."""
+        add = self.add_flytekit
+        if add is None:
+            add = _env_bool(ADD_FLYTEKIT_ENV, True)
+        doc = spec_document(image_spec, add_flytekit=add)
+        return relativize_paths(doc, project or os.getcwd(), _label(image_spec))
+
+    def _run(self, cmd: List[str], image_spec: ImageSpec) -> Tuple[int, str, str, str]:
+        """Runs ispec on the spec's file; returns its exit code, stdout, the
+        last lines of its stderr and the spec file's name. stderr is passed
+        on as it comes, the spec file named by its ImageSpec."""
         ispec = self.ispec or os.environ.get("ISPEC_BIN") or "ispec"
-        fd, path = tempfile.mkstemp(prefix=".ispec-flytekit-", suffix=".json", dir=os.getcwd())
+        project = os.getcwd()
+        doc = self.document(image_spec, project)
+        fd, path = tempfile.mkstemp(prefix=".ispec-flytekit-", suffix=".json", dir=project)
+        name = os.path.basename(path)
         try:
             with os.fdopen(fd, "w") as f:
-                json.dump(spec_document(image_spec), f, indent=2, sort_keys=True)
-            argv = [ispec, *cmd, *self.args, os.path.basename(path)]
-            # ispec's stderr (progress, warnings) is passed on after the call.
-            proc = subprocess.run(argv, cwd=os.getcwd(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                json.dump(doc, f, indent=2, sort_keys=True)
+            argv = [ispec, *cmd, *self.args, name]
+            sink = self.stderr or sys.stderr
+            tail = _Tail(name, _label(image_spec))
+            try:
+                proc = subprocess.Popen(argv, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            except FileNotFoundError:
+                raise IspecError(f"{ispec} not found: install ispec on PATH or set ISPEC_BIN", 127, "", argv) from None
+            with proc:
+                pump = threading.Thread(target=_pump, args=(proc.stderr, sink, tail), daemon=True)
+                pump.start()
+                try:
+                    out = proc.stdout.read()
+                    code = proc.wait()
+                finally:
+                    pump.join()
         finally:
             os.unlink(path)
-        if proc.stderr:
-            sys.stderr.write(proc.stderr)
-        if proc.returncode not in ok:
-            raise IspecError(argv, proc.returncode, proc.stderr)
-        return proc.returncode, proc.stdout, proc.stderr
+        return code, out.decode("utf-8", "replace"), tail.text(), name
+
+
+def _last_record(out: str) -> Dict[str, Any]:
+    """The last JSON object ispec printed on stdout, or {}."""
+    for line in reversed(out.splitlines()):
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict):
+            return rec
+    return {}
+
+
+def _label(image_spec: ImageSpec) -> str:
+    """How messages name an ImageSpec (ispec's name for the spec file)."""
+    return f'ImageSpec "{image_spec.name}"'
+
+
+def _rename(text: str, spec_file: str, label: str) -> str:
+    """text with the temporary spec file's name (and the line numbers ispec
+    gives after it, lines of a file the user never sees) replaced by
+    label."""
+    return re.sub(re.escape(spec_file) + r"(:\d+)?", lambda _: label, text)
+
+
+class _Tail:
+    """The last lines ispec wrote to stderr, its spec file's name replaced
+    with the ImageSpec's."""
+
+    def __init__(self, name: str, label: str, keep: int = 20):
+        self.name, self.label, self.keep = name, label, keep
+        self.lines: List[str] = []
+        self.partial = ""
+
+    def add(self, text: str) -> str:
+        text = _rename(text, self.name, self.label)
+        lines = (self.partial + text).split("\n")
+        self.partial = lines.pop()
+        self.lines = (self.lines + lines)[-self.keep :]
+        return text
+
+    def text(self) -> str:
+        return "\n".join(self.lines + ([self.partial] if self.partial else [])).strip()
+
+
+def _pump(stream, sink, tail: _Tail) -> None:
+    """Copies ispec's stderr to sink as it arrives (whatever it has, not
+    whole lines), keeping the tail."""
+    dec = codecs.getincrementaldecoder("utf-8")("replace")
+    while True:
+        chunk = stream.read1(65536)
+        text = dec.decode(chunk, final=not chunk)
+        if text:
+            text = tail.add(text)
+            try:
+                sink.write(text)
+                sink.flush()
+            except (OSError, ValueError):
+                pass  # a closed sink must not stop the draining
+        if not chunk:
+            return
+
