@@ -10,7 +10,7 @@ DEVENV := bash scripts/devenv.sh
 release:
 	GO=$(GO) bash scripts/release.sh $(VERSION)
 
-.PHONY: release build test fuzz demo lint proto proto-check deploy-check docs env-up env-down env-status
+.PHONY: check staticcheck release build test fuzz demo lint proto proto-check deploy-check docs env-up env-down env-status
 
 build:
 	$(GO) build -o bin/ispec ./cmd/ispec
@@ -21,6 +21,17 @@ build:
 test: env-up proto-check lint deploy-check
 	$(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) fuzz FUZZTIME=150000x
+
+# The fast inner loop, with nothing started: vet, gofmt, a tidy go.mod,
+# staticcheck (pinned, built once from the module proxy) and every test
+# that needs no external service (`go test -short`: the end-to-end tests
+# skip themselves; testenv.External).
+check: lint staticcheck
+	$(GO) mod tidy -diff
+	$(GO) test -short -count=1 ./...
+
+staticcheck:
+	GO=$(GO) bash scripts/staticcheck.sh ./...
 
 # Render every kustomize overlay under deploy/ and validate each object
 # strictly against its Kubernetes (or Prometheus Operator) API type, offline.

@@ -54,9 +54,7 @@ func (v *vertexLog) write(b []byte) {
 	text := v.partial + strings.ReplaceAll(string(b), "\r\n", "\n")
 	parts := strings.Split(text, "\n")
 	v.partial = parts[len(parts)-1]
-	for _, l := range parts[:len(parts)-1] {
-		v.lines = append(v.lines, l)
-	}
+	v.lines = append(v.lines, parts[:len(parts)-1]...)
 	if n := len(v.lines); n > LogTailLines {
 		v.lines = append([]string(nil), v.lines[n-LogTailLines:]...)
 	}

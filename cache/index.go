@@ -13,6 +13,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // IndexFile is the name of the index database inside its directory.
@@ -93,7 +94,7 @@ func (i *Index) open(readOnly bool) (*bolt.DB, error) {
 
 // corrupt reports whether err says the database file is unreadable.
 func corrupt(err error) bool {
-	return errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) || errors.Is(err, bolt.ErrVersionMismatch)
+	return errors.Is(err, bolterrors.ErrInvalid) || errors.Is(err, bolterrors.ErrChecksum) || errors.Is(err, bolterrors.ErrVersionMismatch)
 }
 
 func (i *Index) update(fn func(b *bolt.Bucket) error) (err error) {

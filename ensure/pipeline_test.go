@@ -334,7 +334,7 @@ func TestOptionsValidate(t *testing.T) {
 	for name, opt := range map[string]Option{
 		"nil lookup": WithLookup(nil), "nil builder": WithBuilder(nil), "nil locker": WithLocker(nil),
 		"negative timeout": WithBuildTimeout(-1), "negative ttl": WithFailureTTL(-1),
-		"negative builds": WithMaxBuilds(-1), "negative queue": WithMaxQueue(-1), "nil context": WithContext(nil), //nolint:staticcheck
+		"negative builds": WithMaxBuilds(-1), "negative queue": WithMaxQueue(-1), "nil context": WithContext(nil), //lint:ignore SA1012 the option must refuse a nil context
 	} {
 		if _, err := New(WithLookup(newFakeRegistry()), opt); err == nil {
 			t.Errorf("%s: New accepted it", name)

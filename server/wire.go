@@ -4,7 +4,6 @@ import (
 	"errors"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/buildkit/client"
 	digest "github.com/opencontainers/go-digest"
 	"google.golang.org/grpc/codes"
@@ -229,10 +228,4 @@ func ProgressFromAPI(p *apiv1.Progress) *client.SolveStatus {
 		s.Warnings = append(s.Warnings, &client.VertexWarning{Vertex: digest.Digest(w.Vertex), Level: int(w.Level), Short: w.Short, Detail: w.Detail, URL: w.Url})
 	}
 	return s
-}
-
-// parseDigest parses a digest the API carries; the zero hash when empty.
-func parseDigest(s string) v1.Hash {
-	h, _ := v1.NewHash(s)
-	return h
 }

@@ -113,10 +113,7 @@ func TestPrebuildFolder(t *testing.T) {
 	assertNothingPushed(t, env, refOf("team-b/fails.yaml"))
 
 	// stdout: the pyflyte register arguments, one per spec that exists.
-	var args []string
-	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		args = append(args, l)
-	}
+	args := strings.Split(strings.TrimSpace(out), "\n")
 	var wantArgs []string
 	for _, p := range []string{"base/parent.yaml", "team-a/present0.yaml", "team-a/present1.yaml", "team-b/absent0.yaml", "team-b/absent1.yaml", "team-b/absent2.yaml"} {
 		r := got[p]
