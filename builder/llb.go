@@ -153,7 +153,9 @@ func Graph(img *spec.Image, in Input) (llb.State, error) {
 // one layer.
 func Steps(img *spec.Image, in Input) ([]Step, error) {
 	s := img.Spec
-	if len(s.CondaPackages) > 0 || len(s.CondaChannels) > 0 {
+	// spec refuses conda_packages when it loads; channels alone install
+	// nothing. This guards specs made in memory.
+	if len(s.CondaPackages) > 0 {
 		return nil, fmt.Errorf("conda_packages: conda is not supported by this builder yet")
 	}
 	base, err := parseConfig(in.BaseConfig)

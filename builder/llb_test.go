@@ -482,7 +482,13 @@ func TestCopySteps(t *testing.T) {
 }
 
 func TestCondaRefused(t *testing.T) {
-	img := loadSpec(t, "name: x\nbase_image: "+testBase+"\nconda_packages: [numpy]\n", nil)
+	// spec refuses conda_packages at load; a spec made in memory is
+	// refused by the builder too.
+	img := loadSpec(t, "name: x\nbase_image: "+testBase+"\nconda_channels: [conda-forge]\n", nil)
+	if _, err := Graph(img, Input{Platform: amd64, Base: testBase}); err != nil {
+		t.Errorf("conda channels alone: %v, want a graph (they install nothing)", err)
+	}
+	img.Spec.CondaPackages = []string{"numpy"}
 	if _, err := Graph(img, Input{Platform: amd64, Base: testBase}); err == nil || !strings.Contains(err.Error(), "conda") {
 		t.Errorf("conda spec: err = %v, want an error naming conda", err)
 	}
