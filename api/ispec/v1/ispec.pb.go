@@ -27,7 +27,7 @@ const (
 type FileKind int32
 
 const (
-	// Not set: an invalid entry.
+	// Not set: an invalid entry (refused with INVALID_ARGUMENT).
 	FileKind_FILE_KIND_UNSPECIFIED FileKind = 0
 	// A regular file.
 	FileKind_FILE_KIND_REGULAR FileKind = 1
@@ -450,10 +450,273 @@ func (BuildState) EnumDescriptor() ([]byte, []int) {
 	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{6}
 }
 
+// Blob names a file's content: its digest and size.
+type Blob struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "sha256:<64 lowercase hex digits>".
+	Digest string `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
+	// The content's size in bytes.
+	Size          int64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Blob) Reset() {
+	*x = Blob{}
+	mi := &file_ispec_v1_ispec_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Blob) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Blob) ProtoMessage() {}
+
+func (x *Blob) ProtoReflect() protoreflect.Message {
+	mi := &file_ispec_v1_ispec_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Blob.ProtoReflect.Descriptor instead.
+func (*Blob) Descriptor() ([]byte, []int) {
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Blob) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *Blob) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+// FindMissingBlobsRequest asks which blobs the server lacks.
+type FindMissingBlobsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The blobs, at most MaxFiles.
+	Blobs         []*Blob `protobuf:"bytes,1,rep,name=blobs,proto3" json:"blobs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindMissingBlobsRequest) Reset() {
+	*x = FindMissingBlobsRequest{}
+	mi := &file_ispec_v1_ispec_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindMissingBlobsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindMissingBlobsRequest) ProtoMessage() {}
+
+func (x *FindMissingBlobsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ispec_v1_ispec_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindMissingBlobsRequest.ProtoReflect.Descriptor instead.
+func (*FindMissingBlobsRequest) Descriptor() ([]byte, []int) {
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *FindMissingBlobsRequest) GetBlobs() []*Blob {
+	if x != nil {
+		return x.Blobs
+	}
+	return nil
+}
+
+// FindMissingBlobsResponse lists the blobs the server lacks.
+type FindMissingBlobsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The blobs of the request the server does not hold, in request order,
+	// each once.
+	Missing       []*Blob `protobuf:"bytes,1,rep,name=missing,proto3" json:"missing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindMissingBlobsResponse) Reset() {
+	*x = FindMissingBlobsResponse{}
+	mi := &file_ispec_v1_ispec_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindMissingBlobsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindMissingBlobsResponse) ProtoMessage() {}
+
+func (x *FindMissingBlobsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ispec_v1_ispec_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindMissingBlobsResponse.ProtoReflect.Descriptor instead.
+func (*FindMissingBlobsResponse) Descriptor() ([]byte, []int) {
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *FindMissingBlobsResponse) GetMissing() []*Blob {
+	if x != nil {
+		return x.Missing
+	}
+	return nil
+}
+
+// WriteBlobRequest is one message of a WriteBlob stream.
+type WriteBlobRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The blob written; required in the first message, ignored after.
+	Blob *Blob `protobuf:"bytes,1,opt,name=blob,proto3" json:"blob,omitempty"`
+	// The next bytes of the blob, at most MaxChunkBytes.
+	Data []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// Set in the last message: the blob is complete.
+	FinishWrite   bool `protobuf:"varint,3,opt,name=finish_write,json=finishWrite,proto3" json:"finish_write,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteBlobRequest) Reset() {
+	*x = WriteBlobRequest{}
+	mi := &file_ispec_v1_ispec_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteBlobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteBlobRequest) ProtoMessage() {}
+
+func (x *WriteBlobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ispec_v1_ispec_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteBlobRequest.ProtoReflect.Descriptor instead.
+func (*WriteBlobRequest) Descriptor() ([]byte, []int) {
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *WriteBlobRequest) GetBlob() *Blob {
+	if x != nil {
+		return x.Blob
+	}
+	return nil
+}
+
+func (x *WriteBlobRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *WriteBlobRequest) GetFinishWrite() bool {
+	if x != nil {
+		return x.FinishWrite
+	}
+	return false
+}
+
+// WriteBlobResponse says a blob is stored.
+type WriteBlobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The blob's size: it is held.
+	CommittedSize int64 `protobuf:"varint,1,opt,name=committed_size,json=committedSize,proto3" json:"committed_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteBlobResponse) Reset() {
+	*x = WriteBlobResponse{}
+	mi := &file_ispec_v1_ispec_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteBlobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteBlobResponse) ProtoMessage() {}
+
+func (x *WriteBlobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ispec_v1_ispec_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteBlobResponse.ProtoReflect.Descriptor instead.
+func (*WriteBlobResponse) Descriptor() ([]byte, []int) {
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *WriteBlobResponse) GetCommittedSize() int64 {
+	if x != nil {
+		return x.CommittedSize
+	}
+	return 0
+}
+
 // SpecInput is a spec and every file it references, as the client read them
 // from its disk. Paths are relative to an upload root chosen by the client:
 // the spec file's folder, or a folder above it when a nested base spec (or
 // its files) lies above it. Paths never climb out of the root.
+//
+// Every folder that holds an entry is an entry itself (a FILE_KIND_DIRECTORY,
+// with its mode): the server creates folders from these entries only and
+// refuses an entry whose folder is not one (the upload root excepted), and
+// any entry below a symlink entry.
 //
 // The files to send are, for the root spec and every nested base spec:
 // the nested spec files themselves, each spec's lock file (the spec's path
@@ -479,7 +742,7 @@ type SpecInput struct {
 
 func (x *SpecInput) Reset() {
 	*x = SpecInput{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[0]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -491,7 +754,7 @@ func (x *SpecInput) String() string {
 func (*SpecInput) ProtoMessage() {}
 
 func (x *SpecInput) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[0]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -504,7 +767,7 @@ func (x *SpecInput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpecInput.ProtoReflect.Descriptor instead.
 func (*SpecInput) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{0}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SpecInput) GetSpecPath() string {
@@ -545,8 +808,13 @@ type File struct {
 	// A regular file's content digest, "sha256:<64 hex digits>". Required
 	// when content is omitted; when both are sent they must agree.
 	Digest string `protobuf:"bytes,5,opt,name=digest,proto3" json:"digest,omitempty"`
-	// A regular file's content: exactly size bytes, or empty when omitted (in
-	// Resolve and Lookup always allowed, in Build only with files_omitted).
+	// A regular file's content inline: exactly size bytes, or empty when
+	// omitted. Meant for small files the server reads to resolve the spec
+	// (nested specs, lock, requirements and ignore files) and for secret
+	// files (which are never stored as blobs); at most MaxInlineBytes per
+	// request. A file sent without content is, in Build with files_omitted =
+	// false, taken from the blob of its digest (see WriteBlob); in Resolve,
+	// Lookup and files_omitted Builds its digest alone is used.
 	Content []byte `protobuf:"bytes,6,opt,name=content,proto3" json:"content,omitempty"`
 	// A symlink's target as stored in the link, at most MaxPathBytes; empty
 	// for other kinds.
@@ -557,7 +825,7 @@ type File struct {
 
 func (x *File) Reset() {
 	*x = File{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[1]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -569,7 +837,7 @@ func (x *File) String() string {
 func (*File) ProtoMessage() {}
 
 func (x *File) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[1]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -582,7 +850,7 @@ func (x *File) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use File.ProtoReflect.Descriptor instead.
 func (*File) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{1}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *File) GetPath() string {
@@ -657,7 +925,7 @@ type ImageIdentity struct {
 
 func (x *ImageIdentity) Reset() {
 	*x = ImageIdentity{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[2]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +937,7 @@ func (x *ImageIdentity) String() string {
 func (*ImageIdentity) ProtoMessage() {}
 
 func (x *ImageIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[2]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +950,7 @@ func (x *ImageIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageIdentity.ProtoReflect.Descriptor instead.
 func (*ImageIdentity) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{2}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ImageIdentity) GetSpecPath() string {
@@ -747,7 +1015,7 @@ type SpecError struct {
 
 func (x *SpecError) Reset() {
 	*x = SpecError{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[3]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -759,7 +1027,7 @@ func (x *SpecError) String() string {
 func (*SpecError) ProtoMessage() {}
 
 func (x *SpecError) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[3]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -772,7 +1040,7 @@ func (x *SpecError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpecError.ProtoReflect.Descriptor instead.
 func (*SpecError) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{3}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SpecError) GetFile() string {
@@ -815,7 +1083,7 @@ type SpecErrors struct {
 
 func (x *SpecErrors) Reset() {
 	*x = SpecErrors{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[4]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -827,7 +1095,7 @@ func (x *SpecErrors) String() string {
 func (*SpecErrors) ProtoMessage() {}
 
 func (x *SpecErrors) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[4]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -840,7 +1108,7 @@ func (x *SpecErrors) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpecErrors.ProtoReflect.Descriptor instead.
 func (*SpecErrors) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{4}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SpecErrors) GetErrors() []*SpecError {
@@ -861,7 +1129,7 @@ type ResolveRequest struct {
 
 func (x *ResolveRequest) Reset() {
 	*x = ResolveRequest{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[5]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -873,7 +1141,7 @@ func (x *ResolveRequest) String() string {
 func (*ResolveRequest) ProtoMessage() {}
 
 func (x *ResolveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[5]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -886,7 +1154,7 @@ func (x *ResolveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveRequest.ProtoReflect.Descriptor instead.
 func (*ResolveRequest) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{5}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ResolveRequest) GetInput() *SpecInput {
@@ -914,7 +1182,7 @@ type ResolveResponse struct {
 
 func (x *ResolveResponse) Reset() {
 	*x = ResolveResponse{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[6]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -926,7 +1194,7 @@ func (x *ResolveResponse) String() string {
 func (*ResolveResponse) ProtoMessage() {}
 
 func (x *ResolveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[6]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -939,7 +1207,7 @@ func (x *ResolveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveResponse.ProtoReflect.Descriptor instead.
 func (*ResolveResponse) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{6}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ResolveResponse) GetImage() *ImageIdentity {
@@ -979,7 +1247,7 @@ type LookupItem struct {
 
 func (x *LookupItem) Reset() {
 	*x = LookupItem{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[7]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -991,7 +1259,7 @@ func (x *LookupItem) String() string {
 func (*LookupItem) ProtoMessage() {}
 
 func (x *LookupItem) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[7]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1004,7 +1272,7 @@ func (x *LookupItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupItem.ProtoReflect.Descriptor instead.
 func (*LookupItem) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{7}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LookupItem) GetItem() isLookupItem_Item {
@@ -1064,7 +1332,7 @@ type LookupRequest struct {
 
 func (x *LookupRequest) Reset() {
 	*x = LookupRequest{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[8]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1076,7 +1344,7 @@ func (x *LookupRequest) String() string {
 func (*LookupRequest) ProtoMessage() {}
 
 func (x *LookupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[8]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1089,7 +1357,7 @@ func (x *LookupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupRequest.ProtoReflect.Descriptor instead.
 func (*LookupRequest) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{8}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LookupRequest) GetItems() []*LookupItem {
@@ -1127,7 +1395,7 @@ type LookupResult struct {
 
 func (x *LookupResult) Reset() {
 	*x = LookupResult{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[9]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1139,7 +1407,7 @@ func (x *LookupResult) String() string {
 func (*LookupResult) ProtoMessage() {}
 
 func (x *LookupResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[9]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1152,7 +1420,7 @@ func (x *LookupResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupResult.ProtoReflect.Descriptor instead.
 func (*LookupResult) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{9}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LookupResult) GetRef() string {
@@ -1208,7 +1476,7 @@ type LookupResponse struct {
 
 func (x *LookupResponse) Reset() {
 	*x = LookupResponse{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[10]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1220,7 +1488,7 @@ func (x *LookupResponse) String() string {
 func (*LookupResponse) ProtoMessage() {}
 
 func (x *LookupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[10]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1233,7 +1501,7 @@ func (x *LookupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupResponse.ProtoReflect.Descriptor instead.
 func (*LookupResponse) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{10}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LookupResponse) GetResults() []*LookupResult {
@@ -1260,7 +1528,7 @@ type BuildOptions struct {
 
 func (x *BuildOptions) Reset() {
 	*x = BuildOptions{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[11]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1272,7 +1540,7 @@ func (x *BuildOptions) String() string {
 func (*BuildOptions) ProtoMessage() {}
 
 func (x *BuildOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[11]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1285,7 +1553,7 @@ func (x *BuildOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildOptions.ProtoReflect.Descriptor instead.
 func (*BuildOptions) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{11}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *BuildOptions) GetForce() bool {
@@ -1316,7 +1584,8 @@ type BuildRequest struct {
 	Input *SpecInput `protobuf:"bytes,1,opt,name=input,proto3" json:"input,omitempty"`
 	// When true, files carry digests and sizes but no content: the server
 	// resolves and looks up, and answers `found` + `done` or `files_needed`;
-	// it never builds. When false, every regular file carries its content.
+	// it never builds. When false, every regular file carries its content
+	// or names a blob the server holds.
 	FilesOmitted bool `protobuf:"varint,2,opt,name=files_omitted,json=filesOmitted,proto3" json:"files_omitted,omitempty"`
 	// The caller's choices.
 	Options       *BuildOptions `protobuf:"bytes,3,opt,name=options,proto3" json:"options,omitempty"`
@@ -1326,7 +1595,7 @@ type BuildRequest struct {
 
 func (x *BuildRequest) Reset() {
 	*x = BuildRequest{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[12]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1338,7 +1607,7 @@ func (x *BuildRequest) String() string {
 func (*BuildRequest) ProtoMessage() {}
 
 func (x *BuildRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[12]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1351,7 +1620,7 @@ func (x *BuildRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildRequest.ProtoReflect.Descriptor instead.
 func (*BuildRequest) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{12}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *BuildRequest) GetInput() *SpecInput {
@@ -1388,7 +1657,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[13]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1400,7 +1669,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[13]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1413,7 +1682,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{13}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WatchRequest) GetBuildId() string {
@@ -1467,7 +1736,7 @@ type BuildEvent struct {
 
 func (x *BuildEvent) Reset() {
 	*x = BuildEvent{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[14]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1479,7 +1748,7 @@ func (x *BuildEvent) String() string {
 func (*BuildEvent) ProtoMessage() {}
 
 func (x *BuildEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[14]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1492,7 +1761,7 @@ func (x *BuildEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildEvent.ProtoReflect.Descriptor instead.
 func (*BuildEvent) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{14}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *BuildEvent) GetBuildId() string {
@@ -1722,7 +1991,7 @@ type Accepted struct {
 
 func (x *Accepted) Reset() {
 	*x = Accepted{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[15]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1734,7 +2003,7 @@ func (x *Accepted) String() string {
 func (*Accepted) ProtoMessage() {}
 
 func (x *Accepted) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[15]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1747,7 +2016,7 @@ func (x *Accepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Accepted.ProtoReflect.Descriptor instead.
 func (*Accepted) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{15}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Accepted) GetBuildId() string {
@@ -1784,7 +2053,7 @@ type Joined struct {
 
 func (x *Joined) Reset() {
 	*x = Joined{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[16]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1796,7 +2065,7 @@ func (x *Joined) String() string {
 func (*Joined) ProtoMessage() {}
 
 func (x *Joined) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[16]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1809,7 +2078,7 @@ func (x *Joined) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Joined.ProtoReflect.Descriptor instead.
 func (*Joined) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{16}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Joined) GetBuildId() string {
@@ -1831,8 +2100,9 @@ type FilesNeeded struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The requested image's identity, as the server computed it.
 	Image *ImageIdentity `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
-	// Paths whose content the server needs. Today every regular file; a
-	// client may always send every file's content.
+	// Paths of the files sent without content whose blobs the server does
+	// not hold now (see FindMissingBlobs: the client may always send every
+	// missing blob).
 	Paths         []string `protobuf:"bytes,2,rep,name=paths,proto3" json:"paths,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1840,7 +2110,7 @@ type FilesNeeded struct {
 
 func (x *FilesNeeded) Reset() {
 	*x = FilesNeeded{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[17]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1852,7 +2122,7 @@ func (x *FilesNeeded) String() string {
 func (*FilesNeeded) ProtoMessage() {}
 
 func (x *FilesNeeded) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[17]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1865,7 +2135,7 @@ func (x *FilesNeeded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FilesNeeded.ProtoReflect.Descriptor instead.
 func (*FilesNeeded) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{17}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *FilesNeeded) GetImage() *ImageIdentity {
@@ -1893,7 +2163,7 @@ type Queued struct {
 
 func (x *Queued) Reset() {
 	*x = Queued{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[18]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1905,7 +2175,7 @@ func (x *Queued) String() string {
 func (*Queued) ProtoMessage() {}
 
 func (x *Queued) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[18]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1918,7 +2188,7 @@ func (x *Queued) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Queued.ProtoReflect.Descriptor instead.
 func (*Queued) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{18}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Queued) GetPosition() int32 {
@@ -1939,7 +2209,7 @@ type Waiting struct {
 
 func (x *Waiting) Reset() {
 	*x = Waiting{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[19]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1951,7 +2221,7 @@ func (x *Waiting) String() string {
 func (*Waiting) ProtoMessage() {}
 
 func (x *Waiting) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[19]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1964,7 +2234,7 @@ func (x *Waiting) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Waiting.ProtoReflect.Descriptor instead.
 func (*Waiting) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{19}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Waiting) GetReason() string {
@@ -1987,7 +2257,7 @@ type Found struct {
 
 func (x *Found) Reset() {
 	*x = Found{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[20]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1999,7 +2269,7 @@ func (x *Found) String() string {
 func (*Found) ProtoMessage() {}
 
 func (x *Found) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[20]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2012,7 +2282,7 @@ func (x *Found) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Found.ProtoReflect.Descriptor instead.
 func (*Found) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{20}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Found) GetSource() LookupSource {
@@ -2042,7 +2312,7 @@ type Building struct {
 
 func (x *Building) Reset() {
 	*x = Building{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[21]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2054,7 +2324,7 @@ func (x *Building) String() string {
 func (*Building) ProtoMessage() {}
 
 func (x *Building) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[21]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2067,7 +2337,7 @@ func (x *Building) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Building.ProtoReflect.Descriptor instead.
 func (*Building) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{21}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Building) GetPlatforms() []string {
@@ -2104,7 +2374,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[22]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2116,7 +2386,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[22]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2129,7 +2399,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{22}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Progress) GetVertexes() []*Vertex {
@@ -2185,7 +2455,7 @@ type Vertex struct {
 
 func (x *Vertex) Reset() {
 	*x = Vertex{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[23]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2197,7 +2467,7 @@ func (x *Vertex) String() string {
 func (*Vertex) ProtoMessage() {}
 
 func (x *Vertex) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[23]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2210,7 +2480,7 @@ func (x *Vertex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Vertex.ProtoReflect.Descriptor instead.
 func (*Vertex) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{23}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Vertex) GetDigest() string {
@@ -2284,7 +2554,7 @@ type ProgressGroup struct {
 
 func (x *ProgressGroup) Reset() {
 	*x = ProgressGroup{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[24]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2296,7 +2566,7 @@ func (x *ProgressGroup) String() string {
 func (*ProgressGroup) ProtoMessage() {}
 
 func (x *ProgressGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[24]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2309,7 +2579,7 @@ func (x *ProgressGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProgressGroup.ProtoReflect.Descriptor instead.
 func (*ProgressGroup) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{24}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ProgressGroup) GetId() string {
@@ -2358,7 +2628,7 @@ type VertexStatus struct {
 
 func (x *VertexStatus) Reset() {
 	*x = VertexStatus{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[25]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2370,7 +2640,7 @@ func (x *VertexStatus) String() string {
 func (*VertexStatus) ProtoMessage() {}
 
 func (x *VertexStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[25]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2383,7 +2653,7 @@ func (x *VertexStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VertexStatus.ProtoReflect.Descriptor instead.
 func (*VertexStatus) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{25}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *VertexStatus) GetId() string {
@@ -2459,7 +2729,7 @@ type VertexLog struct {
 
 func (x *VertexLog) Reset() {
 	*x = VertexLog{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[26]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2471,7 +2741,7 @@ func (x *VertexLog) String() string {
 func (*VertexLog) ProtoMessage() {}
 
 func (x *VertexLog) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[26]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2484,7 +2754,7 @@ func (x *VertexLog) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VertexLog.ProtoReflect.Descriptor instead.
 func (*VertexLog) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{26}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *VertexLog) GetVertex() string {
@@ -2534,7 +2804,7 @@ type VertexWarning struct {
 
 func (x *VertexWarning) Reset() {
 	*x = VertexWarning{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[27]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2546,7 +2816,7 @@ func (x *VertexWarning) String() string {
 func (*VertexWarning) ProtoMessage() {}
 
 func (x *VertexWarning) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[27]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2559,7 +2829,7 @@ func (x *VertexWarning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VertexWarning.ProtoReflect.Descriptor instead.
 func (*VertexWarning) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{27}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *VertexWarning) GetVertex() string {
@@ -2612,7 +2882,7 @@ type Pushed struct {
 
 func (x *Pushed) Reset() {
 	*x = Pushed{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[28]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2624,7 +2894,7 @@ func (x *Pushed) String() string {
 func (*Pushed) ProtoMessage() {}
 
 func (x *Pushed) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[28]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2637,7 +2907,7 @@ func (x *Pushed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pushed.ProtoReflect.Descriptor instead.
 func (*Pushed) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{28}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Pushed) GetDigest() string {
@@ -2679,7 +2949,7 @@ type Done struct {
 
 func (x *Done) Reset() {
 	*x = Done{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[29]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2691,7 +2961,7 @@ func (x *Done) String() string {
 func (*Done) ProtoMessage() {}
 
 func (x *Done) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[29]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2704,7 +2974,7 @@ func (x *Done) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Done.ProtoReflect.Descriptor instead.
 func (*Done) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{29}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Done) GetRef() string {
@@ -2759,7 +3029,7 @@ type Failed struct {
 
 func (x *Failed) Reset() {
 	*x = Failed{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[30]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2771,7 +3041,7 @@ func (x *Failed) String() string {
 func (*Failed) ProtoMessage() {}
 
 func (x *Failed) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[30]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2784,7 +3054,7 @@ func (x *Failed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Failed.ProtoReflect.Descriptor instead.
 func (*Failed) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{30}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Failed) GetErrorClass() ErrorClass {
@@ -2835,7 +3105,7 @@ type ListBuildsRequest struct {
 
 func (x *ListBuildsRequest) Reset() {
 	*x = ListBuildsRequest{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[31]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2847,7 +3117,7 @@ func (x *ListBuildsRequest) String() string {
 func (*ListBuildsRequest) ProtoMessage() {}
 
 func (x *ListBuildsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[31]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2860,7 +3130,7 @@ func (x *ListBuildsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBuildsRequest.ProtoReflect.Descriptor instead.
 func (*ListBuildsRequest) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{31}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListBuildsRequest) GetActiveOnly() bool {
@@ -2912,7 +3182,7 @@ type BuildInfo struct {
 
 func (x *BuildInfo) Reset() {
 	*x = BuildInfo{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[32]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2924,7 +3194,7 @@ func (x *BuildInfo) String() string {
 func (*BuildInfo) ProtoMessage() {}
 
 func (x *BuildInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[32]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2937,7 +3207,7 @@ func (x *BuildInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildInfo.ProtoReflect.Descriptor instead.
 func (*BuildInfo) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{32}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *BuildInfo) GetBuildId() string {
@@ -3035,7 +3305,7 @@ type ListBuildsResponse struct {
 
 func (x *ListBuildsResponse) Reset() {
 	*x = ListBuildsResponse{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[33]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3047,7 +3317,7 @@ func (x *ListBuildsResponse) String() string {
 func (*ListBuildsResponse) ProtoMessage() {}
 
 func (x *ListBuildsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[33]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3060,7 +3330,7 @@ func (x *ListBuildsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBuildsResponse.ProtoReflect.Descriptor instead.
 func (*ListBuildsResponse) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{33}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListBuildsResponse) GetBuilds() []*BuildInfo {
@@ -3074,7 +3344,20 @@ var File_ispec_v1_ispec_proto protoreflect.FileDescriptor
 
 const file_ispec_v1_ispec_proto_rawDesc = "" +
 	"\n" +
-	"\x14ispec/v1/ispec.proto\x12\bispec.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"b\n" +
+	"\x14ispec/v1/ispec.proto\x12\bispec.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"2\n" +
+	"\x04Blob\x12\x16\n" +
+	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\"?\n" +
+	"\x17FindMissingBlobsRequest\x12$\n" +
+	"\x05blobs\x18\x01 \x03(\v2\x0e.ispec.v1.BlobR\x05blobs\"D\n" +
+	"\x18FindMissingBlobsResponse\x12(\n" +
+	"\amissing\x18\x01 \x03(\v2\x0e.ispec.v1.BlobR\amissing\"m\n" +
+	"\x10WriteBlobRequest\x12\"\n" +
+	"\x04blob\x18\x01 \x01(\v2\x0e.ispec.v1.BlobR\x04blob\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12!\n" +
+	"\ffinish_write\x18\x03 \x01(\bR\vfinishWrite\":\n" +
+	"\x11WriteBlobResponse\x12%\n" +
+	"\x0ecommitted_size\x18\x01 \x01(\x03R\rcommittedSize\"b\n" +
 	"\tSpecInput\x12\x1b\n" +
 	"\tspec_path\x18\x01 \x01(\tR\bspecPath\x12\x12\n" +
 	"\x04spec\x18\x02 \x01(\fR\x04spec\x12$\n" +
@@ -3294,14 +3577,16 @@ const file_ispec_v1_ispec_proto_rawDesc = "" +
 	"\x12BUILD_STATE_QUEUED\x10\x01\x12\x17\n" +
 	"\x13BUILD_STATE_RUNNING\x10\x02\x12\x19\n" +
 	"\x15BUILD_STATE_SUCCEEDED\x10\x03\x12\x16\n" +
-	"\x12BUILD_STATE_FAILED\x10\x042\xc6\x02\n" +
+	"\x12BUILD_STATE_FAILED\x10\x042\xe9\x03\n" +
 	"\fImageService\x12>\n" +
 	"\aResolve\x12\x18.ispec.v1.ResolveRequest\x1a\x19.ispec.v1.ResolveResponse\x12;\n" +
 	"\x06Lookup\x12\x17.ispec.v1.LookupRequest\x1a\x18.ispec.v1.LookupResponse\x127\n" +
 	"\x05Build\x12\x16.ispec.v1.BuildRequest\x1a\x14.ispec.v1.BuildEvent0\x01\x127\n" +
 	"\x05Watch\x12\x16.ispec.v1.WatchRequest\x1a\x14.ispec.v1.BuildEvent0\x01\x12G\n" +
 	"\n" +
-	"ListBuilds\x12\x1b.ispec.v1.ListBuildsRequest\x1a\x1c.ispec.v1.ListBuildsResponseB1Z/github.com/ispec-dev/ispec/api/ispec/v1;ispecv1b\x06proto3"
+	"ListBuilds\x12\x1b.ispec.v1.ListBuildsRequest\x1a\x1c.ispec.v1.ListBuildsResponse\x12Y\n" +
+	"\x10FindMissingBlobs\x12!.ispec.v1.FindMissingBlobsRequest\x1a\".ispec.v1.FindMissingBlobsResponse\x12F\n" +
+	"\tWriteBlob\x12\x1a.ispec.v1.WriteBlobRequest\x1a\x1b.ispec.v1.WriteBlobResponse(\x01B1Z/github.com/ispec-dev/ispec/api/ispec/v1;ispecv1b\x06proto3"
 
 var (
 	file_ispec_v1_ispec_proto_rawDescOnce sync.Once
@@ -3316,121 +3601,133 @@ func file_ispec_v1_ispec_proto_rawDescGZIP() []byte {
 }
 
 var file_ispec_v1_ispec_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_ispec_v1_ispec_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_ispec_v1_ispec_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_ispec_v1_ispec_proto_goTypes = []any{
-	(FileKind)(0),                 // 0: ispec.v1.FileKind
-	(LookupState)(0),              // 1: ispec.v1.LookupState
-	(LookupSource)(0),             // 2: ispec.v1.LookupSource
-	(ProgressDetail)(0),           // 3: ispec.v1.ProgressDetail
-	(BuildOutcome)(0),             // 4: ispec.v1.BuildOutcome
-	(ErrorClass)(0),               // 5: ispec.v1.ErrorClass
-	(BuildState)(0),               // 6: ispec.v1.BuildState
-	(*SpecInput)(nil),             // 7: ispec.v1.SpecInput
-	(*File)(nil),                  // 8: ispec.v1.File
-	(*ImageIdentity)(nil),         // 9: ispec.v1.ImageIdentity
-	(*SpecError)(nil),             // 10: ispec.v1.SpecError
-	(*SpecErrors)(nil),            // 11: ispec.v1.SpecErrors
-	(*ResolveRequest)(nil),        // 12: ispec.v1.ResolveRequest
-	(*ResolveResponse)(nil),       // 13: ispec.v1.ResolveResponse
-	(*LookupItem)(nil),            // 14: ispec.v1.LookupItem
-	(*LookupRequest)(nil),         // 15: ispec.v1.LookupRequest
-	(*LookupResult)(nil),          // 16: ispec.v1.LookupResult
-	(*LookupResponse)(nil),        // 17: ispec.v1.LookupResponse
-	(*BuildOptions)(nil),          // 18: ispec.v1.BuildOptions
-	(*BuildRequest)(nil),          // 19: ispec.v1.BuildRequest
-	(*WatchRequest)(nil),          // 20: ispec.v1.WatchRequest
-	(*BuildEvent)(nil),            // 21: ispec.v1.BuildEvent
-	(*Accepted)(nil),              // 22: ispec.v1.Accepted
-	(*Joined)(nil),                // 23: ispec.v1.Joined
-	(*FilesNeeded)(nil),           // 24: ispec.v1.FilesNeeded
-	(*Queued)(nil),                // 25: ispec.v1.Queued
-	(*Waiting)(nil),               // 26: ispec.v1.Waiting
-	(*Found)(nil),                 // 27: ispec.v1.Found
-	(*Building)(nil),              // 28: ispec.v1.Building
-	(*Progress)(nil),              // 29: ispec.v1.Progress
-	(*Vertex)(nil),                // 30: ispec.v1.Vertex
-	(*ProgressGroup)(nil),         // 31: ispec.v1.ProgressGroup
-	(*VertexStatus)(nil),          // 32: ispec.v1.VertexStatus
-	(*VertexLog)(nil),             // 33: ispec.v1.VertexLog
-	(*VertexWarning)(nil),         // 34: ispec.v1.VertexWarning
-	(*Pushed)(nil),                // 35: ispec.v1.Pushed
-	(*Done)(nil),                  // 36: ispec.v1.Done
-	(*Failed)(nil),                // 37: ispec.v1.Failed
-	(*ListBuildsRequest)(nil),     // 38: ispec.v1.ListBuildsRequest
-	(*BuildInfo)(nil),             // 39: ispec.v1.BuildInfo
-	(*ListBuildsResponse)(nil),    // 40: ispec.v1.ListBuildsResponse
-	(*timestamppb.Timestamp)(nil), // 41: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 42: google.protobuf.Duration
+	(FileKind)(0),                    // 0: ispec.v1.FileKind
+	(LookupState)(0),                 // 1: ispec.v1.LookupState
+	(LookupSource)(0),                // 2: ispec.v1.LookupSource
+	(ProgressDetail)(0),              // 3: ispec.v1.ProgressDetail
+	(BuildOutcome)(0),                // 4: ispec.v1.BuildOutcome
+	(ErrorClass)(0),                  // 5: ispec.v1.ErrorClass
+	(BuildState)(0),                  // 6: ispec.v1.BuildState
+	(*Blob)(nil),                     // 7: ispec.v1.Blob
+	(*FindMissingBlobsRequest)(nil),  // 8: ispec.v1.FindMissingBlobsRequest
+	(*FindMissingBlobsResponse)(nil), // 9: ispec.v1.FindMissingBlobsResponse
+	(*WriteBlobRequest)(nil),         // 10: ispec.v1.WriteBlobRequest
+	(*WriteBlobResponse)(nil),        // 11: ispec.v1.WriteBlobResponse
+	(*SpecInput)(nil),                // 12: ispec.v1.SpecInput
+	(*File)(nil),                     // 13: ispec.v1.File
+	(*ImageIdentity)(nil),            // 14: ispec.v1.ImageIdentity
+	(*SpecError)(nil),                // 15: ispec.v1.SpecError
+	(*SpecErrors)(nil),               // 16: ispec.v1.SpecErrors
+	(*ResolveRequest)(nil),           // 17: ispec.v1.ResolveRequest
+	(*ResolveResponse)(nil),          // 18: ispec.v1.ResolveResponse
+	(*LookupItem)(nil),               // 19: ispec.v1.LookupItem
+	(*LookupRequest)(nil),            // 20: ispec.v1.LookupRequest
+	(*LookupResult)(nil),             // 21: ispec.v1.LookupResult
+	(*LookupResponse)(nil),           // 22: ispec.v1.LookupResponse
+	(*BuildOptions)(nil),             // 23: ispec.v1.BuildOptions
+	(*BuildRequest)(nil),             // 24: ispec.v1.BuildRequest
+	(*WatchRequest)(nil),             // 25: ispec.v1.WatchRequest
+	(*BuildEvent)(nil),               // 26: ispec.v1.BuildEvent
+	(*Accepted)(nil),                 // 27: ispec.v1.Accepted
+	(*Joined)(nil),                   // 28: ispec.v1.Joined
+	(*FilesNeeded)(nil),              // 29: ispec.v1.FilesNeeded
+	(*Queued)(nil),                   // 30: ispec.v1.Queued
+	(*Waiting)(nil),                  // 31: ispec.v1.Waiting
+	(*Found)(nil),                    // 32: ispec.v1.Found
+	(*Building)(nil),                 // 33: ispec.v1.Building
+	(*Progress)(nil),                 // 34: ispec.v1.Progress
+	(*Vertex)(nil),                   // 35: ispec.v1.Vertex
+	(*ProgressGroup)(nil),            // 36: ispec.v1.ProgressGroup
+	(*VertexStatus)(nil),             // 37: ispec.v1.VertexStatus
+	(*VertexLog)(nil),                // 38: ispec.v1.VertexLog
+	(*VertexWarning)(nil),            // 39: ispec.v1.VertexWarning
+	(*Pushed)(nil),                   // 40: ispec.v1.Pushed
+	(*Done)(nil),                     // 41: ispec.v1.Done
+	(*Failed)(nil),                   // 42: ispec.v1.Failed
+	(*ListBuildsRequest)(nil),        // 43: ispec.v1.ListBuildsRequest
+	(*BuildInfo)(nil),                // 44: ispec.v1.BuildInfo
+	(*ListBuildsResponse)(nil),       // 45: ispec.v1.ListBuildsResponse
+	(*timestamppb.Timestamp)(nil),    // 46: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 47: google.protobuf.Duration
 }
 var file_ispec_v1_ispec_proto_depIdxs = []int32{
-	8,  // 0: ispec.v1.SpecInput.files:type_name -> ispec.v1.File
-	0,  // 1: ispec.v1.File.kind:type_name -> ispec.v1.FileKind
-	10, // 2: ispec.v1.SpecErrors.errors:type_name -> ispec.v1.SpecError
-	7,  // 3: ispec.v1.ResolveRequest.input:type_name -> ispec.v1.SpecInput
-	9,  // 4: ispec.v1.ResolveResponse.image:type_name -> ispec.v1.ImageIdentity
-	9,  // 5: ispec.v1.ResolveResponse.parents:type_name -> ispec.v1.ImageIdentity
-	7,  // 6: ispec.v1.LookupItem.spec:type_name -> ispec.v1.SpecInput
-	14, // 7: ispec.v1.LookupRequest.items:type_name -> ispec.v1.LookupItem
-	1,  // 8: ispec.v1.LookupResult.state:type_name -> ispec.v1.LookupState
-	2,  // 9: ispec.v1.LookupResult.source:type_name -> ispec.v1.LookupSource
-	9,  // 10: ispec.v1.LookupResult.image:type_name -> ispec.v1.ImageIdentity
-	16, // 11: ispec.v1.LookupResponse.results:type_name -> ispec.v1.LookupResult
-	3,  // 12: ispec.v1.BuildOptions.progress:type_name -> ispec.v1.ProgressDetail
-	7,  // 13: ispec.v1.BuildRequest.input:type_name -> ispec.v1.SpecInput
-	18, // 14: ispec.v1.BuildRequest.options:type_name -> ispec.v1.BuildOptions
-	3,  // 15: ispec.v1.WatchRequest.progress:type_name -> ispec.v1.ProgressDetail
-	41, // 16: ispec.v1.BuildEvent.time:type_name -> google.protobuf.Timestamp
-	22, // 17: ispec.v1.BuildEvent.accepted:type_name -> ispec.v1.Accepted
-	23, // 18: ispec.v1.BuildEvent.joined:type_name -> ispec.v1.Joined
-	24, // 19: ispec.v1.BuildEvent.files_needed:type_name -> ispec.v1.FilesNeeded
-	25, // 20: ispec.v1.BuildEvent.queued:type_name -> ispec.v1.Queued
-	26, // 21: ispec.v1.BuildEvent.waiting:type_name -> ispec.v1.Waiting
-	27, // 22: ispec.v1.BuildEvent.found:type_name -> ispec.v1.Found
-	28, // 23: ispec.v1.BuildEvent.building:type_name -> ispec.v1.Building
-	29, // 24: ispec.v1.BuildEvent.progress:type_name -> ispec.v1.Progress
-	35, // 25: ispec.v1.BuildEvent.pushed:type_name -> ispec.v1.Pushed
-	36, // 26: ispec.v1.BuildEvent.done:type_name -> ispec.v1.Done
-	37, // 27: ispec.v1.BuildEvent.failed:type_name -> ispec.v1.Failed
-	9,  // 28: ispec.v1.Accepted.image:type_name -> ispec.v1.ImageIdentity
-	9,  // 29: ispec.v1.Accepted.parents:type_name -> ispec.v1.ImageIdentity
-	9,  // 30: ispec.v1.FilesNeeded.image:type_name -> ispec.v1.ImageIdentity
-	2,  // 31: ispec.v1.Found.source:type_name -> ispec.v1.LookupSource
-	30, // 32: ispec.v1.Progress.vertexes:type_name -> ispec.v1.Vertex
-	32, // 33: ispec.v1.Progress.statuses:type_name -> ispec.v1.VertexStatus
-	33, // 34: ispec.v1.Progress.logs:type_name -> ispec.v1.VertexLog
-	34, // 35: ispec.v1.Progress.warnings:type_name -> ispec.v1.VertexWarning
-	41, // 36: ispec.v1.Vertex.started:type_name -> google.protobuf.Timestamp
-	41, // 37: ispec.v1.Vertex.completed:type_name -> google.protobuf.Timestamp
-	31, // 38: ispec.v1.Vertex.progress_group:type_name -> ispec.v1.ProgressGroup
-	41, // 39: ispec.v1.VertexStatus.timestamp:type_name -> google.protobuf.Timestamp
-	41, // 40: ispec.v1.VertexStatus.started:type_name -> google.protobuf.Timestamp
-	41, // 41: ispec.v1.VertexStatus.completed:type_name -> google.protobuf.Timestamp
-	41, // 42: ispec.v1.VertexLog.timestamp:type_name -> google.protobuf.Timestamp
-	4,  // 43: ispec.v1.Done.outcome:type_name -> ispec.v1.BuildOutcome
-	42, // 44: ispec.v1.Done.duration:type_name -> google.protobuf.Duration
-	5,  // 45: ispec.v1.Failed.error_class:type_name -> ispec.v1.ErrorClass
-	10, // 46: ispec.v1.Failed.spec_errors:type_name -> ispec.v1.SpecError
-	6,  // 47: ispec.v1.BuildInfo.state:type_name -> ispec.v1.BuildState
-	41, // 48: ispec.v1.BuildInfo.started:type_name -> google.protobuf.Timestamp
-	42, // 49: ispec.v1.BuildInfo.duration:type_name -> google.protobuf.Duration
-	4,  // 50: ispec.v1.BuildInfo.outcome:type_name -> ispec.v1.BuildOutcome
-	5,  // 51: ispec.v1.BuildInfo.error_class:type_name -> ispec.v1.ErrorClass
-	39, // 52: ispec.v1.ListBuildsResponse.builds:type_name -> ispec.v1.BuildInfo
-	12, // 53: ispec.v1.ImageService.Resolve:input_type -> ispec.v1.ResolveRequest
-	15, // 54: ispec.v1.ImageService.Lookup:input_type -> ispec.v1.LookupRequest
-	19, // 55: ispec.v1.ImageService.Build:input_type -> ispec.v1.BuildRequest
-	20, // 56: ispec.v1.ImageService.Watch:input_type -> ispec.v1.WatchRequest
-	38, // 57: ispec.v1.ImageService.ListBuilds:input_type -> ispec.v1.ListBuildsRequest
-	13, // 58: ispec.v1.ImageService.Resolve:output_type -> ispec.v1.ResolveResponse
-	17, // 59: ispec.v1.ImageService.Lookup:output_type -> ispec.v1.LookupResponse
-	21, // 60: ispec.v1.ImageService.Build:output_type -> ispec.v1.BuildEvent
-	21, // 61: ispec.v1.ImageService.Watch:output_type -> ispec.v1.BuildEvent
-	40, // 62: ispec.v1.ImageService.ListBuilds:output_type -> ispec.v1.ListBuildsResponse
-	58, // [58:63] is the sub-list for method output_type
-	53, // [53:58] is the sub-list for method input_type
-	53, // [53:53] is the sub-list for extension type_name
-	53, // [53:53] is the sub-list for extension extendee
-	0,  // [0:53] is the sub-list for field type_name
+	7,  // 0: ispec.v1.FindMissingBlobsRequest.blobs:type_name -> ispec.v1.Blob
+	7,  // 1: ispec.v1.FindMissingBlobsResponse.missing:type_name -> ispec.v1.Blob
+	7,  // 2: ispec.v1.WriteBlobRequest.blob:type_name -> ispec.v1.Blob
+	13, // 3: ispec.v1.SpecInput.files:type_name -> ispec.v1.File
+	0,  // 4: ispec.v1.File.kind:type_name -> ispec.v1.FileKind
+	15, // 5: ispec.v1.SpecErrors.errors:type_name -> ispec.v1.SpecError
+	12, // 6: ispec.v1.ResolveRequest.input:type_name -> ispec.v1.SpecInput
+	14, // 7: ispec.v1.ResolveResponse.image:type_name -> ispec.v1.ImageIdentity
+	14, // 8: ispec.v1.ResolveResponse.parents:type_name -> ispec.v1.ImageIdentity
+	12, // 9: ispec.v1.LookupItem.spec:type_name -> ispec.v1.SpecInput
+	19, // 10: ispec.v1.LookupRequest.items:type_name -> ispec.v1.LookupItem
+	1,  // 11: ispec.v1.LookupResult.state:type_name -> ispec.v1.LookupState
+	2,  // 12: ispec.v1.LookupResult.source:type_name -> ispec.v1.LookupSource
+	14, // 13: ispec.v1.LookupResult.image:type_name -> ispec.v1.ImageIdentity
+	21, // 14: ispec.v1.LookupResponse.results:type_name -> ispec.v1.LookupResult
+	3,  // 15: ispec.v1.BuildOptions.progress:type_name -> ispec.v1.ProgressDetail
+	12, // 16: ispec.v1.BuildRequest.input:type_name -> ispec.v1.SpecInput
+	23, // 17: ispec.v1.BuildRequest.options:type_name -> ispec.v1.BuildOptions
+	3,  // 18: ispec.v1.WatchRequest.progress:type_name -> ispec.v1.ProgressDetail
+	46, // 19: ispec.v1.BuildEvent.time:type_name -> google.protobuf.Timestamp
+	27, // 20: ispec.v1.BuildEvent.accepted:type_name -> ispec.v1.Accepted
+	28, // 21: ispec.v1.BuildEvent.joined:type_name -> ispec.v1.Joined
+	29, // 22: ispec.v1.BuildEvent.files_needed:type_name -> ispec.v1.FilesNeeded
+	30, // 23: ispec.v1.BuildEvent.queued:type_name -> ispec.v1.Queued
+	31, // 24: ispec.v1.BuildEvent.waiting:type_name -> ispec.v1.Waiting
+	32, // 25: ispec.v1.BuildEvent.found:type_name -> ispec.v1.Found
+	33, // 26: ispec.v1.BuildEvent.building:type_name -> ispec.v1.Building
+	34, // 27: ispec.v1.BuildEvent.progress:type_name -> ispec.v1.Progress
+	40, // 28: ispec.v1.BuildEvent.pushed:type_name -> ispec.v1.Pushed
+	41, // 29: ispec.v1.BuildEvent.done:type_name -> ispec.v1.Done
+	42, // 30: ispec.v1.BuildEvent.failed:type_name -> ispec.v1.Failed
+	14, // 31: ispec.v1.Accepted.image:type_name -> ispec.v1.ImageIdentity
+	14, // 32: ispec.v1.Accepted.parents:type_name -> ispec.v1.ImageIdentity
+	14, // 33: ispec.v1.FilesNeeded.image:type_name -> ispec.v1.ImageIdentity
+	2,  // 34: ispec.v1.Found.source:type_name -> ispec.v1.LookupSource
+	35, // 35: ispec.v1.Progress.vertexes:type_name -> ispec.v1.Vertex
+	37, // 36: ispec.v1.Progress.statuses:type_name -> ispec.v1.VertexStatus
+	38, // 37: ispec.v1.Progress.logs:type_name -> ispec.v1.VertexLog
+	39, // 38: ispec.v1.Progress.warnings:type_name -> ispec.v1.VertexWarning
+	46, // 39: ispec.v1.Vertex.started:type_name -> google.protobuf.Timestamp
+	46, // 40: ispec.v1.Vertex.completed:type_name -> google.protobuf.Timestamp
+	36, // 41: ispec.v1.Vertex.progress_group:type_name -> ispec.v1.ProgressGroup
+	46, // 42: ispec.v1.VertexStatus.timestamp:type_name -> google.protobuf.Timestamp
+	46, // 43: ispec.v1.VertexStatus.started:type_name -> google.protobuf.Timestamp
+	46, // 44: ispec.v1.VertexStatus.completed:type_name -> google.protobuf.Timestamp
+	46, // 45: ispec.v1.VertexLog.timestamp:type_name -> google.protobuf.Timestamp
+	4,  // 46: ispec.v1.Done.outcome:type_name -> ispec.v1.BuildOutcome
+	47, // 47: ispec.v1.Done.duration:type_name -> google.protobuf.Duration
+	5,  // 48: ispec.v1.Failed.error_class:type_name -> ispec.v1.ErrorClass
+	15, // 49: ispec.v1.Failed.spec_errors:type_name -> ispec.v1.SpecError
+	6,  // 50: ispec.v1.BuildInfo.state:type_name -> ispec.v1.BuildState
+	46, // 51: ispec.v1.BuildInfo.started:type_name -> google.protobuf.Timestamp
+	47, // 52: ispec.v1.BuildInfo.duration:type_name -> google.protobuf.Duration
+	4,  // 53: ispec.v1.BuildInfo.outcome:type_name -> ispec.v1.BuildOutcome
+	5,  // 54: ispec.v1.BuildInfo.error_class:type_name -> ispec.v1.ErrorClass
+	44, // 55: ispec.v1.ListBuildsResponse.builds:type_name -> ispec.v1.BuildInfo
+	17, // 56: ispec.v1.ImageService.Resolve:input_type -> ispec.v1.ResolveRequest
+	20, // 57: ispec.v1.ImageService.Lookup:input_type -> ispec.v1.LookupRequest
+	24, // 58: ispec.v1.ImageService.Build:input_type -> ispec.v1.BuildRequest
+	25, // 59: ispec.v1.ImageService.Watch:input_type -> ispec.v1.WatchRequest
+	43, // 60: ispec.v1.ImageService.ListBuilds:input_type -> ispec.v1.ListBuildsRequest
+	8,  // 61: ispec.v1.ImageService.FindMissingBlobs:input_type -> ispec.v1.FindMissingBlobsRequest
+	10, // 62: ispec.v1.ImageService.WriteBlob:input_type -> ispec.v1.WriteBlobRequest
+	18, // 63: ispec.v1.ImageService.Resolve:output_type -> ispec.v1.ResolveResponse
+	22, // 64: ispec.v1.ImageService.Lookup:output_type -> ispec.v1.LookupResponse
+	26, // 65: ispec.v1.ImageService.Build:output_type -> ispec.v1.BuildEvent
+	26, // 66: ispec.v1.ImageService.Watch:output_type -> ispec.v1.BuildEvent
+	45, // 67: ispec.v1.ImageService.ListBuilds:output_type -> ispec.v1.ListBuildsResponse
+	9,  // 68: ispec.v1.ImageService.FindMissingBlobs:output_type -> ispec.v1.FindMissingBlobsResponse
+	11, // 69: ispec.v1.ImageService.WriteBlob:output_type -> ispec.v1.WriteBlobResponse
+	63, // [63:70] is the sub-list for method output_type
+	56, // [56:63] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_ispec_v1_ispec_proto_init() }
@@ -3438,11 +3735,11 @@ func file_ispec_v1_ispec_proto_init() {
 	if File_ispec_v1_ispec_proto != nil {
 		return
 	}
-	file_ispec_v1_ispec_proto_msgTypes[7].OneofWrappers = []any{
+	file_ispec_v1_ispec_proto_msgTypes[12].OneofWrappers = []any{
 		(*LookupItem_Spec)(nil),
 		(*LookupItem_Ref)(nil),
 	}
-	file_ispec_v1_ispec_proto_msgTypes[14].OneofWrappers = []any{
+	file_ispec_v1_ispec_proto_msgTypes[19].OneofWrappers = []any{
 		(*BuildEvent_Accepted)(nil),
 		(*BuildEvent_Joined)(nil),
 		(*BuildEvent_FilesNeeded)(nil),
@@ -3461,7 +3758,7 @@ func file_ispec_v1_ispec_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ispec_v1_ispec_proto_rawDesc), len(file_ispec_v1_ispec_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   34,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,11 +19,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ImageService_Resolve_FullMethodName    = "/ispec.v1.ImageService/Resolve"
-	ImageService_Lookup_FullMethodName     = "/ispec.v1.ImageService/Lookup"
-	ImageService_Build_FullMethodName      = "/ispec.v1.ImageService/Build"
-	ImageService_Watch_FullMethodName      = "/ispec.v1.ImageService/Watch"
-	ImageService_ListBuilds_FullMethodName = "/ispec.v1.ImageService/ListBuilds"
+	ImageService_Resolve_FullMethodName          = "/ispec.v1.ImageService/Resolve"
+	ImageService_Lookup_FullMethodName           = "/ispec.v1.ImageService/Lookup"
+	ImageService_Build_FullMethodName            = "/ispec.v1.ImageService/Build"
+	ImageService_Watch_FullMethodName            = "/ispec.v1.ImageService/Watch"
+	ImageService_ListBuilds_FullMethodName       = "/ispec.v1.ImageService/ListBuilds"
+	ImageService_FindMissingBlobs_FullMethodName = "/ispec.v1.ImageService/FindMissingBlobs"
+	ImageService_WriteBlob_FullMethodName        = "/ispec.v1.ImageService/WriteBlob"
 )
 
 // ImageServiceClient is the client API for ImageService service.
@@ -44,19 +46,35 @@ const (
 // names the limit):
 //
 //	MaxSpecBytes       = 1 MiB      one spec document (root or nested)
-//	MaxFiles           = 10000      File entries in one SpecInput
-//	MaxFileBytes       = 64 MiB     total content bytes in one request
+//	MaxFiles           = 10000      File entries in one SpecInput, and
+//	                                blobs in one FindMissingBlobsRequest
+//	MaxInlineBytes     = 8 MiB      File.content bytes in one request (the
+//	                                content of larger trees goes through
+//	                                WriteBlob)
 //	MaxPathBytes       = 4096       one File.path or File.target
 //	MaxLookupItems     = 1000       items in one LookupRequest
-//	MaxRecvMessageSize = 80 MiB     one request message, as gRPC enforces it
+//	MaxChunkBytes      = 1 MiB      WriteBlobRequest.data of one message
+//	MaxRecvMessageSize = 16 MiB     one request message, as gRPC enforces it
 //	                                (past it gRPC itself answers
 //	                                RESOURCE_EXHAUSTED)
 //
+// A blob larger than the server's upload cache (`--upload-cache-size`) is
+// refused with RESOURCE_EXHAUSTED.
+//
 // Errors the server answers with a gRPC status (no BuildEvent is sent):
 //
-//	INVALID_ARGUMENT   an invalid spec, a malformed File, or a limit passed;
-//	                   for a spec problem the status carries a SpecErrors
-//	                   detail (file, line, field, message).
+//	INVALID_ARGUMENT   an invalid spec, a malformed File, a blob whose
+//	                   bytes do not match its digest, or a limit passed;
+//	                   for a spec or File problem the status carries a
+//	                   SpecErrors detail (file, line, field, message).
+//	                   Paths are the upload's, never the server's, and
+//	                   echoed paths are shortened so that a status stays
+//	                   under 1 KiB.
+//	FAILED_PRECONDITION Build with files_omitted = false: the server does
+//	                   not hold the blob of a File sent without content
+//	                   (never sent, or evicted from its cache since); the
+//	                   message names the paths. Send the blobs again
+//	                   (FindMissingBlobs, WriteBlob) and retry.
 //	UNAUTHENTICATED    missing or wrong credentials.
 //	PERMISSION_DENIED  Build: the image's registry (or a base spec image's)
 //	                   is not on the server's allowlist: nothing is built
@@ -87,13 +105,17 @@ type ImageServiceClient interface {
 	// never pushes under a tag a client claimed.
 	//
 	// Uploading files only when needed: a client sends its first Build with
-	// files_omitted = true and every File without content (with its digest
-	// and size). The server resolves the tag and, unless force is set, looks
-	// it up: when the image exists the stream is `found`, `done` (outcome
-	// FOUND) and no file byte was uploaded; otherwise the stream is a single
-	// `files_needed` event and ends with OK, and the client calls Build again
-	// with the same spec, files_omitted = false and every file's content.
-	// A request with files_omitted = true never builds.
+	// files_omitted = true and the files of its copy and source trees
+	// without content (with their digests and sizes). The server resolves
+	// the tag and, unless force is set, looks it up: when the image exists
+	// the stream is `found`, `done` (outcome FOUND) and no file byte was
+	// uploaded; otherwise the stream is a single `files_needed` event and
+	// ends with OK. The client then asks FindMissingBlobs which of its
+	// files' contents the server lacks, sends only those with WriteBlob, and
+	// calls Build again with the same input and files_omitted = false. A
+	// request with files_omitted = true never builds. In a Build with
+	// files_omitted = false every File without content must have its blob
+	// held by the server (else FAILED_PRECONDITION naming the paths).
 	//
 	// The stream of a call that builds: `accepted` (this call started the
 	// build) or `joined` (it joined a build of the same tag already under way,
@@ -116,6 +138,23 @@ type ImageServiceClient interface {
 	// ListBuilds lists the builds the server runs, queues, or still
 	// remembers, most recent first.
 	ListBuilds(ctx context.Context, in *ListBuildsRequest, opts ...grpc.CallOption) (*ListBuildsResponse, error)
+	// FindMissingBlobs answers which of the given blobs the server does not
+	// hold, as REAPI's ContentAddressableStorage.FindMissingBlobs. Blobs are
+	// files' contents by digest, shared by every caller: a blob the server
+	// holds (from any caller, any earlier build) never needs to be sent
+	// again. Held blobs may be evicted later (the server's cache is bounded);
+	// a Build then answers files_needed or FAILED_PRECONDITION.
+	FindMissingBlobs(ctx context.Context, in *FindMissingBlobsRequest, opts ...grpc.CallOption) (*FindMissingBlobsResponse, error)
+	// WriteBlob stores one blob, streamed in chunks, as REAPI's ByteStream
+	// Write: the first message names the blob (digest and size), every
+	// message carries the next bytes (at most MaxChunkBytes), the last sets
+	// finish_write. The server hashes the bytes as they arrive and stores the
+	// blob only when its size and SHA-256 match; a mismatch is
+	// INVALID_ARGUMENT and nothing is stored. When the server holds the blob
+	// already it may answer at once, before the bytes are sent (the client's
+	// next send then ends the stream): the response's committed_size is the
+	// blob's size either way.
+	WriteBlob(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[WriteBlobRequest, WriteBlobResponse], error)
 }
 
 type imageServiceClient struct {
@@ -194,6 +233,29 @@ func (c *imageServiceClient) ListBuilds(ctx context.Context, in *ListBuildsReque
 	return out, nil
 }
 
+func (c *imageServiceClient) FindMissingBlobs(ctx context.Context, in *FindMissingBlobsRequest, opts ...grpc.CallOption) (*FindMissingBlobsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FindMissingBlobsResponse)
+	err := c.cc.Invoke(ctx, ImageService_FindMissingBlobs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *imageServiceClient) WriteBlob(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[WriteBlobRequest, WriteBlobResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ImageService_ServiceDesc.Streams[2], ImageService_WriteBlob_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WriteBlobRequest, WriteBlobResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ImageService_WriteBlobClient = grpc.ClientStreamingClient[WriteBlobRequest, WriteBlobResponse]
+
 // ImageServiceServer is the server API for ImageService service.
 // All implementations must embed UnimplementedImageServiceServer
 // for forward compatibility.
@@ -212,19 +274,35 @@ func (c *imageServiceClient) ListBuilds(ctx context.Context, in *ListBuildsReque
 // names the limit):
 //
 //	MaxSpecBytes       = 1 MiB      one spec document (root or nested)
-//	MaxFiles           = 10000      File entries in one SpecInput
-//	MaxFileBytes       = 64 MiB     total content bytes in one request
+//	MaxFiles           = 10000      File entries in one SpecInput, and
+//	                                blobs in one FindMissingBlobsRequest
+//	MaxInlineBytes     = 8 MiB      File.content bytes in one request (the
+//	                                content of larger trees goes through
+//	                                WriteBlob)
 //	MaxPathBytes       = 4096       one File.path or File.target
 //	MaxLookupItems     = 1000       items in one LookupRequest
-//	MaxRecvMessageSize = 80 MiB     one request message, as gRPC enforces it
+//	MaxChunkBytes      = 1 MiB      WriteBlobRequest.data of one message
+//	MaxRecvMessageSize = 16 MiB     one request message, as gRPC enforces it
 //	                                (past it gRPC itself answers
 //	                                RESOURCE_EXHAUSTED)
 //
+// A blob larger than the server's upload cache (`--upload-cache-size`) is
+// refused with RESOURCE_EXHAUSTED.
+//
 // Errors the server answers with a gRPC status (no BuildEvent is sent):
 //
-//	INVALID_ARGUMENT   an invalid spec, a malformed File, or a limit passed;
-//	                   for a spec problem the status carries a SpecErrors
-//	                   detail (file, line, field, message).
+//	INVALID_ARGUMENT   an invalid spec, a malformed File, a blob whose
+//	                   bytes do not match its digest, or a limit passed;
+//	                   for a spec or File problem the status carries a
+//	                   SpecErrors detail (file, line, field, message).
+//	                   Paths are the upload's, never the server's, and
+//	                   echoed paths are shortened so that a status stays
+//	                   under 1 KiB.
+//	FAILED_PRECONDITION Build with files_omitted = false: the server does
+//	                   not hold the blob of a File sent without content
+//	                   (never sent, or evicted from its cache since); the
+//	                   message names the paths. Send the blobs again
+//	                   (FindMissingBlobs, WriteBlob) and retry.
 //	UNAUTHENTICATED    missing or wrong credentials.
 //	PERMISSION_DENIED  Build: the image's registry (or a base spec image's)
 //	                   is not on the server's allowlist: nothing is built
@@ -255,13 +333,17 @@ type ImageServiceServer interface {
 	// never pushes under a tag a client claimed.
 	//
 	// Uploading files only when needed: a client sends its first Build with
-	// files_omitted = true and every File without content (with its digest
-	// and size). The server resolves the tag and, unless force is set, looks
-	// it up: when the image exists the stream is `found`, `done` (outcome
-	// FOUND) and no file byte was uploaded; otherwise the stream is a single
-	// `files_needed` event and ends with OK, and the client calls Build again
-	// with the same spec, files_omitted = false and every file's content.
-	// A request with files_omitted = true never builds.
+	// files_omitted = true and the files of its copy and source trees
+	// without content (with their digests and sizes). The server resolves
+	// the tag and, unless force is set, looks it up: when the image exists
+	// the stream is `found`, `done` (outcome FOUND) and no file byte was
+	// uploaded; otherwise the stream is a single `files_needed` event and
+	// ends with OK. The client then asks FindMissingBlobs which of its
+	// files' contents the server lacks, sends only those with WriteBlob, and
+	// calls Build again with the same input and files_omitted = false. A
+	// request with files_omitted = true never builds. In a Build with
+	// files_omitted = false every File without content must have its blob
+	// held by the server (else FAILED_PRECONDITION naming the paths).
 	//
 	// The stream of a call that builds: `accepted` (this call started the
 	// build) or `joined` (it joined a build of the same tag already under way,
@@ -284,6 +366,23 @@ type ImageServiceServer interface {
 	// ListBuilds lists the builds the server runs, queues, or still
 	// remembers, most recent first.
 	ListBuilds(context.Context, *ListBuildsRequest) (*ListBuildsResponse, error)
+	// FindMissingBlobs answers which of the given blobs the server does not
+	// hold, as REAPI's ContentAddressableStorage.FindMissingBlobs. Blobs are
+	// files' contents by digest, shared by every caller: a blob the server
+	// holds (from any caller, any earlier build) never needs to be sent
+	// again. Held blobs may be evicted later (the server's cache is bounded);
+	// a Build then answers files_needed or FAILED_PRECONDITION.
+	FindMissingBlobs(context.Context, *FindMissingBlobsRequest) (*FindMissingBlobsResponse, error)
+	// WriteBlob stores one blob, streamed in chunks, as REAPI's ByteStream
+	// Write: the first message names the blob (digest and size), every
+	// message carries the next bytes (at most MaxChunkBytes), the last sets
+	// finish_write. The server hashes the bytes as they arrive and stores the
+	// blob only when its size and SHA-256 match; a mismatch is
+	// INVALID_ARGUMENT and nothing is stored. When the server holds the blob
+	// already it may answer at once, before the bytes are sent (the client's
+	// next send then ends the stream): the response's committed_size is the
+	// blob's size either way.
+	WriteBlob(grpc.ClientStreamingServer[WriteBlobRequest, WriteBlobResponse]) error
 	mustEmbedUnimplementedImageServiceServer()
 }
 
@@ -308,6 +407,12 @@ func (UnimplementedImageServiceServer) Watch(*WatchRequest, grpc.ServerStreaming
 }
 func (UnimplementedImageServiceServer) ListBuilds(context.Context, *ListBuildsRequest) (*ListBuildsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListBuilds not implemented")
+}
+func (UnimplementedImageServiceServer) FindMissingBlobs(context.Context, *FindMissingBlobsRequest) (*FindMissingBlobsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FindMissingBlobs not implemented")
+}
+func (UnimplementedImageServiceServer) WriteBlob(grpc.ClientStreamingServer[WriteBlobRequest, WriteBlobResponse]) error {
+	return status.Error(codes.Unimplemented, "method WriteBlob not implemented")
 }
 func (UnimplementedImageServiceServer) mustEmbedUnimplementedImageServiceServer() {}
 func (UnimplementedImageServiceServer) testEmbeddedByValue()                      {}
@@ -406,6 +511,31 @@ func _ImageService_ListBuilds_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ImageService_FindMissingBlobs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FindMissingBlobsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ImageServiceServer).FindMissingBlobs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ImageService_FindMissingBlobs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ImageServiceServer).FindMissingBlobs(ctx, req.(*FindMissingBlobsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ImageService_WriteBlob_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ImageServiceServer).WriteBlob(&grpc.GenericServerStream[WriteBlobRequest, WriteBlobResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ImageService_WriteBlobServer = grpc.ClientStreamingServer[WriteBlobRequest, WriteBlobResponse]
+
 // ImageService_ServiceDesc is the grpc.ServiceDesc for ImageService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -425,6 +555,10 @@ var ImageService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ListBuilds",
 			Handler:    _ImageService_ListBuilds_Handler,
 		},
+		{
+			MethodName: "FindMissingBlobs",
+			Handler:    _ImageService_FindMissingBlobs_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -436,6 +570,11 @@ var ImageService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Watch",
 			Handler:       _ImageService_Watch_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "WriteBlob",
+			Handler:       _ImageService_WriteBlob_Handler,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "ispec/v1/ispec.proto",
