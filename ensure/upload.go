@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/ispec-dev/ispec/spec"
@@ -16,64 +18,96 @@ import (
 
 // File is one file of an Upload, as the client read it.
 type File struct {
-	// Path is slash-separated and relative to the upload's root.
+	// Path is slash-separated, clean and relative to the upload's root.
 	Path string
-	// Kind is spec.KindFile, spec.KindDir or spec.KindSymlink.
+	// Kind is spec.KindFile, spec.KindDir or spec.KindSymlink; anything
+	// else (the empty kind included) is refused.
 	Kind string
 	// Mode holds the 12 Unix permission bits.
 	Mode uint32
+	// Size is a regular file's size; it names, with Digest, the blob a
+	// file without Content is taken from.
+	Size int64
 	// Digest is a file's content digest, "sha256:<hex>". Required when
 	// Content is left out; checked against Content when both are given.
 	Digest string
-	// Content is a file's bytes; nil when the upload omits it.
+	// Content is a file's bytes sent inline; nil when the upload omits it.
 	Content []byte
 	// Target is a symlink's target, as stored. It is recorded, never
 	// followed.
 	Target string
 }
 
+// Blobs gives the content of files an upload names by digest (a server's
+// blob store).
+type Blobs interface {
+	// Copy writes the blob of digest ("sha256:<hex>") and size to w.
+	Copy(w io.Writer, digest string, size int64) error
+}
+
 // Upload is a spec and every file it references, from memory: what a
 // client of the service sends. Nothing in it names a path of the client's
-// machine, and nothing outside it is read.
+// machine, and nothing outside it is read or written.
 type Upload struct {
 	// SpecPath is the spec file's path in the upload.
 	SpecPath string
 	// Spec is the spec file's content.
 	Spec []byte
 	// Files are the other files: nested specs, lock and ignore files,
-	// requirements, copied files and source, secret sources.
+	// requirements, copied files and source, secret sources, and the
+	// folders that hold them.
 	Files []File
+	// Blobs holds the content of files sent without Content. Nil: such
+	// files are placeholders whose digests alone are used (the image
+	// resolves and can be looked up, not built).
+	Blobs Blobs
 }
 
 // Limits bound an upload.
 type Limits struct {
 	// MaxFiles is the most files an upload may have.
 	MaxFiles int
-	// MaxBytes is the most content bytes an upload may have.
+	// MaxBytes is the most content bytes an upload may carry inline
+	// (File.Content and the spec); blobs are bounded by their store.
 	MaxBytes int64
-	// MaxPath is the longest path a file may have.
+	// MaxPath is the longest path or symlink target a file may have.
 	MaxPath int
 }
 
 // DefaultLimits are the limits of the service's uploads.
 func DefaultLimits() Limits {
-	return Limits{MaxFiles: 10000, MaxBytes: 64 << 20, MaxPath: 4096}
+	return Limits{MaxFiles: 10000, MaxBytes: 8 << 20, MaxPath: 4096}
 }
 
-// LoadUpload writes up into a new private folder under dir (the system's
-// temporary folder when empty) and loads its spec from there with opts.
-// Files whose content is omitted are placeholders whose digests the
-// loaded image uses (spec.Options.Digests): such an image resolves and
-// can be looked up, not built. Errors name files by their paths in the
-// upload. cleanup removes the folder; call it when the image is no longer
-// needed (after its build).
+// LoadUpload materializes up in a new private folder (0700) under dir (the
+// system's temporary folder when empty) and loads its spec from there with
+// opts. Every entry is created through an os.Root at that folder: folders
+// only from the upload's folder entries (an entry whose folder is not one
+// is refused), no entry below a symlink or a file, symlinks created last
+// and never followed, so nothing outside the folder is written or read.
+// Files without content come from up.Blobs, or are placeholders whose
+// digests the loaded image uses (spec.Options.Digests) when it is nil:
+// complete is false then. Errors name files by their paths in the upload.
+// cleanup removes the folder; call it when the image is no longer needed
+// (after its build).
 func LoadUpload(ctx context.Context, up Upload, lim Limits, dir string, opts spec.Options) (img *spec.Image, complete bool, cleanup func(), err error) {
-	root, err := os.MkdirTemp(dir, "ispec-upload-")
+	files, err := checkUpload(up, lim)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	tmp, err := os.MkdirTemp(dir, "ispec-upload-")
 	if err != nil {
 		return nil, false, nil, fmt.Errorf("making an upload folder: %w", err)
 	}
-	cleanup = func() { os.RemoveAll(root) }
-	digests, err := writeUpload(root, up, lim)
+	cleanup = func() { os.RemoveAll(tmp) }
+	// The spec's loader names files by their real paths: so must the
+	// digests of placeholders, however dir is spelled.
+	root, err := filepath.EvalSymlinks(tmp)
+	if err != nil {
+		cleanup()
+		return nil, false, nil, fmt.Errorf("making an upload folder: %w", err)
+	}
+	digests, err := materialize(root, files, up.Blobs)
 	if err != nil {
 		cleanup()
 		return nil, false, nil, err
@@ -88,79 +122,171 @@ func LoadUpload(ctx context.Context, up Upload, lim Limits, dir string, opts spe
 	return img, len(digests) == 0, cleanup, nil
 }
 
-// writeUpload checks and writes every file under root; it returns the
-// digests of files whose content was left out, by their path on disk.
-func writeUpload(root string, up Upload, lim Limits) (map[string]string, error) {
-	bad := func(p, format string, args ...any) error {
-		return &spec.FieldError{File: p, Msg: fmt.Sprintf(format, args...)}
+// maxEcho is the longest path an error repeats whole.
+const maxEcho = 200
+
+// Short returns p, shortened in its middle to at most about 200 bytes, for
+// error messages that repeat what a caller sent.
+func Short(p string) string {
+	if len(p) <= maxEcho {
+		return p
 	}
-	if len(up.Files)+1 > lim.MaxFiles && lim.MaxFiles > 0 {
-		return nil, bad(up.SpecPath, "the upload has %d files; at most %d are allowed", len(up.Files)+1, lim.MaxFiles)
+	return strings.ToValidUTF8(p[:maxEcho/2]+"…"+p[len(p)-maxEcho/2:], "?")
+}
+
+func badFile(p, format string, args ...any) error {
+	return &spec.FieldError{File: Short(p), Msg: fmt.Sprintf(format, args...)}
+}
+
+// checkUpload checks every entry of up and returns them, the spec file
+// first: clean relative paths, each once, known kinds, valid digests,
+// limits, and every entry's folder a folder entry.
+func checkUpload(up Upload, lim Limits) ([]File, error) {
+	if lim.MaxFiles > 0 && len(up.Files)+1 > lim.MaxFiles {
+		return nil, badFile(up.SpecPath, "the upload has %d files; at most %d are allowed", len(up.Files)+1, lim.MaxFiles)
 	}
 	total := int64(len(up.Spec))
 	for _, f := range up.Files {
 		total += int64(len(f.Content))
 	}
 	if lim.MaxBytes > 0 && total > lim.MaxBytes {
-		return nil, bad(up.SpecPath, "the upload has %d bytes of content; at most %d are allowed", total, lim.MaxBytes)
+		return nil, badFile(up.SpecPath, "the upload carries %d bytes of content inline; at most %d are allowed (send larger files as blobs)", total, lim.MaxBytes)
 	}
-	files := append([]File{{Path: up.SpecPath, Kind: spec.KindFile, Mode: 0o644, Content: up.Spec}}, up.Files...)
-	digests := map[string]string{}
-	seen := map[string]bool{}
+	doc := up.Spec
+	if doc == nil {
+		doc = []byte{}
+	}
+	files := append([]File{{Path: up.SpecPath, Kind: spec.KindFile, Mode: 0o644, Content: doc, Size: int64(len(doc))}}, up.Files...)
+	kinds := make(map[string]string, len(files))
 	for _, f := range files {
 		if msg := checkUploadPath(f.Path, lim.MaxPath, f.Kind == spec.KindDir); msg != "" {
-			return nil, bad(f.Path, "%s", msg)
+			return nil, badFile(f.Path, "%s", msg)
 		}
-		clean := path.Clean(f.Path)
-		if seen[clean] && clean != "." {
-			return nil, bad(f.Path, "is in the upload twice")
+		if _, dup := kinds[f.Path]; dup {
+			return nil, badFile(f.Path, "is in the upload twice")
 		}
-		seen[clean] = true
-		disk := filepath.Join(root, filepath.FromSlash(clean))
-		if err := os.MkdirAll(filepath.Dir(disk), 0o700); err != nil {
-			return nil, fmt.Errorf("writing the upload: %w", err)
-		}
-		mode := os.FileMode(f.Mode & 0o777)
+		kinds[f.Path] = f.Kind
 		switch f.Kind {
 		case spec.KindDir:
-			if err := os.MkdirAll(disk, 0o700); err != nil {
-				return nil, fmt.Errorf("writing the upload: %w", err)
-			}
-			if err := os.Chmod(disk, mode|0o700); err != nil {
-				return nil, fmt.Errorf("writing the upload: %w", err)
-			}
 		case spec.KindSymlink:
 			if f.Target == "" || strings.ContainsRune(f.Target, 0) {
-				return nil, bad(f.Path, "a symlink needs a target")
+				return nil, badFile(f.Path, "a symlink needs a target without NUL bytes")
 			}
-			if err := os.Symlink(f.Target, disk); err != nil {
-				return nil, fmt.Errorf("writing the upload: %w", err)
+			if lim.MaxPath > 0 && len(f.Target) > lim.MaxPath {
+				return nil, badFile(f.Path, "symlink target is longer than %d bytes", lim.MaxPath)
 			}
-		case spec.KindFile, "":
-			if f.Content == nil && f.Digest != "" {
-				if !validDigest(f.Digest) {
-					return nil, bad(f.Path, "digest %q is not sha256:<64 hex digits>", f.Digest)
-				}
-				digests[disk] = f.Digest
-			} else if f.Digest != "" {
+		case spec.KindFile:
+			switch {
+			case f.Content == nil && !validDigest(f.Digest):
+				return nil, badFile(f.Path, "digest %q is not sha256:<64 lowercase hex digits> (a file sent without content needs one)", Short(f.Digest))
+			case f.Content == nil && f.Size < 0:
+				return nil, badFile(f.Path, "size %d is negative", f.Size)
+			case f.Content != nil && f.Digest != "":
 				sum := sha256.Sum256(f.Content)
 				if got := "sha256:" + hex.EncodeToString(sum[:]); got != f.Digest {
-					return nil, bad(f.Path, "content does not match its digest %s (it is %s)", f.Digest, got)
+					return nil, badFile(f.Path, "content does not match its digest %s (it is %s)", Short(f.Digest), got)
 				}
 			}
-			if err := os.WriteFile(disk, f.Content, 0o600); err != nil {
-				return nil, fmt.Errorf("writing the upload: %w", err)
+		case "":
+			return nil, badFile(f.Path, "the entry's kind is not set: expected a file, a folder or a symlink")
+		default:
+			return nil, badFile(f.Path, "kind %q is not file, dir or symlink", Short(f.Kind))
+		}
+	}
+	for _, f := range files {
+		for a := path.Dir(f.Path); a != "." && f.Path != "."; a = path.Dir(a) {
+			switch kinds[a] {
+			case spec.KindDir:
+				continue
+			case spec.KindSymlink:
+				return nil, badFile(f.Path, "is below the symlink %s: nothing may be uploaded through a symlink", Short(a))
+			case spec.KindFile:
+				return nil, badFile(f.Path, "is below the file %s", Short(a))
+			default:
+				return nil, badFile(f.Path, "its folder %s is not in the upload: every folder that holds an entry is sent as a folder entry", Short(a))
+			}
+		}
+	}
+	return files, nil
+}
+
+// materialize creates the checked files under dir through an os.Root, so
+// that no entry reaches outside it; it returns the digests of placeholder
+// files, by their path on disk.
+func materialize(dir string, files []File, blobs Blobs) (map[string]string, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("writing the upload: %w", err)
+	}
+	defer root.Close()
+	sorted := slices.Clone(files)
+	// A folder sorts before what it holds.
+	slices.SortFunc(sorted, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
+	failed := func(f File, err error) error {
+		return fmt.Errorf("writing %s of the upload: %w", Short(f.Path), relativePathError(err))
+	}
+	digests := map[string]string{}
+	for _, f := range sorted {
+		switch f.Kind {
+		case spec.KindDir:
+			if f.Path != "." {
+				if err := root.Mkdir(f.Path, 0o700); err != nil {
+					return nil, failed(f, err)
+				}
+			}
+		case spec.KindFile:
+			out, err := root.OpenFile(f.Path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return nil, failed(f, err)
+			}
+			switch {
+			case f.Content != nil:
+				_, err = out.Write(f.Content)
+			case blobs != nil:
+				err = blobs.Copy(out, f.Digest, f.Size)
+			default:
+				digests[filepath.Join(dir, filepath.FromSlash(f.Path))] = f.Digest
+			}
+			if cerr := out.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return nil, failed(f, err)
 			}
 			// Modes are hashed and copied: keep the client's bits, but the
 			// server must be able to read its own upload.
-			if err := os.Chmod(disk, spec.FileMode(f.Mode)|0o400); err != nil {
-				return nil, fmt.Errorf("writing the upload: %w", err)
+			if err := root.Chmod(f.Path, spec.FileMode(f.Mode)|0o400); err != nil {
+				return nil, failed(f, err)
 			}
-		default:
-			return nil, bad(f.Path, "kind %q is not file, dir or symlink", f.Kind)
+		}
+	}
+	// Folder modes once their files are in (the owner keeps rwx, to remove
+	// them), before any symlink exists.
+	for _, f := range sorted {
+		if f.Kind == spec.KindDir {
+			if err := root.Chmod(f.Path, spec.FileMode(f.Mode)|0o700); err != nil {
+				return nil, failed(f, err)
+			}
+		}
+	}
+	for _, f := range sorted {
+		if f.Kind == spec.KindSymlink {
+			if err := root.Symlink(f.Target, f.Path); err != nil {
+				return nil, failed(f, err)
+			}
 		}
 	}
 	return digests, nil
+}
+
+// relativePathError drops the folder of a path error (os.Root's name the
+// entry by their path in the upload already).
+func relativePathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // checkUploadPath returns what is wrong with a path in an upload, or "".
@@ -176,8 +302,11 @@ func checkUploadPath(p string, max int, dir bool) string {
 		return "path must be relative to the upload's root"
 	}
 	clean := path.Clean(p)
-	if (clean == "." && !dir) || clean == ".." || strings.HasPrefix(clean, "../") {
+	switch {
+	case (clean == "." && !dir) || clean == ".." || strings.HasPrefix(clean, "../"):
 		return "path climbs out of the upload's root"
+	case clean != p:
+		return "path is not clean (no \".\" or \"..\" segment, no empty segment, no trailing slash)"
 	}
 	return ""
 }
