@@ -11,10 +11,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -190,25 +193,120 @@ func (c *Client) callError(err error) error {
 
 // Build makes img exist through the server: it first sends the spec with
 // the digests of copied files and no bytes; only when the server needs a
-// build does it send their content. req.Sink gets the server's events as
-// pipeline events.
+// build does it ask which of their contents the server lacks, send those
+// (and only those) as blobs, and build. req.Sink gets the server's events
+// as pipeline events.
 func (c *Client) Build(ctx context.Context, img *spec.Image, req ensure.Request, detail apiv1.ProgressDetail) (*ensure.Result, error) {
 	u, err := collect(img)
 	if err != nil {
 		return nil, fmt.Errorf("%s: reading its files: %w", img.File, err)
 	}
 	opts := &apiv1.BuildOptions{Force: req.Force, NoCache: req.NoCache, Progress: detail}
-	for _, full := range []bool{false, true} {
-		up, err := u.build(full)
-		if err != nil {
-			return nil, fmt.Errorf("%s: reading its files: %w", img.File, err)
+	up, err := u.build(false)
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading its files: %w", img.File, err)
+	}
+	res, needFiles, err := c.build(ctx, &apiv1.BuildRequest{Input: input(up), FilesOmitted: true, Options: opts}, req.Sink)
+	if err != nil || !needFiles {
+		return res, err
+	}
+	if up, err = u.build(true); err != nil {
+		return nil, fmt.Errorf("%s: reading its files: %w", img.File, err)
+	}
+	// The server may evict blobs between their upload and the build (its
+	// cache is bounded): send what it lacks again, a few times.
+	const attempts = 3
+	for i := 1; ; i++ {
+		if err := c.sendBlobs(ctx, u); err != nil {
+			return nil, fmt.Errorf("%s: %w", img.File, err)
 		}
-		res, needFiles, err := c.build(ctx, &apiv1.BuildRequest{Input: input(up), FilesOmitted: !full, Options: opts}, req.Sink)
-		if err != nil || !needFiles {
-			return res, err
+		res, _, err := c.build(ctx, &apiv1.BuildRequest{Input: input(up), Options: opts}, req.Sink)
+		var ce *Error
+		if i < attempts && errors.As(err, &ce) && ce.Code == codes.FailedPrecondition {
+			continue
+		}
+		return res, err
+	}
+}
+
+// BlobWorkers is how many blobs a client sends at once.
+const BlobWorkers = 4
+
+// sendBlobs sends the contents of u's copied files the server lacks, a
+// chunk per message.
+func (c *Client) sendBlobs(ctx context.Context, u *upload) error {
+	all := u.blobs()
+	var missing []blob
+	for start := 0; start < len(all); start += maxBlobsPerCall {
+		batch := all[start:min(start+maxBlobsPerCall, len(all))]
+		req := &apiv1.FindMissingBlobsRequest{}
+		byKey := map[string]blob{}
+		for _, b := range batch {
+			req.Blobs = append(req.Blobs, &apiv1.Blob{Digest: b.digest, Size: b.size})
+			byKey[fmt.Sprintf("%s/%d", b.digest, b.size)] = b
+		}
+		resp, err := c.api.FindMissingBlobs(ctx, req)
+		if err != nil {
+			return c.callError(err)
+		}
+		for _, m := range resp.GetMissing() {
+			if b, ok := byKey[fmt.Sprintf("%s/%d", m.GetDigest(), m.GetSize())]; ok {
+				missing = append(missing, b)
+			}
 		}
 	}
-	return nil, fmt.Errorf("%s: the server asked for files it was sent", img.File)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(BlobWorkers)
+	for _, b := range missing {
+		g.Go(func() error { return c.sendBlob(gctx, filepath.Join(u.root, filepath.FromSlash(b.path)), b) })
+	}
+	return g.Wait()
+}
+
+// maxBlobsPerCall is the server's default MaxFiles.
+const maxBlobsPerCall = 10000
+
+// sendBlob streams one file as the blob b.
+func (c *Client) sendBlob(ctx context.Context, abs string, b blob) error {
+	f, err := os.Open(abs)
+	if err != nil {
+		return fmt.Errorf("sending %s: %w", b.path, err)
+	}
+	defer f.Close()
+	stream, err := c.api.WriteBlob(ctx)
+	if err != nil {
+		return c.callError(err)
+	}
+	buf := make([]byte, server.MaxChunk)
+	var sent int64
+	for first := true; ; first = false {
+		n, rerr := io.ReadFull(f, buf)
+		if rerr != nil && rerr != io.EOF && rerr != io.ErrUnexpectedEOF {
+			return fmt.Errorf("sending %s: %w", b.path, rerr)
+		}
+		sent += int64(n)
+		msg := &apiv1.WriteBlobRequest{Data: buf[:n], FinishWrite: rerr != nil || sent == b.size}
+		if first {
+			msg.Blob = &apiv1.Blob{Digest: b.digest, Size: b.size}
+		}
+		if err := stream.Send(msg); err != nil {
+			// io.EOF: the server answered already (it holds the blob,
+			// or refused it); CloseAndRecv says which.
+			break
+		}
+		if msg.FinishWrite {
+			break
+		}
+	}
+	if _, err := stream.CloseAndRecv(); err != nil {
+		ce := c.callError(err)
+		var e *Error
+		if errors.As(ce, &e) && e.Code == codes.InvalidArgument {
+			return fmt.Errorf("sending %s (did it change since it was read?): %w", b.path, ce)
+		}
+		return ce
+	}
+	return nil
 }
 
 func (c *Client) build(ctx context.Context, breq *apiv1.BuildRequest, sink ensure.Sink) (*ensure.Result, bool, error) {
@@ -263,7 +361,7 @@ func failedError(f *apiv1.Failed) error {
 func input(up ensure.Upload) *apiv1.SpecInput {
 	in := &apiv1.SpecInput{SpecPath: up.SpecPath, Spec: up.Spec}
 	for _, f := range up.Files {
-		af := &apiv1.File{Path: f.Path, Mode: f.Mode, Digest: f.Digest, Content: f.Content, Target: f.Target, Size: int64(len(f.Content))}
+		af := &apiv1.File{Path: f.Path, Mode: f.Mode, Digest: f.Digest, Content: f.Content, Target: f.Target, Size: f.Size}
 		switch f.Kind {
 		case spec.KindDir:
 			af.Kind = apiv1.FileKind_FILE_KIND_DIRECTORY

@@ -3,6 +3,7 @@ package client
 import (
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -96,13 +97,31 @@ func collect(img *spec.Image) (*upload, error) {
 		if e := it.entry; e != nil {
 			// Loading the spec hashed it already: its digest and mode are
 			// the ones its tag was made from.
-			f = ensure.File{Path: p, Kind: e.Kind, Mode: e.Mode, Digest: e.Digest, Target: e.Target}
+			f = ensure.File{Path: p, Kind: e.Kind, Mode: e.Mode, Size: e.Size, Digest: e.Digest, Target: e.Target}
 		} else if f, err = fileOf(it.abs, p); err != nil {
 			return nil, err
 		}
 		u.files[p] = f
 		u.bulk[p] = it.bulk
 		u.secrets[p] = it.secret
+	}
+	// The server creates folders from folder entries only: every folder
+	// that holds an entry is one.
+	paths := []string{u.specPath}
+	for p := range u.files {
+		paths = append(paths, p)
+	}
+	for _, p := range paths {
+		for a := path.Dir(p); a != "." && a != "/"; a = path.Dir(a) {
+			if _, ok := u.files[a]; ok {
+				continue
+			}
+			info, err := os.Stat(filepath.Join(root, filepath.FromSlash(a)))
+			if err != nil {
+				return nil, err
+			}
+			u.files[a] = ensure.File{Path: a, Kind: spec.KindDir, Mode: spec.PermBits(info.Mode())}
+		}
 	}
 	return u, nil
 }
@@ -136,7 +155,7 @@ func fileOf(abs, p string) (ensure.File, error) {
 	case info.IsDir():
 		f.Kind = spec.KindDir
 	case info.Mode().IsRegular():
-		f.Kind = spec.KindFile
+		f.Kind, f.Size = spec.KindFile, info.Size()
 		f.Digest, err = spec.FileDigest(abs)
 	default:
 		err = fmt.Errorf("%s: not a file, folder or symlink", p)
@@ -144,9 +163,10 @@ func fileOf(abs, p string) (ensure.File, error) {
 	return f, err
 }
 
-// build returns the upload with content: all of it when full, else only
-// what the server needs to compute the tag (copied files' content left
-// out, secrets sent empty).
+// build returns the upload as a request carries it: copied files always
+// by digest and size (their content goes as blobs, see blobs), other
+// files with their content inline; secrets sent empty and without a
+// digest unless full (a build).
 func (u *upload) build(full bool) (ensure.Upload, error) {
 	out := ensure.Upload{SpecPath: u.specPath, Spec: u.spec}
 	paths := make([]string, 0, len(u.files))
@@ -161,8 +181,8 @@ func (u *upload) build(full bool) (ensure.Upload, error) {
 			case u.secrets[p] && !full:
 				// A secret's bytes go to the server only for a build; its
 				// digest never does.
-				f.Content, f.Digest = []byte{}, ""
-			case u.bulk[p] && !full:
+				f.Content, f.Digest, f.Size = []byte{}, "", 0
+			case u.bulk[p]:
 				f.Content = nil
 			default:
 				data, err := os.ReadFile(filepath.Join(u.root, filepath.FromSlash(p)))
@@ -172,10 +192,37 @@ func (u *upload) build(full bool) (ensure.Upload, error) {
 				if u.secrets[p] {
 					f.Digest = ""
 				}
-				f.Content = data
+				f.Content, f.Size = data, int64(len(data))
 			}
 		}
 		out.Files = append(out.Files, f)
 	}
 	return out, nil
+}
+
+// blob is one copied file's content, by digest, and a path to read it
+// from.
+type blob struct {
+	digest string
+	size   int64
+	path   string // in the upload
+}
+
+// blobs returns the distinct contents of the copied files.
+func (u *upload) blobs() []blob {
+	seen := map[string]bool{}
+	var out []blob
+	for p, f := range u.files {
+		if f.Kind != spec.KindFile || !u.bulk[p] {
+			continue
+		}
+		key := fmt.Sprintf("%s/%d", f.Digest, f.Size)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, blob{digest: f.Digest, size: f.Size, path: p})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
+	return out
 }

@@ -12,9 +12,11 @@ import (
 	apiv1 "github.com/ispec-dev/ispec/api/ispec/v1"
 )
 
-// MaxMessage is the largest gRPC message the server takes: an upload at
-// its default limit plus room for the message's own fields.
-const MaxMessage = 80 << 20
+// MaxMessage is the largest gRPC message the server takes: a spec input
+// with its inline content at the default limit, plus room for the
+// message's own fields. File contents beyond it travel as blobs
+// (WriteBlob), a chunk per message.
+const MaxMessage = 16 << 20
 
 // GRPC returns a gRPC server with s registered as ImageService behind
 // auth, plus health (SERVING) and reflection, and gRPC's metrics in reg

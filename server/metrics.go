@@ -32,7 +32,7 @@ func newMetrics(reg prometheus.Registerer, p *ensure.Pipeline) (*metrics, error)
 			Name: "ispec_lookups_total", Help: "Registry lookups by result: exists, absent, unknown.",
 		}, []string{"result"}),
 		upload: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ispec_upload_bytes_total", Help: "Bytes of spec and file content callers uploaded.",
+			Name: "ispec_upload_bytes_total", Help: "Bytes of file content callers uploaded: blob bytes WriteBlob received and file content sent inline.",
 		}),
 	}
 	if reg == nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ispec-dev/ispec/blobstore"
 	"github.com/ispec-dev/ispec/ensure"
 	"github.com/ispec-dev/ispec/spec"
 )
@@ -53,8 +54,11 @@ func WithLimits(l ensure.Limits) Option {
 	}
 }
 
-// WithUploadDir sets where uploads are written while their images are
-// resolved and built.
+// WithUploadDir sets the folder under which the server keeps its own
+// folder (0700): its blob store and the uploads it materializes while
+// their images are resolved and built. It is resolved to an absolute path
+// without symlinks at start, so that its spelling never changes an
+// identity.
 //
 // The default is the system's temporary folder.
 func WithUploadDir(dir string) Option {
@@ -83,6 +87,35 @@ func WithRegisterer(r prometheus.Registerer) Option {
 			return errors.New("registerer is nil")
 		}
 		s.reg = r
+		return nil
+	}
+}
+
+// WithUploadCacheSize bounds the bytes of uploaded blobs the server keeps
+// (least recently used ones are removed past it; blobs a build uses are
+// kept until it ends). A blob larger than it is refused.
+//
+// The default is 4 GiB.
+func WithUploadCacheSize(n int64) Option {
+	return func(s *Server) error {
+		if n <= 0 {
+			return errors.New("upload cache size must be positive")
+		}
+		s.blobOpts = append(s.blobOpts, blobstore.WithMaxBytes(n))
+		return nil
+	}
+}
+
+// WithUploadInFlight bounds the bytes of blobs being received at once
+// (their declared sizes): more writers wait.
+//
+// The default is 1 GiB.
+func WithUploadInFlight(n int64) Option {
+	return func(s *Server) error {
+		if n <= 0 {
+			return errors.New("upload bytes in flight must be positive")
+		}
+		s.blobOpts = append(s.blobOpts, blobstore.WithMaxInFlight(n))
 		return nil
 	}
 }

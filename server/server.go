@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	apiv1 "github.com/ispec-dev/ispec/api/ispec/v1"
+	"github.com/ispec-dev/ispec/blobstore"
 	"github.com/ispec-dev/ispec/cache"
 	"github.com/ispec-dev/ispec/ensure"
 	"github.com/ispec-dev/ispec/spec"
@@ -37,6 +38,8 @@ type Server struct {
 	allowed   []string
 	limits    ensure.Limits
 	uploadDir string
+	blobOpts  []blobstore.Option
+	work      *workDir
 	log       *slog.Logger
 	reg       prometheus.Registerer
 	m         *metrics
@@ -44,7 +47,9 @@ type Server struct {
 }
 
 // New returns a server that builds with p and answers lookups with
-// lookup (the pipeline's own lookup, normally).
+// lookup (the pipeline's own lookup, normally). It makes its own folder
+// under the upload dir (see WithUploadDir), after removing the folders of
+// servers that died there; Close removes it.
 func New(p *ensure.Pipeline, lookup ensure.Lookup, opts ...Option) (*Server, error) {
 	if p == nil || lookup == nil {
 		return nil, errors.New("server: a pipeline and a lookup are required")
@@ -60,8 +65,15 @@ func New(p *ensure.Pipeline, lookup ensure.Lookup, opts ...Option) (*Server, err
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.m = m
+	if s.work, err = openWorkDir(s.uploadDir, s.blobOpts...); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	return s, nil
 }
+
+// Close removes the server's folder: its blobs and uploads. Call it once
+// no call is served.
+func (s *Server) Close() { s.work.close() }
 
 // Drain makes the server refuse new builds (UNAVAILABLE); running builds
 // go on, and their callers get their results.
@@ -86,8 +98,14 @@ func errStatus(err error) error {
 	if APIClass(err) == apiv1.ErrorClass_ERROR_CLASS_UNSUPPORTED_PLATFORM {
 		code = codes.FailedPrecondition
 	}
-	st := status.New(code, err.Error())
+	st := status.New(code, shortMessage(err.Error(), maxStatus))
 	if fes := SpecErrors(err); len(fes) > 0 {
+		if len(fes) > maxDetails {
+			fes = fes[:maxDetails]
+		}
+		for _, fe := range fes {
+			fe.File, fe.Field, fe.Message = ensure.Short(fe.File), ensure.Short(fe.Field), shortMessage(fe.Message, maxDetail)
+		}
 		if d, derr := st.WithDetails(&apiv1.SpecErrors{Errors: fes}); derr == nil {
 			st = d
 		}
@@ -95,38 +113,97 @@ func errStatus(err error) error {
 	return st.Err()
 }
 
-// load writes a caller's upload and loads its spec.
-func (s *Server) load(ctx context.Context, in *apiv1.SpecInput) (*spec.Image, bool, *upload, error) {
+// Bounds of what a status repeats, so that it fits gRPC's headers: its
+// message, each spec error's message, and how many spec errors it
+// carries.
+const (
+	maxStatus  = 1024
+	maxDetail  = 256
+	maxDetails = 10
+)
+
+// shortMessage cuts msg to at most max bytes.
+func shortMessage(msg string, max int) string {
+	if len(msg) <= max {
+		return msg
+	}
+	return strings.ToValidUTF8(msg[:max-len(" […]")], "") + " […]"
+}
+
+// load materializes a caller's upload and loads its spec. With build, the
+// content of files sent without it comes from the blob store (pinned
+// until the upload is released), and a blob the store lacks fails the
+// call (FAILED_PRECONDITION naming the files); otherwise their digests
+// alone are used, and the upload lists the files whose blobs the store
+// lacks (needed).
+func (s *Server) load(ctx context.Context, in *apiv1.SpecInput, build bool) (*spec.Image, *upload, error) {
 	if in == nil || in.GetSpecPath() == "" {
-		return nil, false, nil, status.Error(codes.InvalidArgument, "input: a spec_path and the spec's content are required")
+		return nil, nil, status.Error(codes.InvalidArgument, "input: a spec_path and the spec's content are required")
 	}
 	if len(in.GetSpec()) > spec.MaxFileSize {
-		return nil, false, nil, status.Errorf(codes.InvalidArgument, "%s: the spec is larger than the %d byte limit", in.GetSpecPath(), spec.MaxFileSize)
+		return nil, nil, status.Errorf(codes.InvalidArgument, "%s: the spec is larger than the %d byte limit", ensure.Short(in.GetSpecPath()), spec.MaxFileSize)
 	}
 	up := ensure.Upload{SpecPath: in.GetSpecPath(), Spec: in.GetSpec()}
-	var n int64 = int64(len(in.GetSpec()))
+	var n int64
+	var digests []blobstore.Digest
+	var paths []string
 	for _, f := range in.GetFiles() {
-		up.Files = append(up.Files, fileFromAPI(f))
+		ef := fileFromAPI(f)
+		up.Files = append(up.Files, ef)
 		n += int64(len(f.GetContent()))
+		if ef.Kind == spec.KindFile && ef.Content == nil {
+			d, err := blobstore.ParseDigest(ef.Digest, ef.Size)
+			if err != nil {
+				return nil, nil, errStatus(&spec.FieldError{File: ensure.Short(ef.Path), Msg: err.Error()})
+			}
+			digests, paths = append(digests, d), append(paths, ef.Path)
+		}
 	}
 	s.m.upload.Add(float64(n))
-	img, complete, cleanup, err := ensure.LoadUpload(ctx, up, s.limits, s.uploadDir, s.specOpts)
-	if err != nil {
-		return nil, false, nil, errStatus(err)
+	u := &upload{release0: func() {}}
+	if build {
+		release, missing := s.work.blobs.Pin(digests)
+		if len(missing) > 0 {
+			release()
+			return nil, nil, missingPaths(pathsOf(missing, digests, paths))
+		}
+		up.Blobs, u.release0 = storeBlobs{s.work.blobs}, release
+	} else if len(digests) > 0 {
+		u.needed = pathsOf(s.work.blobs.Missing(digests), digests, paths)
 	}
-	u := &upload{cleanup: cleanup}
+	img, _, cleanup, err := ensure.LoadUpload(ctx, up, s.limits, s.work.uploads, s.specOpts)
+	if err != nil {
+		u.release0()
+		return nil, nil, errStatus(err)
+	}
+	u.cleanup = func() { cleanup(); u.release0() }
 	u.n.Store(1)
-	return img, complete, u, nil
+	return img, u, nil
+}
+
+// pathsOf returns the paths of the files whose digests are in missing.
+func pathsOf(missing, digests []blobstore.Digest, paths []string) []string {
+	lacks := map[blobstore.Digest]bool{}
+	for _, d := range missing {
+		lacks[d] = true
+	}
+	var out []string
+	for i, d := range digests {
+		if lacks[d] {
+			out = append(out, paths[i])
+		}
+	}
+	return out
 }
 
 func fileFromAPI(f *apiv1.File) ensure.File {
-	out := ensure.File{Path: f.GetPath(), Mode: f.GetMode(), Digest: f.GetDigest(), Target: f.GetTarget(), Content: f.GetContent()}
+	out := ensure.File{Path: f.GetPath(), Mode: f.GetMode(), Size: f.GetSize(), Digest: f.GetDigest(), Target: f.GetTarget(), Content: f.GetContent()}
 	switch f.GetKind() {
 	case apiv1.FileKind_FILE_KIND_DIRECTORY:
 		out.Kind = spec.KindDir
 	case apiv1.FileKind_FILE_KIND_SYMLINK:
 		out.Kind = spec.KindSymlink
-	default:
+	case apiv1.FileKind_FILE_KIND_REGULAR:
 		// Protobuf reads empty bytes as nil: without a digest, no bytes
 		// is an empty file, not content left out.
 		out.Kind = spec.KindFile
@@ -140,8 +217,10 @@ func fileFromAPI(f *apiv1.File) ensure.File {
 // upload is a caller's files on disk, removed when neither the call nor
 // a build it started needs them.
 type upload struct {
-	n       atomic.Int32
-	cleanup func()
+	n        atomic.Int32
+	cleanup  func()
+	release0 func()   // unpins its blobs
+	needed   []string // files whose blobs the store lacks (not for a build)
 }
 
 func (u *upload) retain() func() {
@@ -179,7 +258,7 @@ func (s *Server) allow(img *spec.Image) error {
 // Resolve implements ImageService: the identity of a spec, without
 // network.
 func (s *Server) Resolve(ctx context.Context, req *apiv1.ResolveRequest) (*apiv1.ResolveResponse, error) {
-	img, _, up, err := s.load(ctx, req.GetInput())
+	img, up, err := s.load(ctx, req.GetInput(), false)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +283,7 @@ func (s *Server) Lookup(ctx context.Context, req *apiv1.LookupRequest) (*apiv1.L
 		case *apiv1.LookupItem_Ref:
 			ref = x.Ref
 		case *apiv1.LookupItem_Spec:
-			img, _, up, err := s.load(ctx, x.Spec)
+			img, up, err := s.load(ctx, x.Spec, false)
 			if err != nil {
 				return nil, err
 			}
@@ -253,7 +332,7 @@ func (s *Server) Build(req *apiv1.BuildRequest, stream apiv1.ImageService_BuildS
 	if s.draining.Load() {
 		return status.Error(codes.Unavailable, "the server is shutting down and accepts no new builds; call another replica or retry")
 	}
-	img, complete, up, err := s.load(ctx, req.GetInput())
+	img, up, err := s.load(ctx, req.GetInput(), !req.GetFilesOmitted())
 	if err != nil {
 		return err
 	}
@@ -269,10 +348,10 @@ func (s *Server) Build(req *apiv1.BuildRequest, stream apiv1.ImageService_BuildS
 		}
 	}
 	log := s.log.With("ref", img.Identity.Ref, "caller", Caller(ctx))
-	if req.GetFilesOmitted() || !complete {
+	if req.GetFilesOmitted() {
 		// The caller left out its files' bytes: tell it whether they are
 		// needed.
-		if err := s.needFiles(ctx, img, opts.GetForce(), stream, send); err != nil {
+		if err := s.needFiles(ctx, img, up.needed, opts.GetForce(), stream, send); err != nil {
 			return err
 		}
 		return sendErr
@@ -302,7 +381,7 @@ func (s *Server) Build(req *apiv1.BuildRequest, stream apiv1.ImageService_BuildS
 
 // needFiles answers a build request without file bytes: the build of the
 // tag that runs, joined; found (done); or files_needed.
-func (s *Server) needFiles(ctx context.Context, img *spec.Image, force bool, stream apiv1.ImageService_BuildServer, send ensure.Sink) error {
+func (s *Server) needFiles(ctx context.Context, img *spec.Image, needed []string, force bool, stream apiv1.ImageService_BuildServer, send ensure.Sink) error {
 	t, err := ensure.Tag(img)
 	if err != nil {
 		return errStatus(err)
@@ -336,7 +415,7 @@ func (s *Server) needFiles(ctx context.Context, img *spec.Image, force bool, str
 		s.m.lookups.WithLabelValues(cache.Absent.String()).Inc()
 	}
 	return stream.Send(&apiv1.BuildEvent{Ref: t.Name(), Time: timestamppb.Now(),
-		Event: &apiv1.BuildEvent_FilesNeeded{FilesNeeded: &apiv1.FilesNeeded{Image: Identity(img)}}})
+		Event: &apiv1.BuildEvent_FilesNeeded{FilesNeeded: &apiv1.FilesNeeded{Image: Identity(img), Paths: needed}}})
 }
 
 // Watch implements ImageService: a build's events from its start.

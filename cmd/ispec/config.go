@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -57,6 +58,9 @@ type serveConfig struct {
 	ShutdownGrace             time.Duration
 	TLSCert, TLSKey, ClientCA string
 	LogFormat, UploadDir      string
+	// UploadCacheSize bounds the server's blob store, UploadInFlight the
+	// blob bytes it receives at once.
+	UploadCacheSize, UploadInFlight int64
 	// RedisURL is the Redis replicas share leases, build events and
 	// failures through; empty: coordination in process only.
 	RedisURL string
@@ -149,6 +153,18 @@ func loadConfig(cmd *cobra.Command) (*config, error) {
 		},
 		CacheRegistry: v.GetString("cache-registry"),
 	}
+	for _, sz := range []struct {
+		key string
+		to  *int64
+	}{{"upload-cache-size", &c.Serve.UploadCacheSize}, {"upload-in-flight", &c.Serve.UploadInFlight}} {
+		if raw := v.GetString(sz.key); raw != "" {
+			n, err := parseBytes(raw)
+			if err != nil {
+				return nil, usageError{fmt.Errorf("%s: %w", sz.key, err)}
+			}
+			*sz.to = n
+		}
+	}
 	if v.IsSet("registry-cache") {
 		on := v.GetBool("registry-cache")
 		c.RegistryCache = &on
@@ -172,7 +188,7 @@ func configKeys() []string {
 		// ispec serve.
 		"listen", "metrics-listen", "allowed-registries", "max-builds", "max-queue", "build-timeout", "failure-ttl",
 		"shutdown-grace", "tls-cert", "tls-key", "client-ca", "log-format", "upload-dir",
-		"redis-url", "lease-ttl", "max-builds-per-daemon"}
+		"upload-cache-size", "upload-in-flight", "redis-url", "lease-ttl", "max-builds-per-daemon"}
 }
 
 // checkConfigKeys refuses keys of a config file that are no setting (a
@@ -256,4 +272,23 @@ func nonEmpty(ss ...string) []string {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// parseBytes reads a size: a number of bytes, or with a unit K, M, G or T
+// (KiB, MiB, ... and KB, MB, ... alike: powers of 1024), as in "4GiB".
+func parseBytes(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
+	mult := int64(1)
+	if t != "" {
+		if i := strings.IndexByte("KMGT", t[len(t)-1]); i >= 0 {
+			mult = 1 << (10 * (i + 1))
+			t = strings.TrimSpace(t[:len(t)-1])
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a positive size such as 4GiB or 512MiB", s)
+	}
+	return n * mult, nil
 }

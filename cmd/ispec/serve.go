@@ -90,7 +90,9 @@ Settings come from defaults < config file < ISPEC_* environment < flags.`,
 	fl.String("tls-key", "", "server key (PEM)")
 	fl.String("client-ca", "", "CA whose client certificates authenticate callers (mTLS)")
 	fl.String("log-format", "text", "log format: text or json")
-	fl.String("upload-dir", "", "where uploads are kept while their images build (default the system's temporary folder)")
+	fl.String("upload-dir", "", "folder under which the server keeps its blob store and the uploads of builds under way (default the system's temporary folder)")
+	fl.String("upload-cache-size", "4GiB", "most bytes of uploaded file contents kept for later builds (least recently used removed first)")
+	fl.String("upload-in-flight", "1GiB", "most bytes of file contents received at once; more uploads wait")
 	fl.String("cache-registry", "", "registry (host[:port][/path]) for BuildKit's cache instead of each image's (env ISPEC_CACHE_REGISTRY)")
 	fl.Bool("registry-cache", true, "import and export BuildKit's cache in the registry (env ISPEC_REGISTRY_CACHE)")
 	fl.String("pip-netrc", "", "netrc file with private package index credentials for pip (env ISPEC_PIP_NETRC)")
@@ -139,12 +141,19 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 		return err
 	}
 	defer p.close()
-	srv, err := server.New(p.Pipeline, p.lookup,
-		server.WithSpecOptions(cfg.specOptions()), server.WithAllowedRegistries(sc.AllowedRegistries...),
-		server.WithLogger(log), server.WithRegisterer(reg), server.WithUploadDir(sc.UploadDir))
+	sopts := []server.Option{server.WithSpecOptions(cfg.specOptions()), server.WithAllowedRegistries(sc.AllowedRegistries...),
+		server.WithLogger(log), server.WithRegisterer(reg), server.WithUploadDir(sc.UploadDir)}
+	if sc.UploadCacheSize > 0 {
+		sopts = append(sopts, server.WithUploadCacheSize(sc.UploadCacheSize))
+	}
+	if sc.UploadInFlight > 0 {
+		sopts = append(sopts, server.WithUploadInFlight(sc.UploadInFlight))
+	}
+	srv, err := server.New(p.Pipeline, p.lookup, sopts...)
 	if err != nil {
 		return usageError{err}
 	}
+	defer srv.Close()
 	gs, hs, err := srv.GRPC(authn, reg, creds)
 	if err != nil {
 		return err
