@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -35,6 +36,7 @@ type harness struct {
 	env  *testenv.Env
 	addr string
 	p    *ensure.Pipeline
+	reg  *prometheus.Registry
 }
 
 type setup struct {
@@ -43,6 +45,7 @@ type setup struct {
 	maxBuilds  int
 	maxQueue   int
 	failureTTL time.Duration
+	uploadDir  string // default a new temporary folder
 }
 
 func start(t testing.TB, su setup) *harness {
@@ -65,10 +68,15 @@ func start(t testing.TB, su setup) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(p, remote, server.WithAllowedRegistries(su.allowed...), server.WithUploadDir(t.TempDir()))
+	if su.uploadDir == "" {
+		su.uploadDir = t.TempDir()
+	}
+	reg := prometheus.NewRegistry()
+	srv, err := server.New(p, remote, server.WithAllowedRegistries(su.allowed...), server.WithUploadDir(su.uploadDir), server.WithRegisterer(reg))
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(srv.Close)
 	gs, _, err := srv.GRPC(server.NewAuth(su.tokens, false), nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +87,7 @@ func start(t testing.TB, su setup) *harness {
 	}
 	go gs.Serve(lis)
 	t.Cleanup(gs.Stop)
-	return &harness{env: env, addr: lis.Addr().String(), p: p}
+	return &harness{env: env, addr: lis.Addr().String(), p: p, reg: reg}
 }
 
 func (h *harness) client(t testing.TB, opts ...client.Option) *client.Client {
@@ -332,7 +340,8 @@ func TestInvalidSpecNamesFileLineAndField(t *testing.T) {
 		"unknown field": {"name: a\nregistry: r.example\npackages: [x]\napt_pakages: [git]\n", 4, ""},
 		"missing file":  {"name: a\nregistry: r.example\nrequirements: reqs.txt\n", 3, "requirements"},
 	} {
-		stream, err := apiv1.NewImageServiceClient(conn).Build(context.Background(), &apiv1.BuildRequest{Input: &apiv1.SpecInput{SpecPath: "dir/spec.yaml", Spec: []byte(tc.spec)}})
+		stream, err := apiv1.NewImageServiceClient(conn).Build(context.Background(), &apiv1.BuildRequest{Input: &apiv1.SpecInput{SpecPath: "dir/spec.yaml", Spec: []byte(tc.spec),
+			Files: []*apiv1.File{{Path: "dir", Kind: apiv1.FileKind_FILE_KIND_DIRECTORY, Mode: 0o755}}}})
 		if err == nil {
 			_, err = stream.Recv()
 		}

@@ -26,9 +26,12 @@ its lock file, its requirements file and the files that one includes, the
 ignore files of the spec's folder, every entry of the `copy` and
 `source_root` trees (folders and symlinks too, .git left out; the server
 applies the ignore rules itself), and nested base specs with their own
-files. A build first sends copied files with their digests and sizes but no
-content; only when the server answers files_needed does it send their
-bytes, so an image that exists costs no upload.
+files, and every folder that holds one of them (the server creates folders
+from folder entries only). Copied files never travel inline: a build first
+sends them by digest and size; only when the server answers files_needed
+does the client ask which contents the server lacks (FindMissingBlobs) and
+stream only those (WriteBlob, 1 MiB per message), then build. An image that
+exists, or files the server holds from any earlier build, cost no upload.
 """
 
 import argparse
@@ -45,7 +48,9 @@ import grpc
 from ispec.v1 import ispec_pb2, ispec_pb2_grpc
 
 # The server's largest message (MaxRecvMessageSize in the .proto).
-MAX_MESSAGE = 80 << 20
+MAX_MESSAGE = 16 << 20
+# Bytes per WriteBlobRequest (MaxChunkBytes in the .proto).
+CHUNK = 1 << 20
 
 # Exit codes, as the ispec CLI uses them.
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_UNAVAILABLE = 0, 1, 2, 3
@@ -86,11 +91,12 @@ class Entry:
         else:
             raise ClientError(f"{path}: not a file, folder or symlink", EXIT_INVALID)
 
-    def to_proto(self, with_content):
-        """The File message; a regular file's bytes only when asked."""
+    def to_proto(self):
+        """The File message: copied files by digest (their bytes go as
+        blobs), other files with their bytes inline."""
         f = ispec_pb2.File(path=self.path, kind=self.kind, mode=self.mode,
                            size=self.size, digest=self.digest, target=self.target)
-        if self.kind == ispec_pb2.FILE_KIND_REGULAR and (with_content or not self.bulk):
+        if self.kind == ispec_pb2.FILE_KIND_REGULAR and not self.bulk:
             with open(self.abs_path, "rb") as fh:
                 f.content = fh.read()
         return f
@@ -106,12 +112,20 @@ class Upload:
         self.spec = spec
         self.entries = entries
 
-    def spec_input(self, with_content):
+    def spec_input(self):
         """Returns the SpecInput and how many file content bytes it carries
-        (the spec document itself not counted)."""
-        files = [e.to_proto(with_content) for e in self.entries]
+        inline (the spec document itself not counted)."""
+        files = [e.to_proto() for e in self.entries]
         sent = sum(len(f.content) for f in files)
         return ispec_pb2.SpecInput(spec_path=self.spec_path, spec=self.spec, files=files), sent
+
+    def blobs(self):
+        """{(digest, size): Entry} of the copied files' contents."""
+        out = {}
+        for e in self.entries:
+            if e.kind == ispec_pb2.FILE_KIND_REGULAR and e.bulk:
+                out.setdefault((e.digest, e.size), e)
+        return out
 
 
 def file_digest(p):
@@ -248,6 +262,13 @@ def collect(spec_file):
             continue
         seen.add(r)
         entries.append(Entry(r, p, bulk))
+    # Every folder that holds an entry is an entry itself.
+    for r in sorted(seen):
+        d = os.path.dirname(r)
+        while d and d not in seen:
+            seen.add(d)
+            entries.append(Entry(d, os.path.join(root, d), False))
+            d = os.path.dirname(d)
     return Upload(root, spec_path, spec, entries)
 
 
@@ -307,7 +328,13 @@ def _format_spec_error(e):
 def call_error(addr, err):
     """A ClientError for a failed call, with the CLI's exit code: 2 for an
     invalid spec, 1 for a failed build step, 3 for an unreachable server or
-    a refused call."""
+    a refused call. Its `code` is the call's grpc.StatusCode."""
+    e = _call_error(addr, err)
+    e.code = err.code()
+    return e
+
+
+def _call_error(addr, err):
     code = err.code()
     details = err.details() or code.name
     if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND):
@@ -385,7 +412,7 @@ class Client:
 
     def resolve(self, up):
         """ResolveResponse of an Upload: its reference, with no network."""
-        inp, _ = up.spec_input(with_content=False)
+        inp, _ = up.spec_input()
         try:
             return self.stub.Resolve(ispec_pb2.ResolveRequest(input=inp), metadata=self.metadata)
         except grpc.RpcError as e:
@@ -393,7 +420,7 @@ class Client:
 
     def lookup(self, up, verify=False):
         """LookupResult of an Upload: whether its image exists."""
-        inp, _ = up.spec_input(with_content=False)
+        inp, _ = up.spec_input()
         req = ispec_pb2.LookupRequest(items=[ispec_pb2.LookupItem(spec=inp)], verify=verify)
         try:
             return self.stub.Lookup(req, metadata=self.metadata).results[0]
@@ -425,25 +452,81 @@ class Client:
             raise ClientError(f"server {self.addr}: the build stream ended without a result", EXIT_FAILED)
         return last
 
+    def send_blobs(self, up):
+        """Sends the contents of the Upload's copied files the server
+        lacks (and only those); returns the bytes sent."""
+        blobs = up.blobs()
+        keys = list(blobs)
+        missing = []
+        try:
+            for i in range(0, len(keys), 10000):
+                req = ispec_pb2.FindMissingBlobsRequest(
+                    blobs=[ispec_pb2.Blob(digest=d, size=n) for d, n in keys[i:i + 10000]])
+                resp = self.stub.FindMissingBlobs(req, metadata=self.metadata)
+                missing += [(b.digest, b.size) for b in resp.missing]
+        except grpc.RpcError as e:
+            raise call_error(self.addr, e) from None
+        sent = 0
+        for key in missing:
+            entry = blobs.get(key)
+            if entry is None:
+                continue
+            counted = []
+
+            def chunks(entry=entry, counted=counted):
+                with open(entry.abs_path, "rb") as fh:
+                    first, done = True, 0
+                    while True:
+                        data = fh.read(CHUNK)
+                        done += len(data)
+                        counted.append(len(data))
+                        last = not data or done >= entry.size
+                        msg = ispec_pb2.WriteBlobRequest(data=data, finish_write=last)
+                        if first:
+                            msg.blob.digest, msg.blob.size = entry.digest, entry.size
+                            first = False
+                        yield msg
+                        if last:
+                            return
+
+            try:
+                self.stub.WriteBlob(chunks(), metadata=self.metadata)
+            except grpc.RpcError as e:
+                err = call_error(self.addr, e)
+                raise ClientError(f"sending {entry.path}: {err}", err.exit_code) from None
+            sent += sum(counted)
+        self.bytes_sent += sent
+        return sent
+
     def build(self, up, force=False, no_cache=False, on_event=None,
               progress=ispec_pb2.PROGRESS_DETAIL_FULL):
-        """Makes an Upload's image exist: first without copied files' bytes,
-        again with them when the server answers files_needed. Returns a dict
-        with ref, digest, outcome (BUILT, FOUND or JOINED), build_id,
-        duration_s, bytes_sent (file content bytes uploaded) and the event
-        kinds received."""
+        """Makes an Upload's image exist: first without copied files'
+        bytes; when the server answers files_needed, sends the contents it
+        lacks as blobs and builds. Returns a dict with ref, digest, outcome
+        (BUILT, FOUND or JOINED), build_id, duration_s, bytes_sent (file
+        content bytes uploaded) and the event kinds received."""
         opts = ispec_pb2.BuildOptions(force=force, no_cache=no_cache, progress=progress)
-        events, sent_total, done = [], 0, None
-        for with_content in (False, True):
-            inp, sent = up.spec_input(with_content)
+        inp, sent_total = up.spec_input()
+        self.bytes_sent += sent_total
+        events = []
+        done = self._build_once(ispec_pb2.BuildRequest(input=inp, files_omitted=True, options=opts), on_event, events)
+        attempt = 0
+        while done is None:
+            attempt += 1
+            sent_total += self.send_blobs(up)
+            inp, sent = up.spec_input()
             sent_total += sent
             self.bytes_sent += sent
-            req = ispec_pb2.BuildRequest(input=inp, files_omitted=not with_content, options=opts)
-            done = self._build_once(req, on_event, events)
-            if done is not None:
-                break
-        if done is None:
-            raise ClientError(f"server {self.addr}: asked for files it was sent", EXIT_FAILED)
+            try:
+                done = self._build_once(ispec_pb2.BuildRequest(input=inp, options=opts), on_event, events)
+            except ClientError as e:
+                # The server evicted a blob between its upload and the
+                # build: send what it lacks again.
+                if getattr(e, "code", None) == grpc.StatusCode.FAILED_PRECONDITION and attempt < 3:
+                    continue
+                raise
+            if done is None:
+                raise ClientError(f"server {self.addr}: asked for files it was sent", EXIT_FAILED)
         return {
             "ref": done.done.ref,
             "digest": done.done.digest,
