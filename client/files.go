@@ -213,7 +213,8 @@ func (u *upload) blobs() []blob {
 	seen := map[string]bool{}
 	var out []blob
 	for p, f := range u.files {
-		if f.Kind != spec.KindFile || !u.bulk[p] {
+		// An empty file needs no blob: the server takes no bytes as one.
+		if f.Kind != spec.KindFile || !u.bulk[p] || f.Size == 0 {
 			continue
 		}
 		key := fmt.Sprintf("%s/%d", f.Digest, f.Size)

@@ -196,6 +196,9 @@ func pathsOf(missing, digests []blobstore.Digest, paths []string) []string {
 	return out
 }
 
+// emptyDigest is the digest of no bytes.
+const emptyDigest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
 func fileFromAPI(f *apiv1.File) ensure.File {
 	out := ensure.File{Path: f.GetPath(), Mode: f.GetMode(), Size: f.GetSize(), Digest: f.GetDigest(), Target: f.GetTarget(), Content: f.GetContent()}
 	switch f.GetKind() {
@@ -204,10 +207,10 @@ func fileFromAPI(f *apiv1.File) ensure.File {
 	case apiv1.FileKind_FILE_KIND_SYMLINK:
 		out.Kind = spec.KindSymlink
 	case apiv1.FileKind_FILE_KIND_REGULAR:
-		// Protobuf reads empty bytes as nil: without a digest, no bytes
-		// is an empty file, not content left out.
+		// Protobuf reads empty bytes as nil: without a digest, or with
+		// the empty content's, no bytes is an empty file, not a blob.
 		out.Kind = spec.KindFile
-		if out.Content == nil && out.Digest == "" {
+		if out.Content == nil && (out.Digest == "" || out.Digest == emptyDigest) {
 			out.Content = []byte{}
 		}
 	}

@@ -58,6 +58,7 @@ func (h *harness) bigSpec(t testing.TB, seed uint64, n int, size int64) (*spec.I
 		writeRandom(t, filepath.Join(data, "sub", fmt.Sprintf("part-%d.bin", i)), seed*1000+uint64(i), size)
 	}
 	os.WriteFile(filepath.Join(data, "small.txt"), []byte("small file\n"), 0o644)
+	os.WriteFile(filepath.Join(data, "empty.txt"), nil, 0o644)
 	text := fmt.Sprintf("name: big-%d-%d\nregistry: %s/e2e\nbase_image: %s\nsource_root: data\n", time.Now().UnixNano(), seed, h.env.Registry, h.env.BaseBusybox)
 	p := filepath.Join(dir, "spec.yaml")
 	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {

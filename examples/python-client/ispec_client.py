@@ -123,7 +123,8 @@ class Upload:
         """{(digest, size): Entry} of the copied files' contents."""
         out = {}
         for e in self.entries:
-            if e.kind == ispec_pb2.FILE_KIND_REGULAR and e.bulk:
+            # An empty file needs no blob: the server takes no bytes as one.
+            if e.kind == ispec_pb2.FILE_KIND_REGULAR and e.bulk and e.size:
                 out.setdefault((e.digest, e.size), e)
         return out
 

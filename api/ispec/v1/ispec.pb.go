@@ -814,7 +814,8 @@ type File struct {
 	// files (which are never stored as blobs); at most MaxInlineBytes per
 	// request. A file sent without content is, in Build with files_omitted =
 	// false, taken from the blob of its digest (see WriteBlob); in Resolve,
-	// Lookup and files_omitted Builds its digest alone is used.
+	// Lookup and files_omitted Builds its digest alone is used. An empty
+	// file (size 0, no digest or the digest of no bytes) needs no blob.
 	Content []byte `protobuf:"bytes,6,opt,name=content,proto3" json:"content,omitempty"`
 	// A symlink's target as stored in the link, at most MaxPathBytes; empty
 	// for other kinds.
