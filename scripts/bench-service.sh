@@ -6,7 +6,10 @@
 #     (target: none);
 #  2. Lookup throughput of a known tag through the service with ghz
 #     (target: 5,000 requests/s or more with p99 under 10 ms);
-#  3. the server's peak resident memory over the run.
+#  3. a BIG_TREE_MB (default 1024) source tree built through the server,
+#     then rebuilt after one file changed (target: that file's bytes are
+#     the only ones uploaded);
+#  4. the server's peak resident memory over the run.
 # hyperfine is used for 1 when installed (apt-get install hyperfine), else
 # the alternating loop of scripts/lib/timing.sh.
 # Usage: scripts/bench-service.sh [RUNS] [DURATION] [CONCURRENCY]
@@ -150,6 +153,31 @@ for r in rs:
     out[r["outcome"]] = out.get(r["outcome"], 0) + 1
 print("outcomes:", out, "digests:", len({r["digest"] for r in rs}))'
 awk -v a="$((t1 - t0))" -v b="$((t2 - t1))" 'BEGIN {printf "one caller %.2f s, 50 joined callers %.2f s: ratio %.2f (target <= 1.1)\n\n", a/1e9, b/1e9, b/a}'
+
+BIG_TREE_MB="${BIG_TREE_MB:-1024}"
+echo "== a ${BIG_TREE_MB} MB source tree through the server, then one file changed"
+mkdir -p "$WORK/big/src"
+for i in $(seq 0 $((BIG_TREE_MB / 64 - 1))); do
+	head -c $((64 << 20)) /dev/urandom >"$WORK/big/src/part-$i.bin"
+done
+cat >"$WORK/big/spec.yaml" <<SPEC
+name: bench-big-$(date +%s%N)
+registry: $ISPEC_TEST_REGISTRY/bench
+base_image: $ISPEC_TEST_BASE_BUSYBOX
+source_root: src
+SPEC
+BEFORE=$(uploaded)
+t0=$(date +%s%N)
+"$ISPEC" build --progress quiet "$WORK/big/spec.yaml" >/dev/null
+t1=$(date +%s%N)
+FIRST=$(($(uploaded) - BEFORE))
+head -c $((1 << 20)) /dev/urandom >"$WORK/big/src/part-0.bin"
+BEFORE=$(uploaded)
+"$ISPEC" build --progress quiet "$WORK/big/spec.yaml" >/dev/null
+t2=$(date +%s%N)
+AGAIN=$(($(uploaded) - BEFORE))
+awk -v f="$FIRST" -v a="$AGAIN" -v t1="$((t1 - t0))" -v t2="$((t2 - t1))" \
+	'BEGIN {printf "first build %.1f s, %d bytes uploaded; after one file changed %.1f s, %d bytes uploaded (target %d)\n\n", t1/1e9, f, t2/1e9, a, 1048576}'
 
 echo "== server memory"
 awk '/^VmHWM|^VmRSS/ {printf "%s %d MiB\n", $1, $2/1024}' "/proc/$SERVER_PID/status"
