@@ -160,23 +160,23 @@ func (s *Server) load(ctx context.Context, in *apiv1.SpecInput, build bool) (*sp
 		}
 	}
 	s.m.upload.Add(float64(n))
-	u := &upload{release0: func() {}}
+	u := &upload{unpin: func() {}}
 	if build {
 		release, missing := s.work.blobs.Pin(digests)
 		if len(missing) > 0 {
 			release()
 			return nil, nil, missingPaths(pathsOf(missing, digests, paths))
 		}
-		up.Blobs, u.release0 = storeBlobs{s.work.blobs}, release
+		up.Blobs, u.unpin = storeBlobs{s.work.blobs}, release
 	} else if len(digests) > 0 {
 		u.needed = pathsOf(s.work.blobs.Missing(digests), digests, paths)
 	}
 	img, _, cleanup, err := ensure.LoadUpload(ctx, up, s.limits, s.work.uploads, s.specOpts)
 	if err != nil {
-		u.release0()
+		u.unpin()
 		return nil, nil, errStatus(err)
 	}
-	u.cleanup = func() { cleanup(); u.release0() }
+	u.cleanup = func() { cleanup(); u.unpin() }
 	u.n.Store(1)
 	return img, u, nil
 }
@@ -220,10 +220,10 @@ func fileFromAPI(f *apiv1.File) ensure.File {
 // upload is a caller's files on disk, removed when neither the call nor
 // a build it started needs them.
 type upload struct {
-	n        atomic.Int32
-	cleanup  func()
-	release0 func()   // unpins its blobs
-	needed   []string // files whose blobs the store lacks (not for a build)
+	n       atomic.Int32
+	cleanup func()
+	unpin   func()   // unpins its blobs
+	needed  []string // files whose blobs the store lacks (not for a build)
 }
 
 func (u *upload) retain() func() {
