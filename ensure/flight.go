@@ -388,6 +388,18 @@ func (p *Pipeline) Builds() []BuildInfo {
 	return out
 }
 
+// Build describes the running or recent build id; false when the
+// pipeline does not know it (any more).
+func (p *Pipeline) Build(id string) (BuildInfo, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f, ok := p.byID[id]
+	if !ok {
+		return BuildInfo{}, false
+	}
+	return f.info(), true
+}
+
 // info describes f; p.mu is held.
 func (f *flight) info() BuildInfo {
 	bi := BuildInfo{ID: f.id, Ref: f.ref.Name(), Started: f.started, Callers: int(f.callers.Load()), Fence: f.fence.Load(),

@@ -32,13 +32,14 @@ import (
 // harness is a server on a loopback port over the real BuildKit and
 // registry of the development environment.
 type harness struct {
-	env  *testenv.Env
-	addr string
-	p    *ensure.Pipeline
+	env    *testenv.Env
+	addr   string
+	p      *ensure.Pipeline
+	tokens *server.TokenFile // when setup.tokens is set
 }
 
 type setup struct {
-	tokens     []string
+	tokens     []string // lines of the token file; none: no authentication
 	allowed    []string
 	maxBuilds  int
 	maxQueue   int
@@ -69,7 +70,25 @@ func start(t testing.TB, su setup) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gs, _, err := srv.GRPC(server.NewAuth(su.tokens, false), nil, nil)
+	var (
+		tf    *server.TokenFile
+		aopts []server.AuthOption
+	)
+	if len(su.tokens) > 0 {
+		path := filepath.Join(t.TempDir(), "tokens")
+		if err := os.WriteFile(path, []byte(strings.Join(su.tokens, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if tf, err = server.OpenTokenFile(path); err != nil {
+			t.Fatal(err)
+		}
+		aopts = append(aopts, server.WithTokenFile(tf))
+	}
+	a, err := server.NewAuth(aopts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs, _, err := srv.GRPC(a, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +98,7 @@ func start(t testing.TB, su setup) *harness {
 	}
 	go gs.Serve(lis)
 	t.Cleanup(gs.Stop)
-	return &harness{env: env, addr: lis.Addr().String(), p: p}
+	return &harness{env: env, addr: lis.Addr().String(), p: p, tokens: tf}
 }
 
 func (h *harness) client(t testing.TB, opts ...client.Option) *client.Client {
