@@ -52,7 +52,7 @@ func (r *serverPipeline) close() { r.c.Close() }
 
 // addServerFlags adds the flags that send a command through a server.
 func addServerFlags(fl *pflag.FlagSet) {
-	fl.String("server", "", "`HOST:PORT` of an ispec serve to go through instead of the local registry and BuildKit (env ISPEC_SERVER)")
+	fl.String("server", "", "`HOST:PORT` (or unix:///PATH) of an ispec serve to go through instead of the local registry and BuildKit (env ISPEC_SERVER)")
 	fl.String("token-file", "", "file whose first token authenticates to --server (env ISPEC_TOKEN_FILE; or the token itself in ISPEC_TOKEN)")
 }
 
