@@ -32,10 +32,11 @@ import (
 // harness is a server on a loopback port over the real BuildKit and
 // registry of the development environment.
 type harness struct {
-	env    *testenv.Env
-	addr   string
-	p      *ensure.Pipeline
-	tokens *server.TokenFile // when setup.tokens is set
+	env        *testenv.Env
+	addr       string
+	p          *ensure.Pipeline
+	tokens     *server.TokenFile // when setup.tokens is set
+	tokensPath string
 }
 
 type setup struct {
@@ -72,10 +73,11 @@ func start(t testing.TB, su setup) *harness {
 	}
 	var (
 		tf    *server.TokenFile
+		path  string
 		aopts []server.AuthOption
 	)
 	if len(su.tokens) > 0 {
-		path := filepath.Join(t.TempDir(), "tokens")
+		path = filepath.Join(t.TempDir(), "tokens")
 		if err := os.WriteFile(path, []byte(strings.Join(su.tokens, "\n")+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -98,7 +100,7 @@ func start(t testing.TB, su setup) *harness {
 	}
 	go gs.Serve(lis)
 	t.Cleanup(gs.Stop)
-	return &harness{env: env, addr: lis.Addr().String(), p: p, tokens: tf}
+	return &harness{env: env, addr: lis.Addr().String(), p: p, tokens: tf, tokensPath: path}
 }
 
 func (h *harness) client(t testing.TB, opts ...client.Option) *client.Client {
