@@ -400,3 +400,17 @@ func TestServeRefusesPlaintextTokensOnAnOpenAddress(t *testing.T) {
 		}
 	}
 }
+
+func TestClientTokenFileReadsTheServersFormat(t *testing.T) {
+	for file, want := range map[string]string{
+		"plain-token\n":                      "plain-token",
+		"\ufeff# mine\r\nci:named-token\r\n": "named-token",
+		"ops:admin-token:admin\nother:x\n":   "admin-token",
+		"  spaced-token  \n":                 "spaced-token",
+		"# nothing\n\n":                      "",
+	} {
+		if got := firstToken(file); got != want {
+			t.Errorf("firstToken(%q) = %q, want %q", file, got, want)
+		}
+	}
+}
