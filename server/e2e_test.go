@@ -41,6 +41,7 @@ type harness struct {
 
 type setup struct {
 	tokens     []string // lines of the token file; none: no authentication
+	tokenClock func() time.Time
 	allowed    []string
 	maxBuilds  int
 	maxQueue   int
@@ -81,7 +82,11 @@ func start(t testing.TB, su setup) *harness {
 		if err := os.WriteFile(path, []byte(strings.Join(su.tokens, "\n")+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if tf, err = server.OpenTokenFile(path); err != nil {
+		var topts []server.TokenFileOption
+		if su.tokenClock != nil {
+			topts = append(topts, server.WithClock(su.tokenClock))
+		}
+		if tf, err = server.OpenTokenFile(path, topts...); err != nil {
 			t.Fatal(err)
 		}
 		aopts = append(aopts, server.WithTokenFile(tf))

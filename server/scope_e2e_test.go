@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,7 +111,12 @@ func TestCallersSeeTheirOwnBuilds(t *testing.T) {
 }
 
 func TestRotatedTokenFileTakesEffectWithoutRestart(t *testing.T) {
-	h := start(t, setup{tokens: []string{"ci:old-token"}})
+	var (
+		mu  sync.Mutex
+		now = time.Unix(1e9, 0)
+	)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	h := start(t, setup{tokens: []string{"ci:old-token"}, tokenClock: clock})
 	api := rawAPI(t, h.addr)
 	call := func(token string) codes.Code {
 		_, err := api.ListBuilds(as(token), &apiv1.ListBuildsRequest{})
@@ -122,16 +128,27 @@ func TestRotatedTokenFileTakesEffectWithoutRestart(t *testing.T) {
 	// As a rotated Secret: a new file renamed over the old one.
 	path := h.tokensPath
 	tmp := filepath.Join(filepath.Dir(path), "tokens.new")
-	if err := os.WriteFile(tmp, []byte("\ufeffci:new-token\r\n"), 0o600); err != nil {
+	if err := os.WriteFile(tmp, []byte("\ufeffci:new-token\r\nops:ops-token:admin  \r\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
+	// The server checks the file on calls, at most once a second.
+	mu.Lock()
+	now = now.Add(time.Second)
+	mu.Unlock()
+	if old, cur, admin := call("old-token"), call("new-token"), call("ops-token"); old != codes.Unauthenticated || cur != codes.OK || admin != codes.OK {
+		t.Errorf("after the rotation: old-token %v, new-token %v, ops-token %v; want UNAUTHENTICATED, OK, OK", old, cur, admin)
+	}
+	// An explicit Reload works as well.
+	if err := os.WriteFile(path, []byte("ci:third-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := h.tokens.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	if old, cur := call("old-token"), call("new-token"); old != codes.Unauthenticated || cur != codes.OK {
-		t.Errorf("after the rotation: old-token %v, new-token %v; want UNAUTHENTICATED, OK", old, cur)
+	if cur, next := call("new-token"), call("third-token"); cur != codes.Unauthenticated || next != codes.OK {
+		t.Errorf("after Reload: new-token %v, third-token %v; want UNAUTHENTICATED, OK", cur, next)
 	}
 }

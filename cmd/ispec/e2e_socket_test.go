@@ -70,3 +70,15 @@ func TestServeWithTokensBehindATLSProxy(t *testing.T) {
 		t.Errorf("health on %s: %v %v", srv.addr, resp, err)
 	}
 }
+
+func TestServeJudgesLoopbackByTheBoundAddress(t *testing.T) {
+	isolate(t)
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	os.WriteFile(tokens, []byte("ci:secret-token\n"), 0o600)
+	// localhost is no IP: what it resolves to is bound, and that is loopback.
+	srv := startServe(t, "--listen", "localhost:0", "--token-file", tokens)
+	host, _, err := net.SplitHostPort(srv.addr)
+	if err != nil || !net.ParseIP(host).IsLoopback() {
+		t.Errorf("serving on %q, want a loopback address", srv.addr)
+	}
+}
