@@ -2,16 +2,12 @@ package server
 
 import (
 	"context"
-	"runtime/debug"
 	"strings"
 	"sync"
 
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/status"
 )
 
 // maxCallerLabels bounds the caller label's values: token names are few,
@@ -74,21 +70,4 @@ func (c *callCounter) interceptors() (grpc.UnaryServerInterceptor, grpc.StreamSe
 			c.count(ss.Context(), info.FullMethod)
 			return h(srv, ss)
 		}
-}
-
-// recovered is what a call that panicked gets: INTERNAL, the panic
-// logged with its stack and caller, the server serving on.
-func (s *Server) recovered(ctx context.Context, p any) error {
-	who := "unauthenticated"
-	if c, ok := ctx.Value(callerKey{}).(caller); ok {
-		who = c.name
-	}
-	s.log.Error("a call panicked; it fails, the server goes on", "caller", who, "panic", p, "stack", string(debug.Stack()))
-	return status.Error(codes.Internal, "internal error: the call failed on a bug of the server (its log has the details)")
-}
-
-// recoveryInterceptors turn a panic into the call's INTERNAL failure.
-func (s *Server) recoveryInterceptors() (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
-	o := recovery.WithRecoveryHandlerContext(s.recovered)
-	return recovery.UnaryServerInterceptor(o), recovery.StreamServerInterceptor(o)
 }

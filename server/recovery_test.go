@@ -51,7 +51,7 @@ func TestPanicInAHandlerFailsThatCallOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs lockedBuffer
-	srv, err := server.New(p, noRegistry{}, server.WithUploadDir(t.TempDir()), server.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	srv, err := server.New(p, panickingLookup{}, server.WithUploadDir(t.TempDir()), server.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +85,14 @@ func TestPanicInAHandlerFailsThatCallOnly(t *testing.T) {
 	}
 	if l := logs.String(); !strings.Contains(l, "lookup bug") || !strings.Contains(l, "panickingLookup") || !strings.Contains(l, "caller=anonymous") {
 		t.Errorf("the log lacks the panic, its stack or the caller:\n%s", l)
+	}
+	// Lookup calls look items up on goroutines of their own: a panic
+	// there answers unknown.
+	lr, err := api.Lookup(ctx, &apiv1.LookupRequest{Items: []*apiv1.LookupItem{
+		{Item: &apiv1.LookupItem_Ref{Ref: "r.example/a:1"}}, {Item: &apiv1.LookupItem_Ref{Ref: "r.example/b:1"}}}})
+	if err != nil || len(lr.GetResults()) != 2 || lr.GetResults()[0].GetState() != apiv1.LookupState_LOOKUP_STATE_UNKNOWN ||
+		strings.Contains(lr.GetResults()[0].GetError(), "lookup bug") {
+		t.Errorf("lookups that panic: %v, %v; want two unknown results without the panic's value", lr, err)
 	}
 	// The server serves on.
 	resp, err := api.Resolve(ctx, &apiv1.ResolveRequest{Input: in})

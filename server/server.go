@@ -55,6 +55,7 @@ func New(p *ensure.Pipeline, lookup ensure.Lookup, opts ...Option) (*Server, err
 			return nil, fmt.Errorf("server: %w", err)
 		}
 	}
+	s.lookup = recoveringLookup{next: lookup, log: s.log}
 	m, err := newMetrics(s.reg, p)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
