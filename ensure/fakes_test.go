@@ -85,8 +85,7 @@ func (b *fakeBuilder) Build(ctx context.Context, img *spec.Image, opts builder.B
 		return nil, b.err
 	}
 	if b.panic == opts.Ref {
-		var m map[string]int
-		m["nil map"]++
+		panic("builder bug")
 	}
 	d := digestOf(opts.Ref)
 	b.reg.push(opts.Ref, d)

@@ -40,13 +40,13 @@ func TestPanickingBuildFailsThatBuildOnly(t *testing.T) {
 	if !errors.As(err, &pe) || ClassOf(err) != ClassInternal {
 		t.Fatalf("err = %v (class %v), want a PanicError of class internal", err, ClassOf(err))
 	}
-	if strings.Contains(err.Error(), "nil map") || strings.Contains(err.Error(), "goroutine") {
+	if strings.Contains(err.Error(), "builder bug") || strings.Contains(err.Error(), "goroutine") {
 		t.Errorf("the caller's error carries the panic or its stack: %q", err)
 	}
 	if k := ev.list(); k[len(k)-1] != KindFailed {
 		t.Errorf("events = %v, want the build's failure last", k)
 	}
-	if l := logs.String(); !strings.Contains(l, "nil map") || !strings.Contains(l, "fakeBuilder") {
+	if l := logs.String(); !strings.Contains(l, "builder bug") || !strings.Contains(l, "fakeBuilder") {
 		t.Errorf("the log lacks the panic and its stack:\n%s", l)
 	}
 	// The pipeline goes on: the lock was released, other builds run.
