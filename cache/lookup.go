@@ -22,6 +22,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/ispec-dev/ispec/internal/netaddr"
 )
 
 // Checker answers whether one tag exists. [Remote] and [Cached] implement it.
@@ -93,21 +95,7 @@ func (r *Remote) plainHTTP(host string) bool {
 	if r.o.insecure[strings.ToLower(host)] {
 		return true
 	}
-	return isLoopback(host)
-}
-
-// isLoopback reports whether host[:port] names localhost, 127.0.0.0/8 or ::1.
-func isLoopback(host string) bool {
-	h := host
-	if sh, _, err := net.SplitHostPort(host); err == nil {
-		h = sh
-	}
-	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
+	return netaddr.LoopbackHost(host)
 }
 
 // withScheme returns ref marked insecure when its registry uses plain HTTP.

@@ -287,18 +287,6 @@ func TestLookupCanceled(t *testing.T) {
 	}
 }
 
-func TestIsLoopback(t *testing.T) {
-	for host, want := range map[string]bool{
-		"localhost": true, "localhost:5000": true, "LOCALHOST:1": true,
-		"127.0.0.1": true, "127.1.2.3:5000": true, "[::1]:5000": true, "[::1]": true,
-		"10.0.0.1:5000": false, "ghcr.io": false, "localhost.example.com": false, "128.0.0.1": false,
-	} {
-		if got := isLoopback(host); got != want {
-			t.Errorf("isLoopback(%q) = %v, want %v", host, got, want)
-		}
-	}
-}
-
 func TestInsecureRegistries(t *testing.T) {
 	r := newRemote(t, WithInsecureRegistries("registry.internal:5000"))
 	for _, tc := range []struct {

@@ -27,6 +27,7 @@ import (
 	apiv1 "github.com/ispec-dev/ispec/api/ispec/v1"
 	"github.com/ispec-dev/ispec/cache"
 	"github.com/ispec-dev/ispec/ensure"
+	"github.com/ispec-dev/ispec/internal/netaddr"
 	"github.com/ispec-dev/ispec/server"
 	"github.com/ispec-dev/ispec/spec"
 )
@@ -67,9 +68,10 @@ func WithTLS(c *tls.Config) Option {
 	return func(o *options) error { o.tls = c; return nil }
 }
 
-// Dial returns a client of the server at addr (HOST:PORT). It does not
-// wait for the server: an unreachable one fails the first call with an
-// unavailable error.
+// Dial returns a client of the server at addr: HOST:PORT, or
+// unix:///PATH (unix:PATH) for a server on a unix socket of this host. It
+// does not wait for the server: an unreachable one fails the first call
+// with an unavailable error.
 func Dial(addr string, opts ...Option) (*Client, error) {
 	var o options
 	for _, opt := range opts {
@@ -77,15 +79,25 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 			return nil, fmt.Errorf("server %s: %w", addr, err)
 		}
 	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("server %q: expected HOST:PORT: %w", addr, ensure.ErrInvalid)
+	local := false
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		if strings.TrimPrefix(path, "//") == "" {
+			return nil, fmt.Errorf("server %q: expected unix:///PATH: %w", addr, ensure.ErrInvalid)
+		}
+		// A socket of this host: its file's mode says who may connect.
+		local = true
+	} else {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("server %q: expected HOST:PORT or unix:///PATH: %w", addr, ensure.ErrInvalid)
+		}
+		local = netaddr.LoopbackHost(host)
 	}
 	creds := insecure.NewCredentials()
 	switch {
 	case o.tls != nil:
 		creds = credentials.NewTLS(o.tls)
-	case !loopback(host):
+	case !local:
 		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
 	}
 	dopts := []grpc.DialOption{
@@ -93,7 +105,7 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(server.MaxMessage), grpc.MaxCallSendMsgSize(server.MaxMessage)),
 	}
 	if o.token != "" {
-		dopts = append(dopts, grpc.WithPerRPCCredentials(bearer{token: o.token, secure: o.tls != nil || !loopback(host)}))
+		dopts = append(dopts, grpc.WithPerRPCCredentials(bearer{token: o.token, secure: o.tls != nil || !local}))
 	}
 	conn, err := grpc.NewClient(addr, dopts...)
 	if err != nil {
@@ -104,14 +116,6 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 
 // Close closes the connection.
 func (c *Client) Close() error { return c.conn.Close() }
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
 
 // bearer sends a token with every call.
 type bearer struct {

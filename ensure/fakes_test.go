@@ -60,6 +60,7 @@ type fakeBuilder struct {
 	gate  chan struct{}
 	start chan string // told of each build's ref, when set
 	err   error
+	panic string // a ref whose build panics
 
 	mu    sync.Mutex
 	calls []builder.BuildOptions
@@ -82,6 +83,9 @@ func (b *fakeBuilder) Build(ctx context.Context, img *spec.Image, opts builder.B
 	}
 	if b.err != nil {
 		return nil, b.err
+	}
+	if b.panic == opts.Ref {
+		panic("builder bug")
 	}
 	d := digestOf(opts.Ref)
 	b.reg.push(opts.Ref, d)

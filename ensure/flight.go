@@ -30,6 +30,7 @@ type flight struct {
 	callers atomic.Int32
 	fence   atomic.Int64 // the lease's, once taken
 	release func()       // the starter's Retain; nil when none
+	joined  []string     // names of the callers that joined; p.mu
 
 	// Set before done is closed.
 	res      *Result
@@ -71,6 +72,24 @@ type BuildInfo struct {
 	// Fence is the fencing number of the tag's shared lease the build
 	// took (see Lease); 0 before it is taken or without a shared lease.
 	Fence int64
+	// StartedBy names the caller that started it (Request.Caller).
+	StartedBy string
+	// JoinedBy names the other callers that joined it, each once, in the
+	// order they joined.
+	JoinedBy []string
+}
+
+// Involves reports whether the named caller started or joined the build.
+func (b BuildInfo) Involves(caller string) bool {
+	if b.StartedBy == caller {
+		return true
+	}
+	for _, c := range b.JoinedBy {
+		if c == caller {
+			return true
+		}
+	}
+	return false
 }
 
 // Stats are the pipeline's current load.
@@ -88,6 +107,7 @@ func (p *Pipeline) join(ref name.Tag, img *spec.Image, base string, req Request)
 	defer p.mu.Unlock()
 	if f, ok := p.flights[ref.Name()]; ok {
 		f.callers.Add(1)
+		f.joinedBy(req.Caller)
 		return f, true, nil
 	}
 	if p.maxBuilds > 0 && p.maxQueue >= 0 && p.active >= p.maxBuilds+p.maxQueue {
@@ -107,6 +127,19 @@ func (p *Pipeline) join(ref name.Tag, img *spec.Image, base string, req Request)
 	return f, false, nil
 }
 
+// joinedBy records that the named caller joined f; p.mu is held.
+func (f *flight) joinedBy(caller string) {
+	if caller == "" || caller == f.req.Caller {
+		return
+	}
+	for _, c := range f.joined {
+		if c == caller {
+			return
+		}
+	}
+	f.joined = append(f.joined, caller)
+}
+
 // run builds f's image under the pipeline's context, then publishes the
 // result to every caller.
 func (p *Pipeline) run(f *flight) {
@@ -116,7 +149,7 @@ func (p *Pipeline) run(f *flight) {
 		ctx, cancel = context.WithTimeout(ctx, p.timeout)
 		defer cancel()
 	}
-	res, err := p.fly(ctx, f)
+	res, err := p.flyRecovered(ctx, f)
 	if f.release != nil {
 		defer f.release()
 	}
@@ -200,7 +233,13 @@ func (p *Pipeline) fly(ctx context.Context, f *flight) (res *Result, err error) 
 	f.fence.Store(lease.Fence)
 	if p.exchange != nil {
 		pub = p.exchange.Publish(ref, f.id, lease)
-		defer func() { pub.Finish(res, err, p.failureTTL) }()
+		defer func() {
+			// A panic below ends the published build too, as a failure.
+			if v := recover(); v != nil {
+				res, err = nil, p.recovered(f, v)
+			}
+			pub.Finish(res, err, p.failureTTL)
+		}()
 	}
 	if !f.req.Force {
 		// Another process may have pushed it while we waited for the lock.
@@ -349,9 +388,22 @@ func (p *Pipeline) Builds() []BuildInfo {
 	return out
 }
 
+// Build describes the running or recent build id; false when the
+// pipeline does not know it (any more).
+func (p *Pipeline) Build(id string) (BuildInfo, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f, ok := p.byID[id]
+	if !ok {
+		return BuildInfo{}, false
+	}
+	return f.info(), true
+}
+
 // info describes f; p.mu is held.
 func (f *flight) info() BuildInfo {
-	bi := BuildInfo{ID: f.id, Ref: f.ref.Name(), Started: f.started, Callers: int(f.callers.Load()), Fence: f.fence.Load()}
+	bi := BuildInfo{ID: f.id, Ref: f.ref.Name(), Started: f.started, Callers: int(f.callers.Load()), Fence: f.fence.Load(),
+		StartedBy: f.req.Caller, JoinedBy: append([]string(nil), f.joined...)}
 	switch {
 	case f.finished.IsZero():
 		bi.State, bi.Duration = StateRunning, time.Since(f.started)

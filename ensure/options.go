@@ -3,8 +3,10 @@ package ensure
 import (
 	"context"
 	"errors"
-	"github.com/ispec-dev/ispec/builder"
+	"log/slog"
 	"time"
+
+	"github.com/ispec-dev/ispec/builder"
 )
 
 // Option configures a Pipeline.
@@ -167,6 +169,20 @@ func WithHistory(n int) Option {
 func WithRegistryCache(mode builder.CacheMode, cacheRegistry string) Option {
 	return func(p *Pipeline) error {
 		p.cacheMode, p.cacheRegistry = mode, cacheRegistry
+		return nil
+	}
+}
+
+// WithLogger sets where the pipeline reports what no caller can be told:
+// a build that panicked, with its stack.
+//
+// The default discards logs.
+func WithLogger(l *slog.Logger) Option {
+	return func(p *Pipeline) error {
+		if l == nil {
+			return errors.New("logger is nil")
+		}
+		p.log = l
 		return nil
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -104,6 +105,10 @@ type Request struct {
 	// returns); the build calls the release it returns when it ends. Nil:
 	// the files outlive every build (files on disk).
 	Retain func() (release func())
+	// Caller names who asks (a server's authenticated caller); the build
+	// the call starts or joins records it (BuildInfo.StartedBy, JoinedBy).
+	// Empty: nobody in particular.
+	Caller string
 }
 
 func (r Request) emit(ev Event) {
@@ -130,6 +135,7 @@ type Pipeline struct {
 	maxQueue   int
 	netrc      []byte
 	history    int
+	log        *slog.Logger
 
 	cacheMode     builder.CacheMode
 	cacheRegistry string
@@ -150,6 +156,7 @@ func New(opts ...Option) (*Pipeline, error) {
 		base:     context.Background(),
 		maxQueue: -1,
 		history:  100,
+		log:      slog.New(slog.DiscardHandler),
 		flights:  map[string]*flight{},
 		byID:     map[string]*flight{},
 	}
@@ -220,6 +227,7 @@ func (p *Pipeline) Join(ctx context.Context, ref name.Tag, req Request) (*Result
 	f, ok := p.flights[ref.Name()]
 	if ok {
 		f.callers.Add(1)
+		f.joinedBy(req.Caller)
 	}
 	p.mu.Unlock()
 	if !ok {

@@ -1,12 +1,9 @@
 package server
 
 import (
-	"bufio"
 	"context"
-	"crypto/subtle"
-	"fmt"
-	"io"
-	"strings"
+	"errors"
+	"log/slog"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
@@ -17,89 +14,139 @@ import (
 	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	"github.com/ispec-dev/ispec/ensure"
 )
 
-// Auth checks who calls: a bearer token from a list, or a client
-// certificate that TLS verified against the configured client CA. With
-// neither configured every caller is let in (the server then listens on
-// loopback only; cmd enforces that). Health checks need no credentials.
+// Anonymous is the caller's name when the server checks no credentials
+// (a loopback address or a unix socket): every caller is then the same
+// one, and sees every build.
+const Anonymous = "anonymous"
+
+// Auth checks who calls: a bearer token of a token file, or a client
+// certificate that TLS verified against the configured client CA (the
+// caller is named by its subject's common name). With neither configured
+// every caller is let in as Anonymous (the server then listens on
+// loopback or a unix socket only; cmd enforces that). Health checks need
+// no credentials.
 type Auth struct {
-	tokens [][]byte
+	tokens *TokenFile
 	mtls   bool
+	log    *slog.Logger
 }
 
-// NewAuth returns an Auth with the given tokens (compared in constant
-// time) and whether verified client certificates identify callers.
-func NewAuth(tokens []string, mtls bool) *Auth {
-	a := &Auth{mtls: mtls}
-	for _, t := range tokens {
-		a.tokens = append(a.tokens, []byte(t))
+// AuthOption configures an Auth.
+type AuthOption func(*Auth) error
+
+// WithTokenFile lets callers in with a bearer token of f.
+//
+// The default accepts no token.
+func WithTokenFile(f *TokenFile) AuthOption {
+	return func(a *Auth) error {
+		if f == nil {
+			return errors.New("token file is nil")
+		}
+		a.tokens = f
+		return nil
 	}
-	return a
+}
+
+// WithClientCertificates lets callers in with a client certificate that
+// the TLS configuration verified; they are named by its subject's common
+// name and are never admins.
+//
+// The default checks no certificate.
+func WithClientCertificates() AuthOption {
+	return func(a *Auth) error { a.mtls = true; return nil }
+}
+
+// WithAuthLogger sets where a token file that cannot be read again is
+// reported.
+//
+// The default discards logs.
+func WithAuthLogger(l *slog.Logger) AuthOption {
+	return func(a *Auth) error {
+		if l == nil {
+			return errors.New("logger is nil")
+		}
+		a.log = l
+		return nil
+	}
+}
+
+// NewAuth returns an Auth; without options it lets every caller in as
+// Anonymous.
+func NewAuth(opts ...AuthOption) (*Auth, error) {
+	a := &Auth{log: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		if err := opt(a); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
 }
 
 // Enabled reports whether any check is configured.
-func (a *Auth) Enabled() bool { return len(a.tokens) > 0 || a.mtls }
+func (a *Auth) Enabled() bool { return a.tokens != nil || a.mtls }
 
-// ReadTokens reads a token file: one token per line; blank lines and lines
-// starting with # are skipped. Tokens never appear in errors.
-func ReadTokens(r io.Reader) ([]string, error) {
-	var out []string
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		t := strings.TrimSpace(sc.Text())
-		if t == "" || strings.HasPrefix(t, "#") {
-			continue
-		}
-		if strings.ContainsAny(t, " \t") {
-			return nil, fmt.Errorf("line %d: a token has no spaces", n)
-		}
-		out = append(out, t)
-	}
-	return out, sc.Err()
+// UsesTokens reports whether callers may present bearer tokens, which a
+// plain-text transport would expose.
+func (a *Auth) UsesTokens() bool { return a.tokens != nil }
+
+// caller is who a call comes from.
+type caller struct {
+	name  string
+	admin bool
 }
 
 type callerKey struct{}
 
-// Caller returns the identity the caller authenticated with ("token 2",
-// "cert CN", or "anonymous"); never a credential.
-func Caller(ctx context.Context) string {
-	if c, ok := ctx.Value(callerKey{}).(string); ok {
+// Caller returns the name of the caller a call authenticated as: its
+// token's name, its certificate's common name, or Anonymous. Never a
+// credential.
+func Caller(ctx context.Context) string { return callerOf(ctx).name }
+
+func callerOf(ctx context.Context) caller {
+	if c, ok := ctx.Value(callerKey{}).(caller); ok {
 		return c
 	}
-	return "anonymous"
+	return caller{name: Anonymous}
 }
+
+// sees reports whether c may see b: an admin sees every build, any other
+// caller those it started or joined.
+func (c caller) sees(b ensure.BuildInfo) bool { return c.admin || b.Involves(c.name) }
 
 func (a *Auth) authenticate(ctx context.Context) (context.Context, error) {
 	if a.mtls {
 		if p, ok := peer.FromContext(ctx); ok {
 			if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 {
-				return context.WithValue(ctx, callerKey{}, "cert "+ti.State.VerifiedChains[0][0].Subject.CommonName), nil
+				return context.WithValue(ctx, callerKey{}, caller{name: ti.State.VerifiedChains[0][0].Subject.CommonName}), nil
 			}
 		}
-		if len(a.tokens) == 0 {
+		if a.tokens == nil {
 			return nil, status.Error(codes.Unauthenticated, "a client certificate signed by the server's client CA is required")
 		}
 	}
-	if len(a.tokens) == 0 {
-		return ctx, nil
+	if a.tokens == nil {
+		return context.WithValue(ctx, callerKey{}, caller{name: Anonymous}), nil
 	}
-	tok, err := auth.AuthFromMD(ctx, "bearer")
+	secret, err := auth.AuthFromMD(ctx, "bearer")
 	if err != nil {
 		return nil, status.Error(codes.Unauthenticated, "a bearer token is required: authorization: Bearer TOKEN")
 	}
-	match := -1
-	for i, t := range a.tokens {
-		// Every token is compared, so the time taken says nothing about
-		// which one matched or how much of it.
-		if subtle.ConstantTimeCompare([]byte(tok), t) == 1 && match < 0 {
-			match = i
-		}
+	tokens, changed, err := a.tokens.current()
+	switch {
+	case changed && err != nil:
+		a.log.Error("the token file changed and cannot be used: every token is refused until it is fixed", "error", err)
+	case changed:
+		a.log.Info("token file read again", "tokens", len(tokens))
 	}
-	if match < 0 {
+	t, ok := matchToken(tokens, secret)
+	if !ok {
 		return nil, status.Error(codes.Unauthenticated, "the bearer token is not valid")
 	}
-	return context.WithValue(ctx, callerKey{}, fmt.Sprintf("token %d", match+1)), nil
+	return context.WithValue(ctx, callerKey{}, caller{name: t.Name, admin: t.Admin}), nil
 }
 
 // needsAuth is false for health checks, which load balancers and kubelets

@@ -91,7 +91,11 @@ func TestClientCertificatesAuthenticate(t *testing.T) {
 		t.Fatal(err)
 	}
 	creds := credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{c.server}, ClientCAs: c.pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12})
-	gs, _, err := srv.GRPC(server.NewAuth(nil, true), nil, creds)
+	a, err := server.NewAuth(server.WithClientCertificates())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs, _, err := srv.GRPC(a, nil, creds)
 	if err != nil {
 		t.Fatal(err)
 	}

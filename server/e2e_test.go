@@ -33,14 +33,17 @@ import (
 // harness is a server on a loopback port over the real BuildKit and
 // registry of the development environment.
 type harness struct {
-	env  *testenv.Env
-	addr string
-	p    *ensure.Pipeline
-	reg  *prometheus.Registry
+	env        *testenv.Env
+	addr       string
+	p          *ensure.Pipeline
+	reg        *prometheus.Registry
+	tokens     *server.TokenFile // when setup.tokens is set
+	tokensPath string
 }
 
 type setup struct {
-	tokens     []string
+	tokens     []string // lines of the token file; none: no authentication
+	tokenClock func() time.Time
 	allowed    []string
 	maxBuilds  int
 	maxQueue   int
@@ -77,7 +80,30 @@ func start(t testing.TB, su setup) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	gs, _, err := srv.GRPC(server.NewAuth(su.tokens, false), nil, nil)
+	var (
+		tf    *server.TokenFile
+		path  string
+		aopts []server.AuthOption
+	)
+	if len(su.tokens) > 0 {
+		path = filepath.Join(t.TempDir(), "tokens")
+		if err := os.WriteFile(path, []byte(strings.Join(su.tokens, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var topts []server.TokenFileOption
+		if su.tokenClock != nil {
+			topts = append(topts, server.WithClock(su.tokenClock))
+		}
+		if tf, err = server.OpenTokenFile(path, topts...); err != nil {
+			t.Fatal(err)
+		}
+		aopts = append(aopts, server.WithTokenFile(tf))
+	}
+	a, err := server.NewAuth(aopts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs, _, err := srv.GRPC(a, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +113,7 @@ func start(t testing.TB, su setup) *harness {
 	}
 	go gs.Serve(lis)
 	t.Cleanup(gs.Stop)
-	return &harness{env: env, addr: lis.Addr().String(), p: p, reg: reg}
+	return &harness{env: env, addr: lis.Addr().String(), p: p, reg: reg, tokens: tf, tokensPath: path}
 }
 
 func (h *harness) client(t testing.TB, opts ...client.Option) *client.Client {

@@ -19,12 +19,22 @@ import (
 const MaxMessage = 16 << 20
 
 // GRPC returns a gRPC server with s registered as ImageService behind
-// auth, plus health (SERVING) and reflection, and gRPC's metrics in reg
-// when it is set. creds nil is plain text.
+// auth, plus health (SERVING) and reflection, and gRPC's metrics and
+// ispec_calls_total in reg when it is set. creds nil is plain text. A
+// panic in a call fails that call with INTERNAL and is logged with its
+// stack; the server goes on.
 func (s *Server) GRPC(a *Auth, reg prometheus.Registerer, creds credentials.TransportCredentials) (*grpc.Server, *health.Server, error) {
 	authU, authS := a.Interceptors()
-	unary := []grpc.UnaryServerInterceptor{authU}
-	stream := []grpc.StreamServerInterceptor{authS}
+	calls, err := newCallCounter(reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	callsU, callsS := calls.interceptors()
+	recU, recS := s.recoveryInterceptors()
+	// Recovery twice: around authentication, and inside it, where the
+	// log can name the caller.
+	unary := []grpc.UnaryServerInterceptor{recU, authU, recU, callsU}
+	stream := []grpc.StreamServerInterceptor{recS, authS, recS, callsS}
 	var gm *grpcprom.ServerMetrics
 	if reg != nil {
 		gm = grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())

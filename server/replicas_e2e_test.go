@@ -58,7 +58,11 @@ func startReplica(t testing.TB, redisURL string, ttl time.Duration, b ensure.Bui
 	if err != nil {
 		t.Fatal(err)
 	}
-	gs, _, err := srv.GRPC(server.NewAuth(nil, false), nil, nil)
+	a, err := server.NewAuth()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs, _, err := srv.GRPC(a, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,6 +60,7 @@ func New(p *ensure.Pipeline, lookup ensure.Lookup, opts ...Option) (*Server, err
 			return nil, fmt.Errorf("server: %w", err)
 		}
 	}
+	s.lookup = recoveringLookup{next: lookup, log: s.log}
 	m, err := newMetrics(s.reg, p)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -360,7 +361,7 @@ func (s *Server) Build(req *apiv1.BuildRequest, stream apiv1.ImageService_BuildS
 		return sendErr
 	}
 	start := time.Now()
-	res, err := s.p.Ensure(ctx, img, ensure.Request{Force: opts.GetForce(), NoCache: opts.GetNoCache(), Sink: send, Retain: up.retain})
+	res, err := s.p.Ensure(ctx, img, ensure.Request{Force: opts.GetForce(), NoCache: opts.GetNoCache(), Sink: send, Retain: up.retain, Caller: Caller(ctx)})
 	if err != nil {
 		s.m.builds.WithLabelValues("failed").Inc()
 		if ctx.Err() != nil {
@@ -392,7 +393,7 @@ func (s *Server) needFiles(ctx context.Context, img *spec.Image, needed []string
 	if !force {
 		// A build of the tag runs (another caller sent the files): join
 		// it, with no bytes from this caller.
-		res, err := s.p.Join(ctx, t, ensure.Request{Sink: send})
+		res, err := s.p.Join(ctx, t, ensure.Request{Sink: send, Caller: Caller(ctx)})
 		switch {
 		case err == nil:
 			s.m.builds.WithLabelValues(res.Outcome.String()).Inc()
@@ -421,10 +422,21 @@ func (s *Server) needFiles(ctx context.Context, img *spec.Image, needed []string
 		Event: &apiv1.BuildEvent_FilesNeeded{FilesNeeded: &apiv1.FilesNeeded{Image: Identity(img), Paths: needed}}})
 }
 
-// Watch implements ImageService: a build's events from its start.
+// Watch implements ImageService: a build's events from its start. A
+// build the caller neither started nor joined is NOT_FOUND, as an unknown
+// id is (ids are no oracle), unless the caller is an admin.
 func (s *Server) Watch(req *apiv1.WatchRequest, stream apiv1.ImageService_WatchServer) error {
+	ctx := stream.Context()
+	who := callerOf(ctx)
+	if !who.admin {
+		b, ok := s.p.Build(req.GetBuildId())
+		if !ok || !who.sees(b) {
+			s.log.Info("watch refused: not the caller's build", "caller", who.name, "build_id", req.GetBuildId(), "known", ok)
+			return errStatus(fmt.Errorf("build %s: %w", req.GetBuildId(), ensure.ErrNotFound))
+		}
+	}
 	var sendErr error
-	_, err := s.p.Watch(stream.Context(), req.GetBuildId(), func(ev ensure.Event) {
+	_, err := s.p.Watch(ctx, req.GetBuildId(), func(ev ensure.Event) {
 		if pe := EventToAPI(ev, req.GetProgress()); pe != nil && sendErr == nil {
 			sendErr = stream.Send(pe)
 		}
@@ -435,10 +447,16 @@ func (s *Server) Watch(req *apiv1.WatchRequest, stream apiv1.ImageService_WatchS
 	return sendErr
 }
 
-// ListBuilds implements ImageService: running and recent builds, most
-// recent first.
+// ListBuilds implements ImageService: running and recent builds the
+// caller started or joined (an admin: every caller's), most recent first.
 func (s *Server) ListBuilds(ctx context.Context, req *apiv1.ListBuildsRequest) (*apiv1.ListBuildsResponse, error) {
-	builds := s.p.Builds()
+	who := callerOf(ctx)
+	var builds []ensure.BuildInfo
+	for _, b := range s.p.Builds() {
+		if who.sees(b) {
+			builds = append(builds, b)
+		}
+	}
 	sort.Slice(builds, func(i, j int) bool { return builds[i].Started.After(builds[j].Started) })
 	limit := int(req.GetLimit())
 	if limit <= 0 {
@@ -452,7 +470,8 @@ func (s *Server) ListBuilds(ctx context.Context, req *apiv1.ListBuildsRequest) (
 		if req.GetActiveOnly() && b.State != ensure.StateRunning {
 			continue
 		}
-		bi := &apiv1.BuildInfo{BuildId: b.ID, Ref: b.Ref, Started: timestamppb.New(b.Started), Duration: durationpb.New(b.Duration), Callers: int32(b.Callers), Fence: b.Fence}
+		bi := &apiv1.BuildInfo{BuildId: b.ID, Ref: b.Ref, Started: timestamppb.New(b.Started), Duration: durationpb.New(b.Duration), Callers: int32(b.Callers), Fence: b.Fence,
+			StartedBy: b.StartedBy, JoinedBy: b.JoinedBy}
 		switch b.State {
 		case ensure.StateRunning:
 			bi.State = apiv1.BuildState_BUILD_STATE_RUNNING

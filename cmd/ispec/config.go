@@ -68,6 +68,9 @@ type serveConfig struct {
 	LeaseTTL time.Duration
 	// MaxPerDaemon bounds the builds at once on each daemon of a pool.
 	MaxPerDaemon int
+	// TLSTerminatedByProxy lets tokens be served over plain text on a
+	// non-loopback address: a proxy in front terminates TLS.
+	TLSTerminatedByProxy bool
 }
 
 // newViper reads the config file (flag --config, else ISPEC_CONFIG, else
@@ -134,22 +137,23 @@ func loadConfig(cmd *cobra.Command) (*config, error) {
 		TokenFile:          v.GetString("token-file"),
 		Token:              v.GetString("token"),
 		Serve: serveConfig{
-			Listen:            v.GetString("listen"),
-			MetricsListen:     v.GetString("metrics-listen"),
-			AllowedRegistries: v.GetStringSlice("allowed-registries"),
-			MaxBuilds:         v.GetInt("max-builds"),
-			MaxQueue:          v.GetInt("max-queue"),
-			BuildTimeout:      v.GetDuration("build-timeout"),
-			FailureTTL:        v.GetDuration("failure-ttl"),
-			ShutdownGrace:     v.GetDuration("shutdown-grace"),
-			TLSCert:           v.GetString("tls-cert"),
-			TLSKey:            v.GetString("tls-key"),
-			ClientCA:          v.GetString("client-ca"),
-			LogFormat:         v.GetString("log-format"),
-			UploadDir:         v.GetString("upload-dir"),
-			RedisURL:          v.GetString("redis-url"),
-			LeaseTTL:          v.GetDuration("lease-ttl"),
-			MaxPerDaemon:      v.GetInt("max-builds-per-daemon"),
+			Listen:               v.GetString("listen"),
+			MetricsListen:        v.GetString("metrics-listen"),
+			AllowedRegistries:    v.GetStringSlice("allowed-registries"),
+			MaxBuilds:            v.GetInt("max-builds"),
+			MaxQueue:             v.GetInt("max-queue"),
+			BuildTimeout:         v.GetDuration("build-timeout"),
+			FailureTTL:           v.GetDuration("failure-ttl"),
+			ShutdownGrace:        v.GetDuration("shutdown-grace"),
+			TLSCert:              v.GetString("tls-cert"),
+			TLSKey:               v.GetString("tls-key"),
+			ClientCA:             v.GetString("client-ca"),
+			LogFormat:            v.GetString("log-format"),
+			UploadDir:            v.GetString("upload-dir"),
+			RedisURL:             v.GetString("redis-url"),
+			LeaseTTL:             v.GetDuration("lease-ttl"),
+			MaxPerDaemon:         v.GetInt("max-builds-per-daemon"),
+			TLSTerminatedByProxy: v.GetBool("tls-terminated-by-proxy"),
 		},
 		CacheRegistry: v.GetString("cache-registry"),
 	}
@@ -188,7 +192,7 @@ func configKeys() []string {
 		// ispec serve.
 		"listen", "metrics-listen", "allowed-registries", "max-builds", "max-queue", "build-timeout", "failure-ttl",
 		"shutdown-grace", "tls-cert", "tls-key", "client-ca", "log-format", "upload-dir",
-		"upload-cache-size", "upload-in-flight", "redis-url", "lease-ttl", "max-builds-per-daemon"}
+		"upload-cache-size", "upload-in-flight", "redis-url", "lease-ttl", "max-builds-per-daemon", "tls-terminated-by-proxy"}
 }
 
 // checkConfigKeys refuses keys of a config file that are no setting (a

@@ -52,7 +52,7 @@ func (r *serverPipeline) close() { r.c.Close() }
 
 // addServerFlags adds the flags that send a command through a server.
 func addServerFlags(fl *pflag.FlagSet) {
-	fl.String("server", "", "`HOST:PORT` of an ispec serve to go through instead of the local registry and BuildKit (env ISPEC_SERVER)")
+	fl.String("server", "", "`HOST:PORT` (or unix:///PATH) of an ispec serve to go through instead of the local registry and BuildKit (env ISPEC_SERVER)")
 	fl.String("token-file", "", "file whose first token authenticates to --server (env ISPEC_TOKEN_FILE; or the token itself in ISPEC_TOKEN)")
 }
 
@@ -64,11 +64,10 @@ func dialServer(cfg *config) (*client.Client, error) {
 		if err != nil {
 			return nil, usageError{fmt.Errorf("token-file: %w", err)}
 		}
-		fields := strings.Fields(string(b))
-		if len(fields) == 0 {
+		token = firstToken(string(b))
+		if token == "" {
 			return nil, usageError{fmt.Errorf("token-file %s holds no token", cfg.TokenFile)}
 		}
-		token = fields[0]
 	}
 	var opts []client.Option
 	if token != "" {
@@ -79,4 +78,21 @@ func dialServer(cfg *config) (*client.Client, error) {
 		return nil, usageError{err}
 	}
 	return c, nil
+}
+
+// firstToken returns the token of a token file's first line, in the
+// server's format (TOKEN, NAME:TOKEN or NAME:TOKEN:admin; # comments; a
+// byte order mark and CRLF ignored), so one file serves both sides.
+func firstToken(file string) string {
+	for _, line := range strings.Split(strings.TrimPrefix(file, "\ufeff"), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if parts := strings.Split(line, ":"); len(parts) == 2 || len(parts) == 3 {
+			return parts[1]
+		}
+		return line
+	}
+	return ""
 }

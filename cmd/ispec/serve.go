@@ -23,6 +23,7 @@ import (
 	"github.com/ispec-dev/ispec/builder"
 	"github.com/ispec-dev/ispec/coord"
 	"github.com/ispec-dev/ispec/ensure"
+	"github.com/ispec-dev/ispec/internal/netaddr"
 	"github.com/ispec-dev/ispec/pool"
 	"github.com/ispec-dev/ispec/server"
 )
@@ -40,10 +41,16 @@ remembered for --failure-ttl, so retries get the original failure.
 Health (grpc.health.v1) and server reflection are registered; Prometheus
 metrics are served on --metrics-listen at /metrics.
 
-Callers authenticate with a bearer token from --token-file (one per line)
-or a client certificate signed by --client-ca (with --tls-cert/--tls-key).
-Without either the server listens on loopback only; a non-loopback
---listen without authentication is refused.
+Callers authenticate with a bearer token from --token-file (lines TOKEN,
+NAME:TOKEN or NAME:TOKEN:admin; the file is read again when it changes,
+as a rotated Kubernetes Secret does) or a client certificate signed by
+--client-ca (with --tls-cert/--tls-key; the caller is named by its
+common name). A caller sees and watches the builds it started or joined;
+an admin token sees every caller's. Without authentication the server
+listens on loopback or a unix socket (--listen unix:///PATH, mode 0600)
+only, and every caller is the same one. Tokens in plain text on a
+non-loopback address are refused unless --tls-terminated-by-proxy says a
+proxy or service mesh terminates TLS in front of the server.
 
 On SIGTERM or SIGINT health turns NOT_SERVING, new builds are refused, and
 running builds finish (within --shutdown-grace) before the process exits.
@@ -73,13 +80,14 @@ Settings come from defaults < config file < ISPEC_* environment < flags.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.String("listen", "127.0.0.1:8080", "gRPC address HOST:PORT")
+	fl.String("listen", "127.0.0.1:8080", "gRPC address HOST:PORT, or unix:///PATH for a unix socket only this user may use (mode 0600)")
 	fl.String("metrics-listen", "127.0.0.1:9090", "Prometheus /metrics address HOST:PORT (empty: off)")
 	fl.String("buildkit-addr", "", "BuildKit address, or several comma-separated for a pool (env ISPEC_BUILDKIT_ADDR or BUILDKIT_HOST)")
 	fl.Int("max-builds-per-daemon", 0, "builds at once on each BuildKit daemon of a pool (0: no limit)")
 	fl.String("redis-url", "", "Redis shared by replicas for build leases, joins and failures: redis://[user:pass@]host:port[/db] (env ISPEC_REDIS_URL); empty: this process only")
 	fl.Duration("lease-ttl", 30*time.Second, "how long a tag's build lease lives without renewal (renewed every third of it)")
-	fl.String("token-file", "", "file of bearer tokens callers may use, one per line")
+	fl.String("token-file", "", "file of bearer tokens callers may use, one per line: TOKEN, NAME:TOKEN or NAME:TOKEN:admin; read again when it changes")
+	fl.Bool("tls-terminated-by-proxy", false, "serve plain gRPC with tokens on a non-loopback address because a proxy or service mesh in front of the server terminates TLS")
 	fl.StringSlice("allowed-registries", nil, "registries the server may push to (host[:port][/path], comma-separated); default any")
 	fl.Int("max-builds", 4, "builds at once")
 	fl.Int("max-queue", 64, "builds waiting for a slot before calls get RESOURCE_EXHAUSTED")
@@ -106,28 +114,39 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var tokens []string
-	if cfg.TokenFile != "" {
-		f, err := os.Open(cfg.TokenFile)
-		if err != nil {
-			return usageError{fmt.Errorf("token-file: %w", err)}
-		}
-		tokens, err = server.ReadTokens(f)
-		f.Close()
-		if err != nil {
-			return usageError{fmt.Errorf("token-file %s: %w", cfg.TokenFile, err)}
-		}
-		if len(tokens) == 0 {
-			return usageError{fmt.Errorf("token-file %s holds no token", cfg.TokenFile)}
-		}
-	}
 	creds, err := serverTLS(sc)
 	if err != nil {
 		return err
 	}
-	authn := server.NewAuth(tokens, sc.ClientCA != "")
-	if !authn.Enabled() && !loopbackAddr(sc.Listen) {
-		return usageError{fmt.Errorf("listen %s: a non-loopback address needs authentication: set --token-file or --client-ca", sc.Listen)}
+	var aopts []server.AuthOption
+	if cfg.TokenFile != "" {
+		tf, err := server.OpenTokenFile(cfg.TokenFile)
+		if err != nil {
+			return usageError{err}
+		}
+		aopts = append(aopts, server.WithTokenFile(tf))
+	}
+	if sc.ClientCA != "" {
+		aopts = append(aopts, server.WithClientCertificates())
+	}
+	authn, err := server.NewAuth(append(aopts, server.WithAuthLogger(log))...)
+	if err != nil {
+		return err
+	}
+	// Who can reach the server is decided from the address it bound, not
+	// from how --listen spells it.
+	lis, err := server.Listen(sc.Listen)
+	if err != nil {
+		return usageError{fmt.Errorf("listen: %w", err)}
+	}
+	defer lis.Close()
+	local := netaddr.Local(lis.Addr())
+	switch {
+	case !authn.Enabled() && !local:
+		return usageError{fmt.Errorf("listen %s (%s): a non-loopback address needs authentication: set --token-file or --client-ca", sc.Listen, lis.Addr())}
+	case authn.UsesTokens() && creds == nil && !local && !sc.TLSTerminatedByProxy:
+		return usageError{fmt.Errorf("listen %s (%s): bearer tokens would cross the network in plain text: serve TLS (--tls-cert and --tls-key), "+
+			"or set --tls-terminated-by-proxy when a proxy or service mesh in front of the server terminates TLS", sc.Listen, lis.Addr())}
 	}
 
 	// Builds run under their own context: SIGTERM drains, it does not
@@ -159,14 +178,9 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 		return err
 	}
 
-	lis, err := net.Listen("tcp", sc.Listen)
-	if err != nil {
-		return usageError{fmt.Errorf("listen: %w", err)}
-	}
 	if sc.MetricsListen != "" {
 		ml, err := net.Listen("tcp", sc.MetricsListen)
 		if err != nil {
-			lis.Close()
 			return usageError{fmt.Errorf("metrics-listen: %w", err)}
 		}
 		mux := http.NewServeMux()
@@ -176,9 +190,9 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 		defer hsrv.Close()
 	}
 	if !authn.Enabled() {
-		log.Warn("no authentication configured: listening on loopback only", "listen", lis.Addr().String())
+		log.Warn("no authentication configured: listening on loopback or a unix socket only; every caller is the same one and sees every build", "listen", lis.Addr().String())
 	}
-	log.Info("serving", "listen", lis.Addr().String(), "metrics", sc.MetricsListen, "buildkit", cfg.BuildkitAddr, "redis", sc.RedisURL != "", "lease_ttl", sc.LeaseTTL,
+	log.Info("serving", "listen", lis.Addr().String(), "tls", creds != nil, "tls_terminated_by_proxy", sc.TLSTerminatedByProxy, "metrics", sc.MetricsListen, "buildkit", cfg.BuildkitAddr, "redis", sc.RedisURL != "", "lease_ttl", sc.LeaseTTL,
 		"max_builds", sc.MaxBuilds, "max_queue", sc.MaxQueue, "allowed_registries", sc.AllowedRegistries)
 	served := make(chan error, 1)
 	go func() { served <- gs.Serve(lis) }()
@@ -254,7 +268,7 @@ func newServePipeline(ctx context.Context, cfg *config, stderr io.Writer, log *s
 	}
 	opts = append(opts,
 		ensure.WithMaxBuilds(sc.MaxBuilds), ensure.WithMaxQueue(sc.MaxQueue),
-		ensure.WithBuildTimeout(sc.BuildTimeout), ensure.WithFailureTTL(sc.FailureTTL))
+		ensure.WithBuildTimeout(sc.BuildTimeout), ensure.WithFailureTTL(sc.FailureTTL), ensure.WithLogger(log))
 	var rc *coord.Redis
 	if sc.RedisURL != "" {
 		streamTTL := time.Hour
@@ -326,19 +340,6 @@ func serverTLS(sc serveConfig) (credentials.TransportCredentials, error) {
 		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}
 	return credentials.NewTLS(tc), nil
-}
-
-// loopbackAddr reports whether a listen address is on loopback only.
-func loopbackAddr(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func newLogger(format string, w io.Writer) (*slog.Logger, error) {

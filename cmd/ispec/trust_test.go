@@ -384,3 +384,33 @@ func TestServeRefusesAnOpenAddressWithoutAuth(t *testing.T) {
 		}
 	}
 }
+
+func TestServeRefusesPlaintextTokensOnAnOpenAddress(t *testing.T) {
+	isolate(t)
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	os.WriteFile(tokens, []byte("ci:secret-token\n"), 0o600)
+	for _, addr := range []string{"0.0.0.0:0", "[::]:0", ":0"} {
+		_, errOut, code := run(t, "serve", "--listen", addr, "--metrics-listen", "", "--token-file", tokens)
+		if code != exitInvalid || !strings.Contains(errOut, "plain text") || !strings.Contains(errOut, "TLS") ||
+			!strings.Contains(errOut, "--tls-terminated-by-proxy") {
+			t.Errorf("serve --listen %s --token-file: exit %d %q, want 2 naming TLS and --tls-terminated-by-proxy", addr, code, errOut)
+		}
+		if strings.Contains(errOut, "secret-token") {
+			t.Errorf("the error carries the token: %q", errOut)
+		}
+	}
+}
+
+func TestClientTokenFileReadsTheServersFormat(t *testing.T) {
+	for file, want := range map[string]string{
+		"plain-token\n":                      "plain-token",
+		"\ufeff# mine\r\nci:named-token\r\n": "named-token",
+		"ops:admin-token:admin\nother:x\n":   "admin-token",
+		"  spaced-token  \n":                 "spaced-token",
+		"# nothing\n\n":                      "",
+	} {
+		if got := firstToken(file); got != want {
+			t.Errorf("firstToken(%q) = %q, want %q", file, got, want)
+		}
+	}
+}

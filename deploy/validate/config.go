@@ -29,7 +29,7 @@ func (e *ConfigError) Unwrap() error { return ErrConfig }
 func ServerKeys() []string {
 	return []string{"listen", "metrics-listen", "buildkit-addr", "cache-dir", "token-file",
 		"allowed-registries", "max-builds", "max-queue", "build-timeout", "failure-ttl",
-		"tls-cert", "tls-key", "client-ca", "redis-url", "log-format"}
+		"tls-cert", "tls-key", "client-ca", "redis-url", "log-format", "tls-terminated-by-proxy"}
 }
 
 // CheckServerConfig checks the config.yaml of the ConfigMap the ispec

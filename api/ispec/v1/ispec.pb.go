@@ -3176,7 +3176,12 @@ type BuildInfo struct {
 	// is below a later one of the same tag was a stale owner.
 	Fence int64 `protobuf:"varint,11,opt,name=fence,proto3" json:"fence,omitempty"`
 	// The BuildKit daemon that built the image, once known.
-	Daemon        string `protobuf:"bytes,12,opt,name=daemon,proto3" json:"daemon,omitempty"`
+	Daemon string `protobuf:"bytes,12,opt,name=daemon,proto3" json:"daemon,omitempty"`
+	// The name of the caller that started it (its token's name, its client
+	// certificate's common name, or "anonymous" without authentication).
+	StartedBy string `protobuf:"bytes,13,opt,name=started_by,json=startedBy,proto3" json:"started_by,omitempty"`
+	// The names of the other callers that joined it, each once.
+	JoinedBy      []string `protobuf:"bytes,14,rep,name=joined_by,json=joinedBy,proto3" json:"joined_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3293,6 +3298,20 @@ func (x *BuildInfo) GetDaemon() string {
 		return x.Daemon
 	}
 	return ""
+}
+
+func (x *BuildInfo) GetStartedBy() string {
+	if x != nil {
+		return x.StartedBy
+	}
+	return ""
+}
+
+func (x *BuildInfo) GetJoinedBy() []string {
+	if x != nil {
+		return x.JoinedBy
+	}
+	return nil
 }
 
 // ListBuildsResponse lists builds.
@@ -3519,7 +3538,7 @@ const file_ispec_v1_ispec_proto_rawDesc = "" +
 	"\x11ListBuildsRequest\x12\x1f\n" +
 	"\vactive_only\x18\x01 \x01(\bR\n" +
 	"activeOnly\x12\x14\n" +
-	"\x05limit\x18\x02 \x01(\x05R\x05limit\"\xb0\x03\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"\xec\x03\n" +
 	"\tBuildInfo\x12\x19\n" +
 	"\bbuild_id\x18\x01 \x01(\tR\abuildId\x12\x10\n" +
 	"\x03ref\x18\x02 \x01(\tR\x03ref\x12*\n" +
@@ -3534,7 +3553,10 @@ const file_ispec_v1_ispec_proto_rawDesc = "" +
 	"\x05error\x18\n" +
 	" \x01(\tR\x05error\x12\x14\n" +
 	"\x05fence\x18\v \x01(\x03R\x05fence\x12\x16\n" +
-	"\x06daemon\x18\f \x01(\tR\x06daemon\"A\n" +
+	"\x06daemon\x18\f \x01(\tR\x06daemon\x12\x1d\n" +
+	"\n" +
+	"started_by\x18\r \x01(\tR\tstartedBy\x12\x1b\n" +
+	"\tjoined_by\x18\x0e \x03(\tR\bjoinedBy\"A\n" +
 	"\x12ListBuildsResponse\x12+\n" +
 	"\x06builds\x18\x01 \x03(\v2\x13.ispec.v1.BuildInfoR\x06builds*l\n" +
 	"\bFileKind\x12\x19\n" +

@@ -132,11 +132,13 @@ type ImageServiceClient interface {
 	Build(ctx context.Context, in *BuildRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BuildEvent], error)
 	// Watch streams the events of a build by its id, from its start however
 	// late the call comes (beginning with its `accepted`), until its `done` or
-	// `failed`; a finished build is replayed whole. Unknown ids get NOT_FOUND.
-	// Watching never affects the build.
+	// `failed`; a finished build is replayed whole. Unknown ids get NOT_FOUND,
+	// and so does a build the caller neither started nor joined, unless its
+	// token is an admin's. Watching never affects the build.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BuildEvent], error)
 	// ListBuilds lists the builds the server runs, queues, or still
-	// remembers, most recent first.
+	// remembers, most recent first: those the caller started or joined, or
+	// every caller's for an admin's token.
 	ListBuilds(ctx context.Context, in *ListBuildsRequest, opts ...grpc.CallOption) (*ListBuildsResponse, error)
 	// FindMissingBlobs answers which of the given blobs the server does not
 	// hold, as REAPI's ContentAddressableStorage.FindMissingBlobs. Blobs are
@@ -360,11 +362,13 @@ type ImageServiceServer interface {
 	Build(*BuildRequest, grpc.ServerStreamingServer[BuildEvent]) error
 	// Watch streams the events of a build by its id, from its start however
 	// late the call comes (beginning with its `accepted`), until its `done` or
-	// `failed`; a finished build is replayed whole. Unknown ids get NOT_FOUND.
-	// Watching never affects the build.
+	// `failed`; a finished build is replayed whole. Unknown ids get NOT_FOUND,
+	// and so does a build the caller neither started nor joined, unless its
+	// token is an admin's. Watching never affects the build.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[BuildEvent]) error
 	// ListBuilds lists the builds the server runs, queues, or still
-	// remembers, most recent first.
+	// remembers, most recent first: those the caller started or joined, or
+	// every caller's for an admin's token.
 	ListBuilds(context.Context, *ListBuildsRequest) (*ListBuildsResponse, error)
 	// FindMissingBlobs answers which of the given blobs the server does not
 	// hold, as REAPI's ContentAddressableStorage.FindMissingBlobs. Blobs are
