@@ -148,19 +148,30 @@ func TestE2ERegistryCache(t *testing.T) {
 // refuse says, with status code.
 func refusingProxy(t *testing.T, env *testenv.Env, code int, refuse func(*http.Request) bool) string {
 	t.Helper()
+	return refusingProxyWith(t, env, func(w http.ResponseWriter, r *http.Request) bool {
+		if !refuse(r) {
+			return false
+		}
+		if code == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Basic realm="ispec-test"`)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		fmt.Fprintf(w, `{"errors":[{"code":"DENIED","message":"refused by the test"}]}`)
+		return true
+	})
+}
+
+// refusingProxyWith is a registry in front of env's; answer answers a
+// request itself and returns true, or returns false to pass it on.
+func refusingProxyWith(t *testing.T, env *testenv.Env, answer func(http.ResponseWriter, *http.Request) bool) string {
+	t.Helper()
 	target, _ := url.Parse("http://" + env.Registry)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if refuse(r) {
-			if code == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", `Basic realm="ispec-test"`)
-			}
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(code)
-			fmt.Fprintf(w, `{"errors":[{"code":"DENIED","message":"refused by the test"}]}`)
-			return
+		if !answer(w, r) {
+			proxy.ServeHTTP(w, r)
 		}
-		proxy.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://")

@@ -236,19 +236,15 @@ func (b *Builder) Build(ctx context.Context, img *spec.Image, opts BuildOptions)
 		},
 		// Imports go with the gateway's solve requests (see solve): a
 		// client-side build reads no cache from SolveOpt.CacheImports.
-		CacheExports: cacheExports(opts.CacheExports),
+	}
+	// A build that pushes exports its registry cache after the push (see
+	// exportCacheAfterPush); an Output build writes no registry image and
+	// exports it in the same solve.
+	afterPush := opts.Output == nil && len(opts.CacheExports) > 0
+	if !afterPush {
+		solveOpt.CacheExports = cacheExports(opts.CacheExports)
 	}
 
-	statusCh := make(chan *client.SolveStatus)
-	tr := newTracker()
-	fed := make(chan struct{})
-	go func() {
-		defer close(fed)
-		for s := range statusCh {
-			tr.add(s)
-			prog.Publish(quietMissingCache(s))
-		}
-	}()
 	var stopped error // BeforePush's
 	buildFunc := func(ctx context.Context, c gateway.Client) (*gateway.Result, error) {
 		res, err := b.solve(ctx, c, img, opts, plats, prog)
@@ -262,9 +258,16 @@ func (b *Builder) Build(ctx context.Context, img *spec.Image, opts BuildOptions)
 		}
 		return res, nil
 	}
-	resp, err := b.c.Build(ctx, solveOpt, "ispec", buildFunc, statusCh)
-	<-fed
-	if err != nil {
+	var (
+		tr   *tracker
+		resp *client.SolveResponse
+	)
+	for attempt := 1; ; attempt++ {
+		tr = newTracker()
+		resp, err = b.run(ctx, solveOpt, buildFunc, tr, prog, quietMissingCache)
+		if err == nil {
+			break
+		}
 		if out != nil {
 			out.discard()
 		}
@@ -272,7 +275,16 @@ func (b *Builder) Build(ctx context.Context, img *spec.Image, opts BuildOptions)
 			// BuildKit may report it as its own error: return the hook's.
 			return nil, stopped
 		}
-		return nil, b.buildError(ctx, ref, tr, err, opts.Output)
+		err = b.buildError(ctx, ref, tr, err, opts.Output)
+		if attempt >= pushAttempts || !blobUnknownPush(err) {
+			return nil, err
+		}
+		publishNotice(prog, PushRetryStep, fmt.Sprintf("%v\nthe registry did not know a blob the image's manifest names; the image is built, pushing it again (attempt %d of %d)\n", err, attempt+1, pushAttempts))
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("building %s: %w", ref, ctx.Err())
+		case <-time.After(time.Duration(attempt) * pushRetryDelay):
+		}
 	}
 	dgst := resp.ExporterResponse[exptypes.ExporterImageDigestKey]
 	if dgst == "" {
@@ -285,6 +297,12 @@ func (b *Builder) Build(ctx context.Context, img *spec.Image, opts BuildOptions)
 		if err := out.commit(); err != nil {
 			return nil, err
 		}
+	}
+	if afterPush {
+		solveOnly := func(ctx context.Context, c gateway.Client) (*gateway.Result, error) {
+			return b.solve(ctx, c, img, opts, plats, prog)
+		}
+		b.exportCacheAfterPush(ctx, solveOpt, solveOnly, opts, tr, prog)
 	}
 	return &Result{Ref: ref, Digest: dgst, Duration: time.Since(start), Daemon: b.opts.Addr, Warnings: tr.cacheWarnings(opts.CacheImports, opts.CacheExports)}, nil
 }

@@ -86,3 +86,11 @@ func (t *tracker) failed() *vertexLog {
 	}
 	return found
 }
+
+// exportFailed records err as an error of the registry cache export, for
+// a cache export that failed outside BuildKit's own export vertex.
+func (t *tracker) exportFailed(err error) {
+	v := t.vertex(digest.FromString("ispec-cache-export-after-push"))
+	v.name = cacheExportVertexName
+	v.err = unwrapGRPC(err).Error()
+}

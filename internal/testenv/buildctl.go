@@ -47,3 +47,17 @@ func buildctlNextToDaemon(stateDir string) string {
 	}
 	return p
 }
+
+// PruneAll empties the build cache of the daemon at host (`buildctl
+// prune --all`), as a new CI runner or pool pod starts with none. Never
+// point it at the shared environment's daemon: use one of StartBuildkitd.
+func (e *Env) PruneAll(t testing.TB, host string) {
+	t.Helper()
+	if host == e.BuildkitHost {
+		t.Fatal("PruneAll: refusing to prune the shared environment's daemon; start one with StartBuildkitd")
+	}
+	out, err := exec.Command(e.BuildctlPath(t), "--addr", host, "prune", "--all").CombinedOutput()
+	if err != nil {
+		t.Fatalf("buildctl prune --all: %v\n%s", err, out)
+	}
+}
