@@ -57,6 +57,9 @@ type Options struct {
 	// Version is the ispec version recorded in each image's
 	// dev.ispec.version label. Empty: no label.
 	Version string
+	// TLS secures a tcp:// connection to BuildKit (mutual TLS with a
+	// client certificate). Zero: a plain connection.
+	TLS TLS
 }
 
 // Builder builds images on one BuildKit daemon. It is safe for concurrent
@@ -68,7 +71,8 @@ type Builder struct {
 }
 
 // New connects to BuildKit and checks that it answers within
-// opts.DialTimeout. When it does not, the error is an *UnavailableError.
+// opts.DialTimeout. When it does not, the error is an *UnavailableError;
+// TLS settings that cannot work are a *TLSConfigError.
 func New(ctx context.Context, opts Options) (*Builder, error) {
 	if opts.Addr == "" {
 		opts.Addr = DefaultAddr
@@ -79,7 +83,10 @@ func New(ctx context.Context, opts Options) (*Builder, error) {
 	if opts.DockerConfig == nil {
 		opts.DockerConfig = config.LoadDefaultConfigFile(io.Discard)
 	}
-	c, err := client.New(ctx, opts.Addr)
+	if err := opts.TLS.Check(); err != nil {
+		return nil, err
+	}
+	c, err := client.New(ctx, opts.Addr, opts.TLS.clientOpts()...)
 	if err != nil {
 		return nil, &UnavailableError{Addr: opts.Addr, Err: err}
 	}
