@@ -93,7 +93,9 @@ platform; each must be one BuildKit's workers build for (natively or
 through QEMU emulation), which is checked before any work starts.
 
 BuildKit is reached at --buildkit-addr, else BUILDKIT_HOST
-(unix:///path, tcp://host:port, docker-container://name).
+(unix:///path, tcp://host:port, docker-container://name); over TLS with
+--buildkit-ca, and with a client certificate (--buildkit-cert,
+--buildkit-key) for a buildkitd started with --tlscacert.
 
 Builds import BuildKit's cache from the registry and export it there
 (every step), so that a daemon that never built a spec reuses what another
@@ -131,6 +133,7 @@ SIGINT or SIGTERM interrupted it (no spec is started after that). With
 	fl.String("pip-netrc", "", "netrc file with private package index credentials, given to pip as a BuildKit secret (env ISPEC_PIP_NETRC)")
 	addServerFlags(fl)
 	fl.String("buildkit-addr", "", "BuildKit address (env ISPEC_BUILDKIT_ADDR or BUILDKIT_HOST)")
+	addBuildkitTLSFlags(fl)
 	fl.StringSlice("insecure-registries", nil, "registries reached over plain HTTP besides loopback ones (env ISPEC_INSECURE_REGISTRIES)")
 	return cmd
 }

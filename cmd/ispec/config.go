@@ -40,6 +40,9 @@ type config struct {
 	// RegistryCache is the registry-cache setting when given (config,
 	// ISPEC_REGISTRY_CACHE or --registry-cache); nil: on for pushes only.
 	RegistryCache *bool
+	// BuildkitTLS secures a tcp:// BuildKit address (buildkit-ca,
+	// buildkit-cert, buildkit-key); zero: a plain connection.
+	BuildkitTLS builder.TLS
 	// Server is the address of an `ispec serve` to build and look up
 	// through instead of locally; TokenFile or Token authenticate to it.
 	Server    string
@@ -179,13 +182,17 @@ func loadConfig(cmd *cobra.Command) (*config, error) {
 	if err := checkCacheDir(c.CacheDir); err != nil {
 		return nil, err
 	}
+	c.BuildkitTLS = builder.TLS{CACert: v.GetString("buildkit-ca"), Cert: v.GetString("buildkit-cert"), Key: v.GetString("buildkit-key")}
+	if err := checkBuildkitTLS(c.BuildkitTLS); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
 // configKeys returns the settings a config file may hold: the fields of
 // config.
 func configKeys() []string {
-	return []string{"registry", "cache-dir", "buildkit-addr", "base-image", "python-base", "cuda-base", "insecure-registries", "pip-netrc",
+	return []string{"registry", "cache-dir", "buildkit-addr", "buildkit-ca", "buildkit-cert", "buildkit-key", "base-image", "python-base", "cuda-base", "insecure-registries", "pip-netrc",
 		"cache-registry", "registry-cache",
 		// A server to go through.
 		"server", "token-file", "token",

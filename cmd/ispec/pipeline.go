@@ -36,7 +36,7 @@ func newPipeline(ctx context.Context, cfg *config, f buildFlags, msgs *messages)
 		return nil, err
 	}
 	checker, _ := withIndex(cfg, remote, f.verify, msgs)
-	lb := &lazyBuilder{opts: builder.Options{Addr: cfg.BuildkitAddr, Version: ispecVersion()}}
+	lb := &lazyBuilder{opts: builder.Options{Addr: cfg.BuildkitAddr, Version: ispecVersion(), TLS: cfg.BuildkitTLS}}
 	opts, err := commonOptions(ctx, cfg, checker, lb, cfg.cacheMode(f.noRegistryCache), msgs)
 	if err != nil {
 		return nil, err

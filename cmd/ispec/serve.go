@@ -83,6 +83,7 @@ Settings come from defaults < config file < ISPEC_* environment < flags.`,
 	fl.String("listen", "127.0.0.1:8080", "gRPC address HOST:PORT, or unix:///PATH for a unix socket only this user may use (mode 0600)")
 	fl.String("metrics-listen", "127.0.0.1:9090", "Prometheus /metrics address HOST:PORT (empty: off)")
 	fl.String("buildkit-addr", "", "BuildKit address, or several comma-separated for a pool (env ISPEC_BUILDKIT_ADDR or BUILDKIT_HOST)")
+	addBuildkitTLSFlags(fl)
 	fl.Int("max-builds-per-daemon", 0, "builds at once on each BuildKit daemon of a pool (0: no limit)")
 	fl.String("redis-url", "", "Redis shared by replicas for build leases, joins and failures: redis://[user:pass@]host:port[/db] (env ISPEC_REDIS_URL); empty: this process only")
 	fl.Duration("lease-ttl", 30*time.Second, "how long a tag's build lease lives without renewal (renewed every third of it)")
@@ -247,7 +248,7 @@ func newServePipeline(ctx context.Context, cfg *config, stderr io.Writer, log *s
 	msgs := newMessages(stderr, "")
 	checker, _ := withIndex(cfg, remote, false, msgs)
 	sp := &servePipeline{lookup: checker}
-	bopts := builder.Options{Addr: cfg.BuildkitAddr, Version: ispecVersion()}
+	bopts := builder.Options{Addr: cfg.BuildkitAddr, Version: ispecVersion(), TLS: cfg.BuildkitTLS}
 	var b ensure.Builder
 	if addrs := nonEmpty(splitComma(cfg.BuildkitAddr)...); len(addrs) > 1 {
 		pl, err := pool.New(addrs, bopts, pool.WithMaxPerDaemon(sc.MaxPerDaemon), pool.WithRegisterer(reg))
