@@ -29,8 +29,8 @@ func render(t *testing.T, overlay string) (*Set, []Object) {
 
 func serverConfig(t *testing.T, s *Set) map[string]any {
 	t.Helper()
-	for name, cm := range s.ConfigMaps {
-		if strings.HasPrefix(name, "ispec-config") {
+	for _, cm := range s.ConfigMaps {
+		if strings.HasPrefix(cm.Name, "ispec-config") {
 			var cfg map[string]any
 			if err := yaml.Unmarshal([]byte(cm.Data["config.yaml"]), &cfg); err != nil {
 				t.Fatal(err)
@@ -65,7 +65,7 @@ func TestOverlays(t *testing.T) {
 		if cfg := serverConfig(t, s); cfg["redis-url"] != nil {
 			t.Errorf("single sets redis-url %v", cfg["redis-url"])
 		}
-		want := map[string]int{"Namespace": 1, "ServiceAccount": 1, "Deployment": 1, "StatefulSet": 1,
+		want := map[string]int{"Namespace": 2, "ServiceAccount": 1, "Deployment": 1, "StatefulSet": 1,
 			"Service": 2, "ConfigMap": 3, "Secret": 2, "NetworkPolicy": 1, "PodDisruptionBudget": 1, "ServiceMonitor": 1}
 		checkKinds(t, objs, want)
 	})
@@ -84,7 +84,7 @@ func TestOverlays(t *testing.T) {
 		if n := len(strings.Split(cfg["buildkit-addr"].(string), ",")); n != 3 {
 			t.Errorf("ha: %d BuildKit addresses, want 3", n)
 		}
-		want := map[string]int{"Namespace": 1, "ServiceAccount": 1, "Deployment": 2, "StatefulSet": 1,
+		want := map[string]int{"Namespace": 2, "ServiceAccount": 1, "Deployment": 2, "StatefulSet": 1,
 			"Service": 3, "ConfigMap": 3, "Secret": 2, "NetworkPolicy": 2, "PodDisruptionBudget": 2, "ServiceMonitor": 1}
 		checkKinds(t, objs, want)
 	})
@@ -213,9 +213,42 @@ func TestRejects(t *testing.T) {
 		{"probe port", "single", "base/ispec/deployment.yaml", "livenessProbe:\n            grpc:\n              port: 8080", "livenessProbe:\n            grpc:\n              port: 8081", ErrReference, "gRPC probe port 8081 is no container port"},
 		// The server configuration against the deployment.
 		{"unknown config key", "single", "base/ispec/config.yaml", "max-builds: 4", "max-build: 4", ErrConfig, "max-build: not a key of ispec serve"},
-		{"pool larger than statefulset", "ha", "overlays/ha/kustomization.yaml", "  - name: buildkitd\n    count: 3", "  - name: buildkitd\n    count: 2", ErrConfig, "buildkitd-2.buildkitd:1234\": StatefulSet buildkitd has 2 replicas"},
+		{"pool larger than statefulset", "ha", "overlays/ha/kustomization.yaml", "  - name: buildkitd\n    count: 3", "  - name: buildkitd\n    count: 2", ErrConfig, "buildkitd-2.buildkitd.ispec-buildkit.svc:1234\": StatefulSet buildkitd has 2 replicas"},
 		{"pool smaller than statefulset", "ha", "overlays/ha/kustomization.yaml", "  - name: buildkitd\n    count: 3", "  - name: buildkitd\n    count: 4", ErrConfig, "lists 3 daemons, the buildkitd StatefulSet runs 4"},
-		{"wrong service in address", "single", "base/ispec/config.yaml", "tcp://buildkitd-0.buildkitd:1234", "tcp://buildkitd-0.buildkit:1234", ErrConfig, "Service is \"buildkitd\""},
+		{"wrong service in address", "single", "base/ispec/config.yaml", "tcp://buildkitd-0.buildkitd.ispec-buildkit.svc:1234", "tcp://buildkitd-0.buildkit.ispec-buildkit.svc:1234", ErrConfig, "Service is \"buildkitd\""},
+		{"wrong namespace in address", "single", "base/ispec/config.yaml", "tcp://buildkitd-0.buildkitd.ispec-buildkit.svc:1234", "tcp://buildkitd-0.buildkitd:1234", ErrConfig, `no StatefulSet "buildkitd" in namespace "ispec"`},
+		// What a cluster would refuse or misplace.
+		{"buildkit namespace baseline", "single", "base/namespaces.yaml", "    pod-security.kubernetes.io/enforce: privileged", "    pod-security.kubernetes.io/enforce: baseline", ErrAdmission,
+			`ispec-buildkit/StatefulSet/buildkitd: violates PodSecurity "baseline:latest" of namespace ispec-buildkit: forbidden AppArmor profile (container "buildkitd" must not set AppArmor profile type to "Unconfined"), seccompProfile`},
+		{"buildkit in ispec's namespace", "ha", "base/buildkit/kustomization.yaml", "namespace: ispec-buildkit", "namespace: ispec", ErrAdmission, `ispec/StatefulSet/buildkitd: violates PodSecurity "restricted:latest"`},
+		{"ispec escalates privileges", "single", "base/ispec/deployment.yaml", "            allowPrivilegeEscalation: false\n", "", ErrAdmission, `ispec/Deployment/ispec: violates PodSecurity "restricted:latest" of namespace ispec: allowPrivilegeEscalation != false`},
+		{"ispec seccomp", "ha", "base/ispec/deployment.yaml", "        seccompProfile:\n          type: RuntimeDefault\n", "", ErrAdmission, `ispec/Deployment/ispec: violates PodSecurity "restricted:latest" of namespace ispec: seccompProfile`},
+		{"redis keeps capabilities", "ha", "overlays/ha/redis.yaml", `              drop: ["ALL"]`, `              drop: ["NET_RAW"]`, ErrAdmission, `ispec/Deployment/redis: violates PodSecurity "restricted:latest" of namespace ispec: unrestricted capabilities`},
+		{"redis without namespace", "ha", "overlays/ha/redis.yaml", "  name: redis\n  namespace: ispec\n", "  name: redis\n", ErrAdmission, "/Deployment/redis: no namespace"},
+		{"pdb without namespace", "ha", "overlays/ha/buildkitd-pdb.yaml", "  namespace: ispec-buildkit\n", "", ErrAdmission, "/PodDisruptionBudget/buildkitd: no namespace"},
+		{"dashboard without namespace", "single", "components/monitoring/kustomization.yaml", "    namespace: ispec\n", "", ErrAdmission, "/ConfigMap/ispec-grafana-dashboard: no namespace"},
+		{"namespace not created", "ha", "overlays/ha/redis.yaml", "  name: redis\n  namespace: ispec\n", "  name: redis\n  namespace: ispec-redis\n", ErrAdmission, `ispec-redis/Deployment/redis: namespace "ispec-redis" is not one the deployment creates`},
+		{"unknown pod security level", "single", "base/namespaces.yaml", "enforce: restricted", "enforce: strict", ErrAdmission, "/Namespace/ispec"},
+		// Volumes.
+		{"emptyDir without sizeLimit", "single", "base/ispec/deployment.yaml", "          emptyDir:\n            sizeLimit: 1Gi", "          emptyDir: {}", ErrVolume, "ispec/Deployment/ispec: volume tmp: emptyDir without sizeLimit"},
+		{"redis emptyDir without sizeLimit", "ha", "overlays/ha/redis.yaml", "          emptyDir:\n            sizeLimit: 64Mi", "          emptyDir: {}", ErrVolume, "ispec/Deployment/redis: volume data: emptyDir without sizeLimit"},
+		{"buildkitd without fsGroup", "ha", "base/buildkit/statefulset.yaml", "        fsGroup: 1000\n", "", ErrVolume, "ispec-buildkit/StatefulSet/buildkitd: volume cache: container buildkitd writes it as uid 1000 but the pod sets no securityContext.fsGroup"},
+		// Selectors across namespaces.
+		{"monitor in another namespace", "single", "components/monitoring/servicemonitor.yaml", "  namespace: ispec\n", "  namespace: ispec-buildkit\n", ErrReference, "ispec-buildkit/ServiceMonitor/ispec: spec.selector: selects no Service"},
+		{"monitor labels", "ha", "components/monitoring/servicemonitor.yaml", "  selector:\n    matchLabels:\n      app.kubernetes.io/name: ispec", "  selector:\n    matchLabels:\n      app.kubernetes.io/name: ispec-server", ErrReference, "ispec/ServiceMonitor/ispec: spec.selector: selects no Service"},
+		{"pdb in another namespace", "ha", "overlays/ha/buildkitd-pdb.yaml", "  namespace: ispec-buildkit\n", "  namespace: ispec\n", ErrReference, "ispec/PodDisruptionBudget/buildkitd: spec.selector: selects no pods"},
+		{"netpol from another namespace", "single", "base/buildkit/networkpolicy.yaml", "kubernetes.io/metadata.name: ispec", "kubernetes.io/metadata.name: ispec-buildkit", ErrReference, "ispec-buildkit/NetworkPolicy/buildkitd: spec.ingress.from.podSelector: selects no pods"},
+		{"netpol from no namespace", "single", "base/buildkit/networkpolicy.yaml", "kubernetes.io/metadata.name: ispec", "kubernetes.io/metadata.name: ispec-server", ErrReference, "spec.ingress.from.namespaceSelector: selects none of the deployment's namespaces"},
+		// TLS between ispec and BuildKit.
+		{"client without certificate", "ha", "overlays/ha/config.yaml", "buildkit-cert: /etc/ispec/buildkit/tls.crt\nbuildkit-key: /etc/ispec/buildkit/tls.key\n", "", ErrConfig, "demands client certificates (--tlscacert)"},
+		{"client TLS to a plain daemon", "single", "base/buildkit/statefulset.yaml", "            - --tlscacert\n            - /etc/buildkit/tls/ca.crt\n            - --tlscert\n            - /etc/buildkit/tls/tls.crt\n            - --tlskey\n            - /etc/buildkit/tls/tls.key\n", "", ErrConfig, "serves no TLS (--tlscert)"},
+		{"client key not in its Secret", "single", "base/ispec/config.yaml", "buildkit-key: /etc/ispec/buildkit/tls.key", "buildkit-key: /etc/ispec/buildkit/client.key", ErrConfig, `Secret buildkit-client-tls has no key "client.key"`},
+		{"client certificate not mounted", "single", "base/ispec/config.yaml", "buildkit-cert: /etc/ispec/buildkit/tls.crt", "buildkit-cert: /etc/ispec/tls/tls.crt", ErrConfig, "/etc/ispec/tls/tls.crt is on no mounted volume"},
+		{"daemon key not mounted", "single", "base/buildkit/statefulset.yaml", "              mountPath: /etc/buildkit/tls\n", "              mountPath: /etc/buildkit/certs\n", ErrConfig, "StatefulSet buildkitd --tlscacert: /etc/buildkit/tls/ca.crt is on no mounted volume"},
+		// Termination grace against the build timeout.
+		{"ispec grace below shutdown-grace", "single", "base/ispec/deployment.yaml", "terminationGracePeriodSeconds: 1860", "terminationGracePeriodSeconds: 600", ErrConfig, "terminationGracePeriodSeconds (10m0s) is not above shutdown-grace 30m0s"},
+		{"shutdown-grace below build-timeout", "ha", "overlays/ha/config.yaml", "build-timeout: 30m", "build-timeout: 2h", ErrConfig, "shutdown-grace: 30m0s is below build-timeout 2h0m0s"},
+		{"buildkitd grace below build-timeout", "single", "base/buildkit/statefulset.yaml", "terminationGracePeriodSeconds: 1860", "terminationGracePeriodSeconds: 120", ErrConfig, "StatefulSet buildkitd's terminationGracePeriodSeconds (2m0s) is not above build-timeout 30m0s"},
 		{"redis service", "ha", "overlays/ha/config.yaml", "redis://redis:6379/0", "redis://redis-master:6379/0", ErrConfig, `no Service "redis-master"`},
 		{"replicas without redis", "single", "base/ispec/deployment.yaml", "  replicas: 1", "  replicas: 2", ErrConfig, "coordinate builds only through Redis"},
 		{"cache dir on root fs", "single", "base/ispec/config.yaml", "cache-dir: /var/cache/ispec", "cache-dir: /var/lib/ispec", ErrConfig, "cache-dir: /var/lib/ispec is on no mounted volume"},
@@ -248,6 +281,75 @@ func TestRejects(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.msg) {
 				t.Errorf("error does not name %q:\n%v", tc.msg, err)
+			}
+		})
+	}
+}
+
+// TestFixtures renders the manifests under testdata, each a mistake the
+// overlays once shipped (its README says which), and checks that each is
+// caught, naming the object and what a cluster would do with it.
+func TestFixtures(t *testing.T) {
+	cases := []struct {
+		dir  string
+		want error
+		msg  string
+	}{
+		{"baseline-unconfined", ErrAdmission, `ispec/StatefulSet/buildkitd: violates PodSecurity "baseline:latest" of namespace ispec: forbidden AppArmor profile (container "buildkitd" must not set AppArmor profile type to "Unconfined"), seccompProfile (container "buildkitd" must not set securityContext.seccompProfile.type to "Unconfined")`},
+		{"missing-namespace", ErrAdmission, "/Deployment/redis: no namespace: kubectl would put it in its context's namespace"},
+		{"servicemonitor-selects-nothing", ErrReference, `monitoring/ServiceMonitor/redis: spec.selector: selects no Service in namespace ["monitoring"]`},
+		{"pdb-selects-nothing", ErrReference, `ispec/PodDisruptionBudget/buildkitd: spec.selector: selects no pods in namespace ["ispec"]`},
+		{"no-fsgroup", ErrVolume, "ispec-buildkit/StatefulSet/buildkitd: volume cache: container buildkitd writes it as uid 1000 but the pod sets no securityContext.fsGroup"},
+		{"emptydir-without-limit", ErrVolume, "ispec/Deployment/redis: volume data: emptyDir without sizeLimit"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.dir, func(t *testing.T) {
+			objs, err := Render(filesys.MakeFsOnDisk(), filepath.Join("testdata", tc.dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Check(objs)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("want %v, got %v", tc.want, err)
+			}
+			if !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("error does not name %q:\n%v", tc.msg, err)
+			}
+		})
+	}
+}
+
+// TestPodSecurityLayout pins where each pod runs and under which level:
+// ispec (and Redis) under restricted, BuildKit alone in a privileged
+// namespace, with the fsGroup its cache volume needs.
+func TestPodSecurityLayout(t *testing.T) {
+	for _, overlay := range []string{"single", "ha"} {
+		t.Run(overlay, func(t *testing.T) {
+			s, _ := render(t, overlay)
+			levels := map[string]string{}
+			for name, ns := range s.Namespaces {
+				levels[name] = ns.Labels["pod-security.kubernetes.io/enforce"]
+			}
+			if levels["ispec"] != "restricted" || levels["ispec-buildkit"] != "privileged" || len(levels) != 2 {
+				t.Errorf("namespaces and levels %v, want ispec restricted and ispec-buildkit privileged", levels)
+			}
+			for _, w := range s.Workloads {
+				want := "ispec"
+				if w.Name == "buildkitd" {
+					want = "ispec-buildkit"
+				}
+				if w.Namespace != want {
+					t.Errorf("%s is in namespace %q, want %q", w.ID(), w.Namespace, want)
+				}
+			}
+			bk := s.Workload("StatefulSet", "buildkitd")
+			if sc := bk.Template.Spec.SecurityContext; sc == nil || sc.FSGroup == nil || *sc.FSGroup != 1000 {
+				t.Errorf("buildkitd's pod sets no fsGroup 1000: %+v", sc)
+			}
+			for _, c := range bk.Template.Spec.Containers {
+				if sc := c.SecurityContext; sc != nil && sc.Privileged != nil && *sc.Privileged {
+					t.Error("buildkitd runs privileged; rootless needs only Unconfined profiles")
+				}
 			}
 		})
 	}
