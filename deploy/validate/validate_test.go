@@ -354,3 +354,99 @@ func TestPodSecurityLayout(t *testing.T) {
 		})
 	}
 }
+
+// TestUserOverlay follows deploy/README.md's "What you must edit": an
+// overlay of one's own that replaces the tokens, the registry credentials
+// and the configuration and pins every image by digest still passes every
+// check, with each replacement in namespace ispec and each image pinned.
+func TestUserOverlay(t *testing.T) {
+	fs := memFS(t)
+	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	files := map[string]string{
+		"kustomization.yaml": `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../../base
+  - redis.yaml
+  - buildkitd-pdb.yaml
+components:
+  - ../../components/monitoring
+replicas:
+  - name: ispec
+    count: 2
+  - name: buildkitd
+    count: 2
+secretGenerator:
+  - name: ispec-tokens
+    behavior: replace
+    files:
+      - tokens=tokens.txt
+  - name: ispec-registry-auth
+    behavior: replace
+    type: kubernetes.io/dockerconfigjson
+    files:
+      - .dockerconfigjson=config.json
+configMapGenerator:
+  - name: ispec-config
+    behavior: replace
+    files:
+      - config.yaml
+images:
+  - name: ghcr.io/ispec-dev/ispec
+    newTag: v1.2.3
+    digest: ` + digest + `
+  - name: moby/buildkit
+    digest: ` + digest + `
+  - name: redis
+    digest: ` + digest + `
+`,
+		"tokens.txt":  "s3cret-token\n",
+		"config.json": `{"auths":{"registry.example.com":{"auth":"dTpw"}}}`,
+	}
+	// A copy of overlays/ha, as the README says.
+	for _, name := range []string{"redis.yaml", "buildkitd-pdb.yaml"} {
+		data, err := fs.ReadFile(filepath.Join("/deploy/overlays/ha", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[name] = string(data)
+	}
+	cfg, err := fs.ReadFile("/deploy/overlays/ha/config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files["config.yaml"] = strings.NewReplacer(
+		",tcp://buildkitd-2.buildkitd.ispec-buildkit.svc:1234", "",
+		"allowed-registries: registry.example.com", "allowed-registries: registry.example.com/team").Replace(string(cfg))
+	for name, data := range files {
+		if err := fs.WriteFile(filepath.Join("/deploy/overlays/mine", name), []byte(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	objs, err := Render(fs, "/deploy/overlays/mine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Check(objs)
+	if err != nil {
+		t.Fatalf("the README's overlay:\n%v", err)
+	}
+	for _, sec := range s.Secrets {
+		if sec.Namespace != "ispec" {
+			t.Errorf("Secret %s in namespace %q", sec.Name, sec.Namespace)
+		}
+		if strings.HasPrefix(sec.Name, "ispec-tokens") && string(sec.Data["tokens"]) != "s3cret-token\n" {
+			t.Errorf("tokens not replaced: %q", sec.Data["tokens"])
+		}
+	}
+	if c := serverConfig(t, s); c["allowed-registries"] != "registry.example.com/team" {
+		t.Errorf("configuration not replaced: %v", c["allowed-registries"])
+	}
+	for _, w := range s.Workloads {
+		for _, c := range w.Template.Spec.Containers {
+			if !strings.HasSuffix(c.Image, "@"+digest) {
+				t.Errorf("%s container %s: image %s is not pinned by digest", w.ID(), c.Name, c.Image)
+			}
+		}
+	}
+}
