@@ -34,8 +34,10 @@ type Buildkitd struct {
 // buildkitd binary and registry settings, with its own root, socket and
 // trace socket in temporary directories, so that it shares nothing with
 // the devenv's daemon (no cache, no content store). It waits until the
-// daemon lists its workers and stops it when the test ends.
-func (e *Env) StartBuildkitd(t testing.TB) *Buildkitd {
+// daemon lists its workers and stops it when the test ends. extraArgs go
+// to buildkitd after those (another --addr, --tlscacert, ...); Host stays
+// its unix socket.
+func (e *Env) StartBuildkitd(t testing.TB, extraArgs ...string) *Buildkitd {
 	t.Helper()
 	if e.BuildkitdBin == "" {
 		t.Fatal("no buildkitd binary: the devenv's env.json lacks ISPEC_TEST_BUILDKITD_BIN and none is cached")
@@ -66,7 +68,7 @@ func (e *Env) StartBuildkitd(t testing.TB) *Buildkitd {
 		LogPath: filepath.Join(dir, "buildkitd.log"),
 		t:       t,
 	}
-	d.args = []string{e.BuildkitdBin, "--config", confPath, "--root", d.Root, "--addr", d.Host}
+	d.args = append([]string{e.BuildkitdBin, "--config", confPath, "--root", d.Root, "--addr", d.Host}, extraArgs...)
 	d.Start()
 	t.Cleanup(d.Stop)
 	return d
