@@ -77,6 +77,9 @@ func TestOverlays(t *testing.T) {
 		if w := s.Workload("StatefulSet", "buildkitd"); w == nil || w.Replicas < 2 {
 			t.Errorf("ha: want a pool of daemons, got %+v", w)
 		}
+		if w := s.Workload("Deployment", "ispec"); w == nil || len(w.Template.Spec.TopologySpreadConstraints) == 0 {
+			t.Error("ha: the ispec replicas are not spread over nodes (patch ispec-spread.yaml not applied)")
+		}
 		cfg := serverConfig(t, s)
 		if cfg["redis-url"] != "redis://redis:6379/0" {
 			t.Errorf("ha: redis-url = %v", cfg["redis-url"])
