@@ -50,6 +50,8 @@ type ConfigInput struct {
 //   - Entrypoint: nil in the spec keeps the base's; a list replaces it (an
 //     empty list clears it) and, as Docker does, clears the base's Cmd.
 //   - WorkingDir: the spec's, or spec.DefaultWorkdir.
+//   - User: the numeric uid:gid of the user the image runs as (see
+//     planUser), or the base's.
 //   - Labels: the base's, then the spec's, then org.opencontainers.image.*
 //     and dev.ispec.* (which the spec cannot override).
 //   - Created and every new history entry at the Unix epoch, so that
@@ -86,6 +88,9 @@ func Config(img *spec.Image, in Input, ci ConfigInput) (ocispecs.Image, error) {
 		out.Config.Cmd = nil
 	}
 	out.Config.WorkingDir = workdir(s)
+	if u := planUser(s, base.Config.User, in.Accounts); u.config != "" {
+		out.Config.User = u.config
+	}
 
 	labels := map[string]string{}
 	for k, v := range base.Config.Labels {

@@ -35,7 +35,7 @@ func TestConfigCarriesNoSecrets(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			img := loadSpecIn(t, dir, "name: x\nbase_image: "+testBase+"\npackages: [\"a==1\"]\n"+tc.doc, tc.files)
-			in := Input{Platform: amd64, Base: testBase, BaseConfig: base, PipNetrc: tc.netrc}
+			in := Input{Platform: amd64, Base: testBase, Accounts: debianAccounts(), BaseConfig: base, PipNetrc: tc.netrc}
 			cfg, err := Config(img, in, ConfigInput{BaseDigest: "sha256:abc", Version: "v1"})
 			if err != nil {
 				t.Fatal(err)

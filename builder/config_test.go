@@ -23,18 +23,20 @@ func TestConfigEnv(t *testing.T) {
 	img := loadSpec(t, fullSpec, fullFiles)
 	img.Spec.Env["LANG"] = "C.UTF-8"
 	base := baseConfig(t, ocispecs.ImageConfig{Env: []string{"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C", "BASE=1"}})
-	cfg, err := Config(img, Input{Platform: amd64, Base: testBase, BaseConfig: base}, ConfigInput{})
+	cfg, err := Config(img, Input{Platform: amd64, Base: testBase, Accounts: debianAccounts(), BaseConfig: base}, ConfigInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
-		"PATH=/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",
+		"PATH=/opt/venv/bin:/usr/local/bin:/usr/bin:/bin:/usr/local/nvidia/bin:/usr/local/cuda/bin",
 		"LANG=C.UTF-8",
 		"BASE=1",
 		"VIRTUAL_ENV=/opt/venv",
-		"PYTHONPATH=/app",
 		"FLYTE_SDK_RICH_TRACEBACKS=0",
+		"SSL_CERT_DIR=/etc/ssl/certs",
+		"PYTHONPATH=/app",
 		"APP_MODE=test",
+		"LD_LIBRARY_PATH=/usr/local/nvidia/lib64",
 	}
 	if !slices.Equal(cfg.Config.Env, want) {
 		t.Errorf("env:\ngot  %q\nwant %q", cfg.Config.Env, want)
@@ -52,11 +54,11 @@ func TestConfigEnv(t *testing.T) {
 
 func TestConfigEnvWithoutVenv(t *testing.T) {
 	img := loadSpec(t, "name: x\nbase_image: "+testBase+"\nenv: {PATH: /mine}\n", nil)
-	cfg, err := Config(img, Input{Platform: amd64, Base: testBase, BaseConfig: baseConfig(t, ocispecs.ImageConfig{Env: []string{"PATH=/bin"}})}, ConfigInput{})
+	cfg, err := Config(img, Input{Platform: amd64, Base: testBase, Accounts: debianAccounts(), BaseConfig: baseConfig(t, ocispecs.ImageConfig{Env: []string{"PATH=/bin"}})}, ConfigInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"PATH=/mine", "PYTHONPATH=/root", "FLYTE_SDK_RICH_TRACEBACKS=0"}; !slices.Equal(cfg.Config.Env, want) {
+	if want := []string{"PATH=/mine:/usr/local/nvidia/bin:/usr/local/cuda/bin", "FLYTE_SDK_RICH_TRACEBACKS=0", "SSL_CERT_DIR=/etc/ssl/certs", "PYTHONPATH=/root", "LD_LIBRARY_PATH=/usr/local/nvidia/lib64"}; !slices.Equal(cfg.Config.Env, want) {
 		t.Errorf("env = %q, want %q (the spec wins, no venv)", cfg.Config.Env, want)
 	}
 }
@@ -79,7 +81,7 @@ func TestConfigEntrypoint(t *testing.T) {
 			if tc.clearSpec {
 				img.Spec.Entrypoint = []string{}
 			}
-			cfg, err := Config(img, Input{Platform: amd64, Base: testBase, BaseConfig: base}, ConfigInput{})
+			cfg, err := Config(img, Input{Platform: amd64, Base: testBase, Accounts: debianAccounts(), BaseConfig: base}, ConfigInput{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -94,7 +96,7 @@ func TestConfigLabelsAndMetadata(t *testing.T) {
 	img := loadSpec(t, fullSpec+"labels: {team: ml, dev.ispec.spec-hash: forged}\n", fullFiles)
 	base := baseConfig(t, ocispecs.ImageConfig{Labels: map[string]string{"maintainer": "base", "team": "base"}, WorkingDir: "/base"},
 		ocispecs.History{CreatedBy: "base layer"})
-	cfg, err := Config(img, Input{Platform: amd64, Base: testBase, BaseConfig: base}, ConfigInput{BaseDigest: "sha256:abc", Version: "v1.2.3"})
+	cfg, err := Config(img, Input{Platform: amd64, Base: testBase, Accounts: debianAccounts(), BaseConfig: base}, ConfigInput{BaseDigest: "sha256:abc", Version: "v1.2.3"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +143,7 @@ func TestConfigLabelsAndMetadata(t *testing.T) {
 
 func TestConfigDefaultWorkdir(t *testing.T) {
 	img := loadSpec(t, "name: x\nbase_image: "+testBase+"\n", nil)
-	cfg, err := Config(img, Input{Platform: amd64, Base: testBase}, ConfigInput{})
+	cfg, err := Config(img, Input{Platform: amd64, Base: testBase, Accounts: debianAccounts()}, ConfigInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +157,7 @@ func TestConfigDefaultWorkdir(t *testing.T) {
 
 func TestConfigDeterministic(t *testing.T) {
 	img := loadSpec(t, fullSpec, fullFiles)
-	in := Input{Platform: amd64, Base: testBase, BaseConfig: baseConfig(t, ocispecs.ImageConfig{Env: []string{"A=1"}})}
+	in := Input{Platform: amd64, Base: testBase, Accounts: debianAccounts(), BaseConfig: baseConfig(t, ocispecs.ImageConfig{Env: []string{"A=1"}})}
 	a, _ := Config(img, in, ConfigInput{Version: "v1"})
 	b, _ := Config(img, in, ConfigInput{Version: "v1"})
 	da, _ := json.Marshal(a)

@@ -29,11 +29,11 @@ func TestEnvExpansion(t *testing.T) {
 		want    []string // KEY=VALUE the image and the commands have
 	}{
 		{name: "PATH prefix on the base's PATH", doc: "env: {PATH: \"/opt/tool/bin:$PATH\"}\n",
-			want: []string{"PATH=/opt/tool/bin:/usr/local/bin:/usr/bin:/bin"}},
+			want: []string{"PATH=/opt/tool/bin:/usr/local/bin:/usr/bin:/bin" + ":/usr/local/nvidia/bin:/usr/local/cuda/bin"}},
 		{name: "PATH prefix on the venv's PATH", doc: "python_version: \"3.11\"\nenv: {PATH: \"/opt/tool/bin:${PATH}\"}\n",
-			want: []string{"PATH=/opt/tool/bin:/opt/venv/bin:/usr/local/bin:/usr/bin:/bin", "VIRTUAL_ENV=/opt/venv"}},
+			want: []string{"PATH=/opt/tool/bin:/opt/venv/bin:/usr/local/bin:/usr/bin:/bin" + ":/usr/local/nvidia/bin:/usr/local/cuda/bin", "VIRTUAL_ENV=/opt/venv"}},
 		{name: "PATH suffix, base without PATH", doc: "env: {PATH: \"$PATH:/opt/tool/bin\"}\n", baseEnv: []string{},
-			want: []string{"PATH=" + defaultPath + ":/opt/tool/bin"}},
+			want: []string{"PATH=" + defaultPath + ":/opt/tool/bin" + ":/usr/local/nvidia/bin:/usr/local/cuda/bin"}},
 		{name: "braces and defaults", doc: "env: {A: \"${HOME}/x\", B: \"${UNSET:-dflt}\", C: \"${BASE:+alt}\", D: \"${UNSET:+alt}\", E: \"${EMPTY:-e}\", F: \"${EMPTY-e}\"}\n",
 			want: []string{"A=/root/x", "B=dflt", "C=alt", "D=", "E=e", "F="}},
 		{name: "escapes and quotes", doc: `env: {A: '\$HOME', B: "'$HOME'", C: '"$HOME dir"', D: 'a\\b', E: '100%'}` + "\n",
@@ -51,6 +51,12 @@ func TestEnvExpansion(t *testing.T) {
 			want: []string{"FLYTE_SDK_RICH_TRACEBACKS=1", "PYTHONPATH=/root"}},
 		{name: "NVIDIA's env is visible", doc: "cuda: \"12.4.1\"\nenv: {LD_LIBRARY_PATH: \"/opt/lib:$LD_LIBRARY_PATH\"}\n", baseEnv: []string{"PATH=/bin"},
 			want: []string{"LD_LIBRARY_PATH=/opt/lib:/usr/local/nvidia/lib:/usr/local/nvidia/lib64", "CUDA_VERSION=12.4.1"}},
+		{name: "flytekit's defaults", doc: "env: {A: x}\n", baseEnv: []string{"PATH=/bin"},
+			want: []string{"SSL_CERT_DIR=/etc/ssl/certs", "PATH=/bin" + ":/usr/local/nvidia/bin:/usr/local/cuda/bin", "LD_LIBRARY_PATH=/usr/local/nvidia/lib64"}},
+		{name: "the spec's SSL_CERT_DIR wins and NVIDIA's folders go on the spec's paths", doc: "env: {SSL_CERT_DIR: /certs, PATH: /mine, LD_LIBRARY_PATH: /lib}\n",
+			want: []string{"SSL_CERT_DIR=/certs", "PATH=/mine" + ":/usr/local/nvidia/bin:/usr/local/cuda/bin", "LD_LIBRARY_PATH=/usr/local/nvidia/lib64:/lib"}},
+		{name: "NVIDIA's folders are not added twice", doc: "env: {PATH: \"$PATH:/usr/local/cuda/bin\", LD_LIBRARY_PATH: /usr/local/nvidia/lib64}\n", baseEnv: []string{"PATH=/bin"},
+			want: []string{"PATH=/bin:/usr/local/cuda/bin:/usr/local/nvidia/bin", "LD_LIBRARY_PATH=/usr/local/nvidia/lib64"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			img := loadSpec(t, "name: x\nbase_image: "+testBase+"\ncommands: [\"true\"]\n"+tc.doc, nil)
@@ -59,7 +65,7 @@ func TestEnvExpansion(t *testing.T) {
 				be = tc.baseEnv
 			}
 			base := baseConfig(t, ocispecs.ImageConfig{Env: be})
-			cfg, err := Config(img, Input{Platform: amd64, Base: testBase, BaseConfig: base}, ConfigInput{})
+			cfg, err := Config(img, Input{Platform: amd64, Base: testBase, Accounts: debianAccounts(), BaseConfig: base}, ConfigInput{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,11 +95,11 @@ func TestEnvExpansionErrors(t *testing.T) {
 			img := loadSpec(t, "name: x\nbase_image: "+testBase+"\ncommands: [\"true\"]\n", nil)
 			img.Spec.Env = map[string]string{"BROKEN": v}
 			base := baseConfig(t, ocispecs.ImageConfig{Env: []string{"PATH=/bin"}})
-			_, err := Config(img, Input{Platform: amd64, Base: testBase, BaseConfig: base}, ConfigInput{})
+			_, err := Config(img, Input{Platform: amd64, Base: testBase, Accounts: debianAccounts(), BaseConfig: base}, ConfigInput{})
 			if err == nil || !strings.Contains(err.Error(), "env.BROKEN") {
 				t.Errorf("Config: err = %v, want one naming env.BROKEN", err)
 			}
-			if _, err := Graph(img, Input{Platform: amd64, Base: testBase, BaseConfig: base}); err == nil || !strings.Contains(err.Error(), "env.BROKEN") {
+			if _, err := Graph(img, Input{Platform: amd64, Base: testBase, Accounts: debianAccounts(), BaseConfig: base}); err == nil || !strings.Contains(err.Error(), "env.BROKEN") {
 				t.Errorf("Graph: err = %v, want one naming env.BROKEN", err)
 			}
 		})
@@ -111,7 +117,7 @@ func TestEnvRequiredFromBase(t *testing.T) {
 	if cmdEnv := commandEnv(t, graph(t, img, base)); !slices.Contains(cmdEnv, "HOME_DIR=/home/app") {
 		t.Errorf("command env %q lacks HOME_DIR=/home/app", cmdEnv)
 	}
-	_, err := Graph(img, Input{Platform: amd64, Base: testBase, BaseConfig: baseConfig(t, ocispecs.ImageConfig{Env: []string{"PATH=/bin"}})})
+	_, err := Graph(img, Input{Platform: amd64, Base: testBase, Accounts: debianAccounts(), BaseConfig: baseConfig(t, ocispecs.ImageConfig{Env: []string{"PATH=/bin"}})})
 	if err == nil || !strings.Contains(err.Error(), "the base must set HOME") {
 		t.Errorf("Graph on a base without HOME: %v, want the spec's message", err)
 	}

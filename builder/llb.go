@@ -87,6 +87,10 @@ type Input struct {
 	// it). Its Env and WorkingDir apply to the build steps and its config
 	// is the start of the image's. Nil means an empty config.
 	BaseConfig []byte
+	// Accounts are the base image's users (see Accounts); they must be
+	// known when the image's user is to be created. The zero value is
+	// unknown.
+	Accounts Accounts
 	// Linear makes the graph one chain, each step on the one before, as a
 	// Dockerfile is. The default runs independent steps as branches of the
 	// base joined with BuildKit's merge and diff operations (see Graph);
@@ -128,6 +132,9 @@ func Graph(img *spec.Image, in Input) (llb.State, error) {
 	if _, err := imageEnv(img, base.Config.Env); err != nil {
 		return llb.State{}, err
 	}
+	if planUser(img.Spec, base.Config.User, in.Accounts).create && !in.Accounts.Known() {
+		return llb.State{}, fmt.Errorf("creating user %s: %w", userName(img.Spec), ErrAccountsUnknown)
+	}
 	st := llb.Image(in.Base, llb.Platform(in.Platform), llb.WithCustomName("[ispec] base "+in.Base))
 	if len(in.BaseConfig) > 0 {
 		if st, err = st.WithImageConfig(in.BaseConfig); err != nil {
@@ -150,7 +157,10 @@ func Graph(img *spec.Image, in Input) (llb.State, error) {
 // Steps returns the steps that build img on its base, in order: apt
 // packages, the Python virtual environment, the requirements file, the
 // packages, the commands, the copied files and the source. Every step adds
-// one layer.
+// one layer. An image that runs as a non-root user gets it first, before
+// the apt packages (see planUser and userStep), so that every later step
+// sees it; the commands still run as root, and the copied files are owned
+// by the user.
 func Steps(img *spec.Image, in Input) ([]Step, error) {
 	s := img.Spec
 	// spec refuses conda_packages when it loads; channels alone install
@@ -164,6 +174,14 @@ func Steps(img *spec.Image, in Input) ([]Step, error) {
 	}
 	plat := platforms.Format(in.Platform)
 	var steps []Step
+	user := planUser(s, base.Config.User, in.Accounts)
+	if user.own {
+		steps = append(steps, userStep(user))
+	}
+	owner := user.chown
+	if owner == nil {
+		owner = rootChown()
+	}
 	if len(s.AptPackages) > 0 {
 		steps = append(steps, aptStep(s.AptPackages, plat))
 	}
@@ -196,10 +214,10 @@ func Steps(img *spec.Image, in Input) ([]Step, error) {
 		}
 	}
 	for i, t := range img.Copies {
-		steps = append(steps, copyStep(localCopyName(i), t, path.Join(wd, s.Copy[i]), "copy "+s.Copy[i]))
+		steps = append(steps, copyStep(localCopyName(i), t, path.Join(wd, s.Copy[i]), "copy "+s.Copy[i], owner))
 	}
 	if img.Source != nil {
-		steps = append(steps, copyStep(localSource, img.Source, wd, "copy source_root "+s.SourceRoot))
+		steps = append(steps, copyStep(localSource, img.Source, wd, "copy source_root "+s.SourceRoot, owner))
 	}
 	return steps, nil
 }
@@ -361,7 +379,8 @@ func commandStep(i int, cmd string, env []envVar, wd string, venv bool) Step {
 	}}
 }
 
-func copyStep(local string, t *spec.Tree, dest, what string) Step {
+// copyStep copies a tree to dest, every copied file owned by owner.
+func copyStep(local string, t *spec.Tree, dest, what string, owner *llb.ChownOpt) Step {
 	name := "[ispec] " + what
 	single := len(t.Entries) == 1 && t.Entries[0].Path == "."
 	src := "/"
@@ -373,7 +392,7 @@ func copyStep(local string, t *spec.Tree, dest, what string) Step {
 		return st.File(llb.Copy(in, src, dest, &llb.CopyInfo{
 			CopyDirContentsOnly: !single,
 			CreateDestPath:      true,
-			ChownOpt:            &llb.ChownOpt{User: &llb.UserOpt{UID: 0}, Group: &llb.UserOpt{UID: 0}},
+			ChownOpt:            owner,
 			CreatedTime:         epoch(),
 		}), llb.WithCustomName(name))
 	}}

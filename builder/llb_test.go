@@ -76,6 +76,7 @@ copy: [bin/run.sh, conf]
 source_root: src
 workdir: /app
 entrypoint: [/app/bin/run.sh]
+user: root
 `
 
 var fullFiles = map[string]string{
@@ -162,7 +163,7 @@ func names(ops []op) []string {
 // merge_test.go checks that the merged graph runs the same ops.
 func graph(t *testing.T, img *spec.Image, baseConfig []byte) []op {
 	t.Helper()
-	st, err := Graph(img, Input{Platform: amd64, Base: testBase, BaseConfig: baseConfig, Linear: true})
+	st, err := Graph(img, Input{Platform: amd64, Base: testBase, Accounts: debianAccounts(), BaseConfig: baseConfig, Linear: true})
 	if err != nil {
 		t.Fatalf("Graph: %v", err)
 	}
@@ -195,7 +196,7 @@ func TestGraphLayerOrder(t *testing.T) {
 		t.Errorf("base platform = %v", p)
 	}
 	// Steps and history agree.
-	steps, err := Steps(img, Input{Platform: amd64, Base: testBase})
+	steps, err := Steps(img, Input{Platform: amd64, Base: testBase, Accounts: debianAccounts()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +208,7 @@ func TestGraphLayerOrder(t *testing.T) {
 }
 
 func TestGraphMinimal(t *testing.T) {
-	img := loadSpec(t, "name: tiny\nbase_image: 127.0.0.1:5000/fixtures/busybox:1\n", nil)
+	img := loadSpec(t, "name: tiny\nbase_image: 127.0.0.1:5000/fixtures/busybox:1\nuser: root\n", nil)
 	ops := graph(t, img, nil)
 	if len(ops) != 1 || ops[0].GetSource() == nil {
 		t.Fatalf("a spec with nothing to do should be its base only, got %q", names(ops))
@@ -301,7 +302,7 @@ func TestAptInjection(t *testing.T) {
 // mustGraph returns the linear graph of img.
 func mustGraph(t *testing.T, img *spec.Image) llb.State {
 	t.Helper()
-	st, err := Graph(img, Input{Platform: amd64, Base: testBase, Linear: true})
+	st, err := Graph(img, Input{Platform: amd64, Base: testBase, Accounts: debianAccounts(), Linear: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -485,11 +486,11 @@ func TestCondaRefused(t *testing.T) {
 	// spec refuses conda_packages at load; a spec made in memory is
 	// refused by the builder too.
 	img := loadSpec(t, "name: x\nbase_image: "+testBase+"\nconda_channels: [conda-forge]\n", nil)
-	if _, err := Graph(img, Input{Platform: amd64, Base: testBase}); err != nil {
+	if _, err := Graph(img, Input{Platform: amd64, Base: testBase, Accounts: debianAccounts()}); err != nil {
 		t.Errorf("conda channels alone: %v, want a graph (they install nothing)", err)
 	}
 	img.Spec.CondaPackages = []string{"numpy"}
-	if _, err := Graph(img, Input{Platform: amd64, Base: testBase}); err == nil || !strings.Contains(err.Error(), "conda") {
+	if _, err := Graph(img, Input{Platform: amd64, Base: testBase, Accounts: debianAccounts()}); err == nil || !strings.Contains(err.Error(), "conda") {
 		t.Errorf("conda spec: err = %v, want an error naming conda", err)
 	}
 }
@@ -515,8 +516,8 @@ func TestGraphBaseConfigEnv(t *testing.T) {
 	img := loadSpec(t, "name: x\nbase_image: "+testBase+"\ncommands: [\"true\"]\n", nil)
 	cfg, _ := json.Marshal(ocispecs.Image{Platform: amd64, Config: ocispecs.ImageConfig{Env: []string{"PATH=/custom/bin:/bin", "FOO=bar"}}})
 	ops := graph(t, img, cfg)
-	env := ops[1].GetExec().Meta.Env
-	for _, want := range []string{"PATH=/custom/bin:/bin", "FOO=bar"} {
+	env := commandEnv(t, ops)
+	for _, want := range []string{"PATH=/custom/bin:/bin:/usr/local/nvidia/bin:/usr/local/cuda/bin", "FOO=bar"} {
 		if !slices.Contains(env, want) {
 			t.Errorf("command env %q lacks the base's %s", env, want)
 		}
@@ -528,7 +529,7 @@ func TestGraphBaseConfigEnv(t *testing.T) {
 func TestPipNetrc(t *testing.T) {
 	img := loadSpec(t, "name: a\npython_version: \"3.11\"\napt_packages: [jq]\npackages: [x==1]\ncommands: [\"true\"]\n", nil)
 	for _, linear := range []bool{true, false} {
-		st, err := Graph(img, Input{Platform: amd64, Base: testBase, PipNetrc: true, Linear: linear})
+		st, err := Graph(img, Input{Platform: amd64, Base: testBase, Accounts: debianAccounts(), PipNetrc: true, Linear: linear})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,6 +23,11 @@ const (
 	// result (copied files, as COPY --link); it runs on the base and its
 	// layer goes on top of everything else.
 	onTop
+	// underAll: the step runs on the base before every other step, and
+	// every other step runs on its result, as if it were part of the base
+	// (the image's user: later layers then see its accounts and the owner
+	// it gives /root, including the parent folders a layer carries).
+	underAll
 )
 
 // aptInstallsPython reports whether the apt step may install what the
@@ -40,6 +45,8 @@ func aptInstallsPython(pkgs []string) bool {
 
 // mergedGraph adds steps to base as a graph rather than a line:
 //
+//   - the leading underAll step (the image's user) runs on the base, and
+//     its result is the base of everything below;
 //   - the leading fromBase steps (apt install, venv creation) each run on
 //     the base, in parallel, and their layers (llb.Diff against the base)
 //     are joined with llb.Merge;
@@ -55,6 +62,9 @@ func aptInstallsPython(pkgs []string) bool {
 // state before it, as in the linear graph.
 func mergedGraph(base llb.State, steps []Step) llb.State {
 	i := 0
+	for ; i < len(steps) && steps[i].place == underAll; i++ {
+		base = steps[i].Apply(base)
+	}
 	var branches []Step
 	for ; i < len(steps) && steps[i].place == fromBase; i++ {
 		branches = append(branches, steps[i])

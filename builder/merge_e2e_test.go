@@ -109,7 +109,7 @@ func TestE2EMergedGraph(t *testing.T) {
 	doc, files := e2eSpec(env, repo, "1.0.0", cmds)
 	doc = strings.Replace(doc, "base_image: "+env.BasePython, "base_image: "+base, 1)
 	img := loadSpecIn(t, dir, doc, files)
-	steps, err := Steps(img, Input{Platform: amd64, Base: base})
+	steps, err := Steps(img, Input{Platform: amd64, Base: base, Accounts: debianAccounts()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestE2EMergedGraph(t *testing.T) {
 	t.Run("apt change runs apt, pip and commands only", func(t *testing.T) {
 		doc2 := strings.Replace(doc, "apt_packages: [jq]", "apt_packages: [jq, tree]", 1)
 		img2 := loadSpecIn(t, dir, doc2, files)
-		steps2, _ := Steps(img2, Input{Platform: amd64, Base: base})
+		steps2, _ := Steps(img2, Input{Platform: amd64, Base: base, Accounts: debianAccounts()})
 		var names2 []string
 		for _, s := range steps2 {
 			names2 = append(names2, s.Name)

@@ -20,7 +20,7 @@ type merged struct {
 
 func mergedOf(t *testing.T, img *spec.Image) merged {
 	t.Helper()
-	st, err := Graph(img, Input{Platform: amd64, Base: testBase})
+	st, err := Graph(img, Input{Platform: amd64, Base: testBase, Accounts: debianAccounts()})
 	if err != nil {
 		t.Fatalf("Graph: %v", err)
 	}
@@ -172,7 +172,7 @@ func TestMergedGraphSameSteps(t *testing.T) {
 		img := loadSpec(t, doc, fullFiles)
 		_, lin := chain(t, mustGraph(t, img))
 		m := mergedOf(t, img)
-		steps, err := Steps(img, Input{Platform: amd64, Base: testBase})
+		steps, err := Steps(img, Input{Platform: amd64, Base: testBase, Accounts: debianAccounts()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -226,7 +226,7 @@ func TestMergedGraphVenvAfterPythonApt(t *testing.T) {
 		doc := strings.Replace(fullSpec, "apt_packages: [jq, curl]", "apt_packages: "+pkgs, 1)
 		img := loadSpec(t, doc, fullFiles)
 		m := mergedOf(t, img)
-		steps, _ := Steps(img, Input{Platform: amd64, Base: testBase})
+		steps, _ := Steps(img, Input{Platform: amd64, Base: testBase, Accounts: debianAccounts()})
 		apt, venv := m.byName(t, steps[0].Name), m.byName(t, steps[1].Name)
 		if !m.dependsOn(venv, apt) {
 			t.Errorf("apt_packages %s: the venv does not run after apt", pkgs)
@@ -236,7 +236,7 @@ func TestMergedGraphVenvAfterPythonApt(t *testing.T) {
 		doc := strings.Replace(fullSpec, "apt_packages: [jq, curl]", "apt_packages: "+pkgs, 1)
 		img := loadSpec(t, doc, fullFiles)
 		m := mergedOf(t, img)
-		steps, _ := Steps(img, Input{Platform: amd64, Base: testBase})
+		steps, _ := Steps(img, Input{Platform: amd64, Base: testBase, Accounts: debianAccounts()})
 		if m.dependsOn(m.byName(t, steps[1].Name), m.byName(t, steps[0].Name)) {
 			t.Errorf("apt_packages %s: the venv waits for apt", pkgs)
 		}

@@ -359,6 +359,13 @@ func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, 
 				return fmt.Errorf("resolving base image %s: %w", base, err)
 			}
 			in := Input{Platform: p, Base: base, BaseConfig: baseConf, PipNetrc: len(opts.PipNetrc) > 0, Linear: linear}
+			if need, err := needsAccounts(img.Spec, baseConf); err != nil {
+				return err
+			} else if need {
+				if in.Accounts, err = readAccounts(gctx, c, base, p); err != nil {
+					return err
+				}
+			}
 			st, err := Graph(img, in)
 			if err != nil {
 				return err

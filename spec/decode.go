@@ -81,6 +81,7 @@ var fieldByName = map[string]fieldDecoder{
 	"platform":            {decodePlatform},
 	"entrypoint":          {decodeEntrypoint},
 	"workdir":             {str(func(s *Spec) *string { return &s.Workdir })},
+	"user":                {str(func(s *Spec) *string { return &s.User })},
 	"labels":              {strMap(func(s *Spec) *map[string]string { return &s.Labels })},
 	"tag_format":          {str(func(s *Spec) *string { return &s.TagFormat })},
 	"builder":             {str(func(s *Spec) *string { return &s.Builder })},

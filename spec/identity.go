@@ -13,7 +13,7 @@ const Encoding = "ispec.identity/v2"
 // RecipeVersion is the version of the build recipe (the builder's LLB
 // graph). It is hashed, so it must change whenever the builder changes the
 // images it makes for the same spec.
-const RecipeVersion = "4"
+const RecipeVersion = "5"
 
 // tagHashLen is how many hex digits of the spec hash go in the tag: 128 bits.
 const tagHashLen = 32
@@ -95,6 +95,7 @@ func (img *Image) document() map[string]any {
 		workdir = DefaultWorkdir
 	}
 	sp["workdir"] = workdir
+	put("user", s.User)
 	if len(s.Labels) > 0 {
 		sp["labels"] = s.Labels
 	}

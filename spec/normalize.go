@@ -39,6 +39,7 @@ func normalize(s *Spec) *Spec {
 	if s.Workdir != "" {
 		n.Workdir = path.Clean(s.Workdir)
 	}
+	n.User = strings.TrimSpace(s.User)
 	n.SourceCopyMode = copyMode(s.SourceCopyMode)
 	return &n
 }

@@ -68,6 +68,11 @@ type Spec struct {
 	Entrypoint []string `json:"entrypoint,omitempty"`
 	// Workdir is the image's working directory (absolute). Default /root.
 	Workdir string `json:"workdir,omitempty"`
+	// User is who the image runs as: a user name, or uid[:gid]. Default:
+	// the base image's user when it is not root, else "flytekit", created
+	// when the base has none, as flytekit's builder does. "root" or "0"
+	// keeps the image running as root.
+	User string `json:"user,omitempty"`
 	// Labels are extra image labels.
 	Labels map[string]string `json:"labels,omitempty"`
 	// TagFormat formats the tag from the hash, e.g. "{spec_hash}-gpu". Not

@@ -149,6 +149,11 @@ func validate(c *collector, s *Spec) {
 	if s.Workdir != "" && !path.IsAbs(s.Workdir) {
 		c.add(0, "workdir", "%q must be an absolute path", s.Workdir)
 	}
+	if s.User != "" {
+		if msg := CheckUser(s.User); msg != "" {
+			c.add(0, "user", "%q %s", s.User, msg)
+		}
+	}
 	checkSourceCopyMode(c, s)
 	if s.TagFormat != "" {
 		checkTagFormat(c, s.TagFormat)
@@ -163,7 +168,7 @@ func checkUTF8(c *collector, s *Spec) {
 	}
 	for _, f := range []struct{ n, v string }{{"name", s.Name}, {"registry", s.Registry}, {"base_image", s.BaseImage.Ref + s.BaseImage.Spec},
 		{"python_version", s.PythonVersion}, {"requirements", s.Requirements}, {"source_root", s.SourceRoot}, {"pip_index", s.PipIndex},
-		{"pip_extra_args", s.PipExtraArgs}, {"workdir", s.Workdir}, {"tag_format", s.TagFormat}} {
+		{"pip_extra_args", s.PipExtraArgs}, {"workdir", s.Workdir}, {"user", s.User}, {"tag_format", s.TagFormat}} {
 		bad(f.n, f.v)
 	}
 	for _, l := range []struct {
