@@ -221,8 +221,8 @@ func TestE2EBuild(t *testing.T) {
 			t.Errorf("%s is not in the image", p)
 			continue
 		}
-		if f.mode&0o7777 != mode || f.uid != 0 {
-			t.Errorf("%s: mode %o uid %d, want %o 0", p, f.mode&0o7777, f.uid, mode)
+		if f.mode&0o7777 != mode || f.uid != 1000 {
+			t.Errorf("%s: mode %o uid %d, want %o 1000 (flytekit)", p, f.mode&0o7777, f.uid, mode)
 		}
 	}
 	if _, ok := fs["built.txt"]; !ok {
