@@ -25,7 +25,12 @@ import (
 // the script wrote to /tmp/out.
 func runInImage(t *testing.T, env *testenv.Env, ref, script string) string {
 	t.Helper()
-	cfg, err := testenv.Pull(t, ref).RawConfigFile()
+	im := testenv.Pull(t, ref)
+	cfg, err := im.RawConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := im.ConfigFile()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,6 +46,9 @@ func runInImage(t *testing.T, env *testenv.Env, ref, script string) string {
 		st, err := llb.Image(ref).WithImageConfig(cfg)
 		if err != nil {
 			return nil, err
+		}
+		if cf.Config.User != "" {
+			st = st.User(cf.Config.User)
 		}
 		run := st.Run(llb.Args([]string{"/bin/sh", "-c", "{ " + script + "; } > /tmp/out 2>&1 || { cat /tmp/out; exit 1; }"}), llb.IgnoreCache).Root()
 		def, err := run.Marshal(ctx)
