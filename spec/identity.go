@@ -15,6 +15,10 @@ const Encoding = "ispec.identity/v2"
 // images it makes for the same spec.
 const RecipeVersion = "5"
 
+// RecipeChange says in a few words what RecipeVersion changed; the full
+// history is in docs/identity.md.
+const RecipeChange = "images run as a non-root user (flytekit by default) with flytekit's env"
+
 // tagHashLen is how many hex digits of the spec hash go in the tag: 128 bits.
 const tagHashLen = 32
 

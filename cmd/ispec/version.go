@@ -30,8 +30,8 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print ispec's version, hash encoding and build recipe",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(cmd.OutOrStdout(), "ispec %s\nidentity encoding: %s\nbuild recipe: %s\ngo: %s %s/%s\n",
-				ispecVersion(), spec.Encoding, spec.RecipeVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintf(cmd.OutOrStdout(), "ispec %s\nidentity encoding: %s\nbuild recipe: %s (%s)\ngo: %s %s/%s\n",
+				ispecVersion(), spec.Encoding, spec.RecipeVersion, spec.RecipeChange, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			return nil
 		},
 	}
