@@ -45,7 +45,9 @@ commands: ["env > /env.txt"]
 	}
 	basePath := envValue(baseCfg.Config.Env, "PATH")
 	for _, want := range []string{
-		"PATH=/opt/tool/bin:/opt/venv/bin:" + basePath,
+		"PATH=/opt/tool/bin:/opt/venv/bin:" + basePath + ":/usr/local/nvidia/bin:/usr/local/cuda/bin",
+		"SSL_CERT_DIR=/etc/ssl/certs",
+		"LD_LIBRARY_PATH=/usr/local/nvidia/lib64",
 		"UNSET_DEFAULT=fallback",
 		`LITERAL=$PATH and quoted words`,
 		"PYTHONPATH=/app",

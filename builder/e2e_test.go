@@ -256,7 +256,7 @@ func TestE2EBuild(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		apt := len(base) // the apt layer comes right after the base's
+		apt := len(base) + 1 // the apt layer comes right after the base's and the user's
 		for i := 0; i <= apt+1; i++ {
 			d1, _ := l1[i].Digest()
 			d2, _ := l2[i].Digest()

@@ -176,7 +176,7 @@ func Steps(img *spec.Image, in Input) ([]Step, error) {
 	var steps []Step
 	user := planUser(s, base.Config.User, in.Accounts)
 	if user.own {
-		steps = append(steps, userStep(user))
+		steps = append(steps, userStep(user, workdir(s)))
 	}
 	owner := user.chown
 	if owner == nil {

@@ -190,7 +190,8 @@ func TestE2EMergedGraph(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Build: %v", err)
 		}
-		checkRan(t, events, names2, names2[0], names2[2], names2[3], names2[4])
+		// names2[0] is the user, names2[2] the venv.
+		checkRan(t, events, names2, names2[1], names2[3], names2[4], names2[5])
 		if _, ok := layerFiles(t, testenv.Pull(t, res.Ref))["usr/bin/tree"]; !ok {
 			t.Error("tree is not in the image")
 		}

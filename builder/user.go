@@ -267,8 +267,9 @@ func rootChown() *llb.ChownOpt {
 // needs no useradd, shell or chown in the base: a created user's lines are
 // added to /etc/passwd and /etc/group; /root and /home are copied onto
 // themselves owned by the user, as chown -R gives them (made, owned by it,
-// when the base lacks them); a created user's home is made in /home.
-func userStep(r runAs) Step {
+// when the base lacks them); a created user's home is made in /home, and
+// the working directory wd, owned by the user, when the base lacks it.
+func userStep(r runAs, wd string) Step {
 	name := fmt.Sprintf("[ispec] user %d:%d owns /root and /home", r.uid, r.gid)
 	if r.create {
 		name = fmt.Sprintf("[ispec] user %s (%d:%d) with home %s, owns /root and /home", r.name, r.uid, r.gid, r.home)
@@ -290,6 +291,10 @@ func userStep(r runAs) Step {
 		if r.create {
 			fa = fa.Mkdir(r.home, 0o755, llb.WithParents(true), owner, llb.WithCreatedTime(*epoch()))
 		}
+		// The working directory, when the base lacks it, is the user's
+		// too, so that every later step (a command, a copy on the base
+		// alone) finds it as the image has it.
+		fa = fa.Mkdir(wd, 0o755, llb.WithParents(true), owner, llb.WithCreatedTime(*epoch()))
 		return st.File(fa, llb.WithCustomName(name))
 	}}
 }
