@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/ispec-dev/ispec/internal/clock"
 )
 
 // Option configures a Redis coordinator.
@@ -104,6 +106,20 @@ func WithLogger(l *slog.Logger) Option {
 			return errors.New("logger is nil")
 		}
 		r.log = l
+		return nil
+	}
+}
+
+// WithClock sets the clock leases are renewed and expired by (tests pass
+// a fake one).
+//
+// The default is the system clock.
+func WithClock(c clock.Clock) Option {
+	return func(r *Redis) error {
+		if c == nil {
+			return errors.New("clock is nil")
+		}
+		r.clock = c
 		return nil
 	}
 }

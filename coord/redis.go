@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ispec-dev/ispec/ensure"
+	"github.com/ispec-dev/ispec/internal/clock"
 )
 
 // Redis coordinates the replicas that share one Redis: it is the
@@ -28,6 +29,7 @@ type Redis struct {
 	streamMax int64
 	poll      time.Duration
 	log       *slog.Logger
+	clock     clock.Clock
 
 	mem      ensure.MemLocker // the fallback while Redis is unreachable
 	degraded atomic.Bool
@@ -36,21 +38,59 @@ type Redis struct {
 	closing  sync.Once
 }
 
-// renewScript extends the lease when the caller still owns it (1), takes
-// it again when it is free (2: it expired while Redis could not be
-// reached, or Redis restarted without it), and fails when another owner
-// has it (0).
+// takeScript takes a free lease and gives it the tag's next fence, in
+// one step: KEYS lease, fence; ARGV token, TTL ms, now ms. The fence is
+// the larger of the counter plus one and the taker's clock in
+// milliseconds, so that a Redis that lost the counter (a restart without
+// persistence, FLUSHALL, an eviction) never hands out a smaller fence
+// than it did before. It returns the fence, or 0 when the lease is held.
+var takeScript = redis.NewScript(`
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return 0
+end
+local f = redis.call('INCR', KEYS[2])
+local now = tonumber(ARGV[3])
+if f < now then
+  redis.call('SET', KEYS[2], ARGV[3])
+  f = now
+end
+redis.call('PEXPIRE', KEYS[2], 86400000)
+return f`)
+
+// renewScript extends the lease when the caller still owns it (1); it
+// never takes it again: 0 when another owner has it, -1 when it is gone
+// (Redis lost it before it expired: the caller may take it again, under
+// a new fence).
 var renewScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if v == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return 1
 end
-if not v then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 2
+if v then
+  return 0
 end
-return 0`)
+return -1`)
+
+// confirmScript is the check right before a push: KEYS lease, fence;
+// ARGV token, TTL ms, fence. It extends the lease and returns 1 when the
+// lease is the caller's and the tag's fence is still the caller's; 0
+// when another owner has the lease, -1 when it is gone, -2 when the fence
+// moved on.
+var confirmScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then
+  return -1
+end
+if v ~= ARGV[1] then
+  return 0
+end
+local f = redis.call('GET', KEYS[2])
+if f and f ~= ARGV[3] then
+  return -2
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1`)
 
 // releaseSrc deletes a key only when it holds the caller's value.
 const releaseSrc = `
@@ -79,7 +119,7 @@ func New(url string, opts ...Option) (*Redis, error) {
 	r := &Redis{
 		c: redis.NewClient(ro), ttl: 30 * time.Second, prefix: "ispec:", owner: fmt.Sprintf("%s/%d", host, os.Getpid()),
 		streamTTL: time.Hour, streamMax: 10000, poll: 100 * time.Millisecond,
-		log: slog.New(slog.DiscardHandler), stop: make(chan struct{}),
+		log: slog.New(slog.DiscardHandler), clock: clock.Real{}, stop: make(chan struct{}),
 	}
 	for _, opt := range opts {
 		if err := opt(r); err != nil {
@@ -145,110 +185,6 @@ func (r *Redis) reached() {
 }
 
 func (r *Redis) key(kind, name string) string { return r.prefix + kind + ":" + name }
-
-// Lock implements ensure.Locker with a lease in Redis. The held context
-// carries the lease (ensure.LeaseFrom) and ends, with ensure.ErrLeaseLost
-// as its cause, when another owner has the lease. When Redis cannot be
-// reached it takes an in-process lock instead.
-func (r *Redis) Lock(ctx context.Context, ref string, wait func(holder string)) (context.Context, func() error, error) {
-	key := r.key("lease", ref)
-	token := r.owner + "/" + randomHex()
-	waited := false
-	onceWait := func(holder string) {
-		if !waited && wait != nil {
-			waited = true
-			wait(holder)
-		}
-	}
-	for {
-		ok, err := r.c.SetNX(ctx, key, token, r.ttl).Result()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, nil, fmt.Errorf("locking %s: %w", ref, ctx.Err())
-			}
-			r.unreachable(err)
-			return r.mem.Lock(ctx, ref, onceWait)
-		}
-		r.reached()
-		if ok {
-			fence, err := r.c.Incr(ctx, r.key("fence", ref)).Result()
-			if err != nil {
-				// The lease is ours; only its number is unknown.
-				fence = 0
-			}
-			return r.hold(ctx, ref, key, token, fence)
-		}
-		if !waited {
-			holder, _ := r.c.Get(ctx, key).Result()
-			if holder == "" {
-				continue // released meanwhile
-			}
-			onceWait("lease owner " + holder)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("locking %s: %w", ref, ctx.Err())
-		case <-time.After(r.poll):
-		}
-	}
-}
-
-// hold renews a lease taken until it is released or lost.
-func (r *Redis) hold(ctx context.Context, ref, key, token string, fence int64) (context.Context, func() error, error) {
-	held, lose := context.WithCancelCause(ctx)
-	held = ensure.ContextWithLease(held, ensure.Lease{Fence: fence, Owner: token})
-	done := make(chan struct{})
-	renewed := make(chan struct{})
-	go func() {
-		defer close(renewed)
-		t := time.NewTicker(r.ttl / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-held.Done():
-				return
-			case <-t.C:
-			}
-			rctx, cancel := context.WithTimeout(context.Background(), r.ttl/3)
-			n, err := renewScript.Run(rctx, r.c, []string{key}, token, r.ttl.Milliseconds()).Int()
-			cancel()
-			switch {
-			case err != nil:
-				// Nobody reaching this Redis can take the lease either;
-				// the build goes on (the registry is checked before the
-				// push).
-				r.unreachable(err)
-			case n == 0:
-				holder, _ := r.c.Get(context.Background(), key).Result()
-				r.log.Warn("build lease lost to another owner: stopping the build before it pushes", "ref", ref, "fence", fence, "owner", token, "holder", holder)
-				lose(fmt.Errorf("%w: the lease of %s (fence %d) is held by %s", ensure.ErrLeaseLost, ref, fence, holder))
-				return
-			default:
-				r.reached()
-			}
-		}
-	}()
-	var once sync.Once
-	release := func() error {
-		var err error
-		once.Do(func() {
-			close(done)
-			<-renewed
-			rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			err = releaseScript.Run(rctx, r.c, []string{key}, token).Err()
-			lose(nil)
-			if err != nil {
-				r.unreachable(err)
-				err = fmt.Errorf("releasing the lease of %s: %w", ref, err)
-			}
-		})
-		return err
-	}
-	return held, release, nil
-}
 
 func randomHex() string {
 	var b [8]byte

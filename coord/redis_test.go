@@ -17,11 +17,11 @@ import (
 
 const ref = "reg.example/app:0123"
 
-func newPair(t *testing.T, ttl time.Duration) (*miniredis.Miniredis, *Redis, *Redis) {
+func newPair(t *testing.T, ttl time.Duration, opts ...Option) (*miniredis.Miniredis, *Redis, *Redis) {
 	t.Helper()
 	mr := miniredis.RunT(t)
 	mk := func(owner string) *Redis {
-		r, err := New("redis://"+mr.Addr(), WithLeaseTTL(ttl), WithOwner(owner), WithPoll(10*time.Millisecond))
+		r, err := New("redis://"+mr.Addr(), append([]Option{WithLeaseTTL(ttl), WithOwner(owner), WithPoll(10 * time.Millisecond)}, opts...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,8 +38,8 @@ func TestSecondOwnerWaitsAndFenceGrows(t *testing.T) {
 		t.Fatal(err)
 	}
 	la, ok := ensure.LeaseFrom(heldA)
-	if !ok || la.Fence != 1 || !strings.HasPrefix(la.Owner, "replica-a/") {
-		t.Fatalf("lease %+v, %v; want fence 1 owned by replica-a", la, ok)
+	if !ok || la.Fence < time.Now().Add(-time.Minute).UnixMilli() || !strings.HasPrefix(la.Owner, "replica-a/") {
+		t.Fatalf("lease %+v, %v; want a fence from the clock owned by replica-a", la, ok)
 	}
 	waited := make(chan string, 1)
 	got := make(chan ensure.Lease, 1)
@@ -62,8 +62,8 @@ func TestSecondOwnerWaitsAndFenceGrows(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 	releaseA()
-	if l := <-got; l.Fence != 2 || !strings.HasPrefix(l.Owner, "replica-b/") {
-		t.Errorf("b's lease %+v, want fence 2", l)
+	if l := <-got; l.Fence <= la.Fence || !strings.HasPrefix(l.Owner, "replica-b/") {
+		t.Errorf("b's lease %+v, want a fence above a's %d", l, la.Fence)
 	}
 }
 
@@ -86,48 +86,6 @@ func TestOnlyTheOwnerReleases(t *testing.T) {
 	releaseB()
 	if mr.Exists("ispec:lease:" + ref) {
 		t.Error("the owner's release left the lease")
-	}
-}
-
-func TestLeaseIsRenewed(t *testing.T) {
-	mr, a, _ := newPair(t, 300*time.Millisecond)
-	held, release, err := a.Lock(context.Background(), ref, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
-	for i := 0; i < 5; i++ {
-		mr.FastForward(200 * time.Millisecond) // 100ms left unless renewed
-		time.Sleep(150 * time.Millisecond)     // a renewal (every 100ms) runs
-		if ttl := mr.TTL("ispec:lease:" + ref); ttl < 150*time.Millisecond {
-			t.Fatalf("round %d: lease TTL %s, want it renewed to about 300ms", i, ttl)
-		}
-	}
-	if held.Err() != nil {
-		t.Errorf("held context ended: %v", context.Cause(held))
-	}
-}
-
-func TestExpiredLeaseTakenByAnotherIsLost(t *testing.T) {
-	mr, a, b := newPair(t, 300*time.Millisecond)
-	held, release, err := a.Lock(context.Background(), ref, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
-	mr.FastForward(time.Second) // expired before a renewed it
-	_, releaseB, err := b.Lock(context.Background(), ref, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer releaseB()
-	select {
-	case <-held.Done():
-	case <-time.After(2 * time.Second):
-		t.Fatal("a's held context did not end after b took the lease")
-	}
-	if err := context.Cause(held); !errors.Is(err, ensure.ErrLeaseLost) || ensure.ClassOf(err) != ensure.ClassUnavailable {
-		t.Errorf("cause %v, want ErrLeaseLost (unavailable)", err)
 	}
 }
 

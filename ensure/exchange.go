@@ -7,8 +7,9 @@ import (
 )
 
 // ErrLeaseLost: the tag's lease ended while its build ran (it could not
-// be renewed, or another owner has it); the build stopped before it
-// pushed.
+// be renewed before its validity ended, or another owner has it); the
+// build stopped before it pushed. It is never remembered as a failure:
+// the next caller tries again.
 var ErrLeaseLost = errors.New("build lease lost")
 
 // Lease describes a tag's build lock as a shared Locker holds it.
@@ -19,6 +20,13 @@ type Lease struct {
 	Fence int64
 	// Owner names the holder (its replica and a random token).
 	Owner string
+	// Confirm is the check right before a push: it tells whether the
+	// lease is still this owner's under its fence (or under a newer one
+	// this owner took again after the backend lost the lease before it
+	// expired) and extends it. It returns the fence the push happens
+	// under, or an error wrapping ErrLeaseLost: the build must not push.
+	// Nil: the Locker cannot check (the push goes on).
+	Confirm func(ctx context.Context) (fence int64, err error)
 }
 
 type leaseKey struct{}

@@ -170,7 +170,7 @@ func (p *Pipeline) run(f *flight) {
 			delete(p.byID, old.id)
 		}
 	}
-	keep := err != nil && p.failureTTL > 0
+	keep := p.remember(err) > 0
 	if !keep && p.flights[f.ref.Name()] == f {
 		delete(p.flights, f.ref.Name())
 	}
@@ -238,7 +238,7 @@ func (p *Pipeline) fly(ctx context.Context, f *flight) (res *Result, err error) 
 			if v := recover(); v != nil {
 				res, err = nil, p.recovered(f, v)
 			}
-			pub.Finish(res, err, p.failureTTL)
+			pub.Finish(res, err, p.remember(err))
 		}()
 	}
 	if !f.req.Force {
@@ -261,12 +261,22 @@ func (p *Pipeline) fly(ctx context.Context, f *flight) (res *Result, err error) 
 	case err != nil:
 		return nil, err
 	}
+	lease.Fence = f.fence.Load() // the fence confirmed before the push
 	emit(Event{Kind: KindPushed, Ref: ref, Digest: dgst, Fence: lease.Fence, Daemon: daemon})
 	if p.recorder != nil {
 		// A failed record costs a lookup next time, never the result.
 		_ = p.recorder.Record(f.ref, dgst)
 	}
 	return &Result{Ref: f.ref, Digest: dgst, Outcome: OutcomeBuilt, BuildID: f.id, Fence: lease.Fence, Daemon: daemon}, nil
+}
+
+// remember returns how long a build's error is remembered: a lost lease
+// never is (the next caller tries again).
+func (p *Pipeline) remember(err error) time.Duration {
+	if err == nil || errors.Is(err, ErrLeaseLost) {
+		return 0
+	}
+	return p.failureTTL
 }
 
 // ended is how a build followed on another replica ended.
@@ -349,11 +359,19 @@ type pushedMeanwhile struct {
 func (e *pushedMeanwhile) Error() string { return "pushed meanwhile as " + e.digest.String() }
 
 // beforePush is the last check before f's image is pushed: the lease is
-// still held, and (unless forced) the tag is still absent.
+// still held (confirmed and extended by its Locker, whose fence the push
+// then runs under), and (unless forced) the tag is still absent.
 func (p *Pipeline) beforePush(held context.Context, f *flight) func(context.Context) error {
 	return func(ctx context.Context) error {
 		if held.Err() != nil {
 			return context.Cause(held)
+		}
+		if l, ok := LeaseFrom(held); ok && l.Confirm != nil {
+			fence, err := l.Confirm(ctx)
+			if err != nil {
+				return err
+			}
+			f.fence.Store(fence)
 		}
 		if f.req.Force {
 			return nil
