@@ -13,16 +13,24 @@ import (
 )
 
 // Progress is the progress of one build as a stream of BuildKit solve
-// statuses that any number of watchers can read. Every watcher sees every
-// event from the start of the build, however late it subscribes. The zero
-// value is not usable; call NewProgress.
+// statuses that any number of watchers can read. A watcher that subscribes
+// late gets the latest state of every step and the last bytes of the logs
+// (see ProgressState), then every status from then on. The zero value is
+// not usable; call NewProgress.
 type Progress struct {
 	log *replay.Log[*client.SolveStatus]
 }
 
-// NewProgress returns an open, empty Progress.
-func NewProgress() *Progress {
-	return &Progress{log: replay.New[*client.SolveStatus]()}
+// NewProgress returns an open, empty Progress that replays at most
+// DefaultProgressLogLimit bytes of logs to a late watcher.
+func NewProgress() *Progress { return NewProgressLimit(DefaultProgressLogLimit) }
+
+// NewProgressLimit returns an open, empty Progress that replays at most
+// limit bytes of logs to a late watcher (0: none; a watcher that
+// subscribes before the build starts still gets every status).
+func NewProgressLimit(limit int) *Progress {
+	fold := statusFold{NewProgressState(limit)}
+	return &Progress{log: replay.NewCompacted[*client.SolveStatus](fold, max(limit/4, 256<<10))}
 }
 
 // Publish appends an event. Publishing after Close is ignored.
@@ -32,9 +40,11 @@ func (p *Progress) Publish(s *client.SolveStatus) { p.log.Add(s) }
 // read all events. Close is idempotent.
 func (p *Progress) Close() { p.log.Close() }
 
-// Subscribe returns a channel with every event of the build from its
-// start, closed after the last one once the build ends, or when ctx is
-// done. Events are shared: watchers must not modify them.
+// Subscribe returns a channel with the build's events from its start
+// (folded for a late watcher), closed after the last one once the build
+// ends, when ctx is done, or when the watcher fell so far behind that
+// what it had not read was folded away. Events are shared: watchers must
+// not modify them.
 func (p *Progress) Subscribe(ctx context.Context) <-chan *client.SolveStatus {
 	return p.log.Subscribe(ctx)
 }

@@ -145,3 +145,87 @@ type unwrapper struct{ w io.Writer }
 
 func (u unwrapper) Write(p []byte) (int, error) { return u.w.Write(p) }
 func (u unwrapper) Unwrap() io.Writer           { return u.w }
+
+func TestALateWatcherGetsTheLatestStateAndTheLogsTail(t *testing.T) {
+	const limit = 64 << 10
+	p := NewProgressLimit(limit)
+	ctx := context.Background()
+	a, b := digest.FromString("a"), digest.FromString("b")
+	line := strings.Repeat("x", 1023) + "\n"
+	total := 0
+	for i := 0; i < 10<<10; i++ { // 10 MiB of logs, half on each step
+		d := a
+		if i%2 == 1 {
+			d = b
+		}
+		s := &client.SolveStatus{
+			Vertexes: []*client.Vertex{{Digest: d, Name: "step " + d.Encoded()[:4]}},
+			Statuses: []*client.VertexStatus{{ID: "pull", Vertex: d, Current: int64(i)}},
+			Logs:     []*client.VertexLog{{Vertex: d, Data: []byte(line)}},
+		}
+		if i == 10<<10-1 {
+			s.Logs[0].Data = []byte("the last line\n")
+		}
+		total += len(s.Logs[0].Data)
+		p.Publish(s)
+	}
+	now := time.Now()
+	p.Publish(&client.SolveStatus{Vertexes: []*client.Vertex{{Digest: a, Name: "step a", Completed: &now}}})
+	p.Close()
+	var (
+		logs     bytes.Buffer
+		vertexes = map[digest.Digest]*client.Vertex{}
+		statuses = map[digest.Digest]int64{}
+		n        int
+	)
+	for s := range p.Subscribe(ctx) {
+		n++
+		for _, v := range s.Vertexes {
+			vertexes[v.Digest] = v
+		}
+		for _, st := range s.Statuses {
+			statuses[st.Vertex] = st.Current
+		}
+		for _, l := range s.Logs {
+			logs.Write(l.Data)
+		}
+	}
+	if n > 64 {
+		t.Errorf("a late watcher got %d statuses of 10241", n)
+	}
+	if vertexes[a] == nil || vertexes[a].Completed == nil || vertexes[b] == nil {
+		t.Errorf("vertexes %v: want both steps, a completed", vertexes)
+	}
+	if statuses[a] != 10<<10-2 || statuses[b] != 10<<10-1 {
+		t.Errorf("latest statuses %v", statuses)
+	}
+	kept := logs.Len()
+	if kept > limit+64<<10+100 {
+		t.Errorf("a late watcher got %d bytes of logs; limit %d (plus what was not folded yet)", kept, limit)
+	}
+	if !strings.HasSuffix(logs.String(), "the last line\n") {
+		t.Error("the logs' tail is not kept")
+	}
+	if !strings.HasPrefix(logs.String(), "... ") || !strings.Contains(logs.String(), " bytes dropped\n") {
+		t.Errorf("the logs do not start with how many bytes were dropped: %.60q", logs.String())
+	}
+}
+
+func TestProgressStateCapsLogsInBytes(t *testing.T) {
+	st := NewProgressState(100)
+	d := digest.FromString("v")
+	st.Add(&client.SolveStatus{Logs: []*client.VertexLog{{Vertex: d, Data: bytes.Repeat([]byte("a"), 250)}}})
+	st.Add(&client.SolveStatus{Logs: []*client.VertexLog{{Vertex: d, Data: []byte("0123456789\n")}}})
+	s := st.Status()
+	var got bytes.Buffer
+	for _, l := range s.Logs {
+		got.Write(l.Data)
+	}
+	want := "... 161 bytes dropped\n" + strings.Repeat("a", 89) + "0123456789\n"
+	if got.String() != want || st.Dropped() != 161 {
+		t.Errorf("logs %q (dropped %d), want %q", got.String(), st.Dropped(), want)
+	}
+	if NewProgressState(100).Status() != nil {
+		t.Error("an empty state has a status")
+	}
+}
