@@ -15,8 +15,9 @@ import (
 // Progress is the progress of one build as a stream of BuildKit solve
 // statuses that any number of watchers can read. A watcher that subscribes
 // late gets the latest state of every step and the last bytes of the logs
-// (see ProgressState), then every status from then on. The zero value is
-// not usable; call NewProgress.
+// (see ProgressState), then every status from then on; a watcher that
+// lags keeps what it has not read. The zero value is not usable; call
+// NewProgress.
 type Progress struct {
 	log *replay.Log[*client.SolveStatus]
 }
@@ -30,7 +31,7 @@ func NewProgress() *Progress { return NewProgressLimit(DefaultProgressLogLimit) 
 // subscribes before the build starts still gets every status).
 func NewProgressLimit(limit int) *Progress {
 	fold := statusFold{NewProgressState(limit)}
-	return &Progress{log: replay.NewCompacted[*client.SolveStatus](fold, max(limit/4, 256<<10))}
+	return &Progress{log: replay.NewCompacted[*client.SolveStatus](fold, max(limit/4, 256<<10), 0)}
 }
 
 // Publish appends an event. Publishing after Close is ignored.
@@ -42,9 +43,8 @@ func (p *Progress) Close() { p.log.Close() }
 
 // Subscribe returns a channel with the build's events from its start
 // (folded for a late watcher), closed after the last one once the build
-// ends, when ctx is done, or when the watcher fell so far behind that
-// what it had not read was folded away. Events are shared: watchers must
-// not modify them.
+// ends, or when ctx is done. Events are shared: watchers must not modify
+// them.
 func (p *Progress) Subscribe(ctx context.Context) <-chan *client.SolveStatus {
 	return p.log.Subscribe(ctx)
 }

@@ -190,7 +190,7 @@ func TestALateWatcherGetsTheLatestStateAndTheLogsTail(t *testing.T) {
 			logs.Write(l.Data)
 		}
 	}
-	if n > 64 {
+	if n > 300 {
 		t.Errorf("a late watcher got %d statuses of 10241", n)
 	}
 	if vertexes[a] == nil || vertexes[a].Completed == nil || vertexes[b] == nil {
@@ -200,7 +200,7 @@ func TestALateWatcherGetsTheLatestStateAndTheLogsTail(t *testing.T) {
 		t.Errorf("latest statuses %v", statuses)
 	}
 	kept := logs.Len()
-	if kept > limit+64<<10+100 {
+	if kept > limit+256<<10+100 {
 		t.Errorf("a late watcher got %d bytes of logs; limit %d (plus what was not folded yet)", kept, limit)
 	}
 	if !strings.HasSuffix(logs.String(), "the last line\n") {

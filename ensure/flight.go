@@ -26,6 +26,9 @@ type flight struct {
 	req     Request // the starter's, without its sink
 	started time.Time
 	log     *replay.Log[Event]
+	fold    *eventFold // the log's: late joiners get its progress compacted
+	waiting atomic.Int32 // callers that have not read the log to its end
+	settled atomic.Bool  // finished, and its progress may be dropped
 	done    chan struct{} // closed when res or err is set
 	callers atomic.Int32
 	fence   atomic.Int64 // the lease's, once taken
@@ -102,29 +105,33 @@ type Stats struct {
 
 // join returns the flight of ref to follow: the running one (or one that
 // failed within the failure TTL), else a new one, started.
-func (p *Pipeline) join(ref name.Tag, img *spec.Image, base string, req Request) (*flight, bool, error) {
+func (p *Pipeline) join(ref name.Tag, img *spec.Image, base string, req Request) (*flight, *replay.Reader[Event], bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if f, ok := p.flights[ref.Name()]; ok {
 		f.callers.Add(1)
 		f.joinedBy(req.Caller)
-		return f, true, nil
+		f.waiting.Add(1)
+		return f, f.log.Reader(), true, nil
 	}
 	if p.maxBuilds > 0 && p.maxQueue >= 0 && p.active >= p.maxBuilds+p.maxQueue {
-		return nil, false, fmt.Errorf("building %s: %w: %d running and %d queued", ref.Name(), ErrBusy, p.maxBuilds, p.maxQueue)
+		return nil, nil, false, fmt.Errorf("building %s: %w: %d running and %d queued", ref.Name(), ErrBusy, p.maxBuilds, p.maxQueue)
 	}
 	own := req
 	own.Sink = nil
-	f := &flight{id: newID(), ref: ref, img: img, base: base, req: own, started: time.Now(), log: replay.New[Event](), done: make(chan struct{})}
+	f := &flight{id: newID(), ref: ref, img: img, base: base, req: own, started: time.Now(), done: make(chan struct{})}
+	f.log, f.fold = newEventLog(p.progressLimit)
 	f.callers.Add(1)
+	f.waiting.Add(1)
 	if req.Retain != nil {
 		f.release = req.Retain()
 	}
 	p.flights[ref.Name()] = f
 	p.byID[f.id] = f
 	p.active++
+	rd := f.log.Reader() // the starter's: it gets every event
 	go p.run(f)
-	return f, false, nil
+	return f, rd, false, nil
 }
 
 // joinedBy records that the named caller joined f; p.mu is held.
@@ -161,6 +168,9 @@ func (p *Pipeline) run(f *flight) {
 	}
 	p.mu.Lock()
 	f.res, f.err, f.finished = res, err, time.Now()
+	// A finished build keeps its events for Watch, not its spec, request
+	// or (unless its failure is remembered) progress.
+	f.img, f.req, f.base = nil, Request{}, ""
 	p.active--
 	p.recent = append(p.recent, f)
 	for len(p.recent) > p.history {
@@ -177,15 +187,21 @@ func (p *Pipeline) run(f *flight) {
 	p.mu.Unlock()
 	f.log.Close()
 	close(f.done)
-	if keep {
-		time.AfterFunc(p.failureTTL, func() {
-			p.mu.Lock()
-			if p.flights[f.ref.Name()] == f {
-				delete(p.flights, f.ref.Name())
-			}
-			p.mu.Unlock()
-		})
+	if !keep {
+		f.settled.Store(true)
+		if f.waiting.Load() == 0 {
+			f.dropProgress()
+		}
+		return
 	}
+	time.AfterFunc(p.failureTTL, func() {
+		p.mu.Lock()
+		if p.flights[f.ref.Name()] == f {
+			delete(p.flights, f.ref.Name())
+		}
+		p.mu.Unlock()
+		f.dropProgress()
+	})
 }
 
 // fly is the build itself: a remembered failure, a slot, the lock (or
@@ -387,6 +403,20 @@ func (p *Pipeline) beforePush(held context.Context, f *flight) func(context.Cont
 		}
 		return &pushedMeanwhile{digest: r.Digest, source: src}
 	}
+}
+
+// followed is called when a caller has read f's log to its end (or left):
+// the last one drops a finished build's progress.
+func (f *flight) followed() {
+	if f.waiting.Add(-1) == 0 && f.settled.Load() {
+		f.dropProgress()
+	}
+}
+
+// dropProgress folds a finished build's progress away.
+func (f *flight) dropProgress() {
+	f.fold.drop.Store(true)
+	f.log.Compact()
 }
 
 // Builds returns the running builds and the most recent finished ones,

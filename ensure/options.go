@@ -186,3 +186,19 @@ func WithLogger(l *slog.Logger) Option {
 		return nil
 	}
 }
+
+// WithProgressLimit sets how many bytes of a build's logs a caller that
+// joins it late is replayed: the last ones, after a line saying how many
+// were dropped, with the latest state of every step. Callers that follow
+// from the start get every log.
+//
+// The default is builder.DefaultProgressLogLimit (1 MiB).
+func WithProgressLimit(n int) Option {
+	return func(p *Pipeline) error {
+		if n < 0 {
+			return errors.New("progress limit must not be negative")
+		}
+		p.progressLimit = n
+		return nil
+	}
+}

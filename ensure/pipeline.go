@@ -15,6 +15,7 @@ import (
 
 	"github.com/ispec-dev/ispec/builder"
 	"github.com/ispec-dev/ispec/cache"
+	"github.com/ispec-dev/ispec/internal/replay"
 	"github.com/ispec-dev/ispec/spec"
 )
 
@@ -137,6 +138,8 @@ type Pipeline struct {
 	history    int
 	log        *slog.Logger
 
+	progressLimit int // bytes of a build's logs replayed to a late joiner
+
 	cacheMode     builder.CacheMode
 	cacheRegistry string
 
@@ -159,6 +162,8 @@ func New(opts ...Option) (*Pipeline, error) {
 		log:      slog.New(slog.DiscardHandler),
 		flights:  map[string]*flight{},
 		byID:     map[string]*flight{},
+
+		progressLimit: builder.DefaultProgressLogLimit,
 	}
 	for _, opt := range opts {
 		if err := opt(p); err != nil {
@@ -210,11 +215,11 @@ func (p *Pipeline) Ensure(ctx context.Context, img *spec.Image, req Request) (*R
 			return res, err
 		}
 	}
-	f, joined, err := p.join(ref, img, base, req)
+	f, rd, joined, err := p.join(ref, img, base, req)
 	if err != nil {
 		return nil, err
 	}
-	return p.await(ctx, f, joined, req, start)
+	return p.await(ctx, f, rd, joined, req, start)
 }
 
 // Join follows the build of ref that runs (or failed within the failure
@@ -225,26 +230,31 @@ func (p *Pipeline) Join(ctx context.Context, ref name.Tag, req Request) (*Result
 	start := time.Now()
 	p.mu.Lock()
 	f, ok := p.flights[ref.Name()]
+	var rd *replay.Reader[Event]
 	if ok {
 		f.callers.Add(1)
 		f.joinedBy(req.Caller)
+		f.waiting.Add(1)
+		rd = f.log.Reader()
 	}
 	p.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", ref.Name(), ErrNoBuild)
 	}
-	return p.await(ctx, f, true, req, start)
+	return p.await(ctx, f, rd, true, req, start)
 }
 
 // await follows f for one caller until it ends or the caller leaves.
-func (p *Pipeline) await(ctx context.Context, f *flight, joined bool, req Request, start time.Time) (*Result, error) {
+func (p *Pipeline) await(ctx context.Context, f *flight, rd *replay.Reader[Event], joined bool, req Request, start time.Time) (*Result, error) {
 	ref := f.ref
 	kind := KindAccepted
 	if joined {
 		kind = KindJoined
 	}
 	req.emit(Event{Kind: kind, Ref: ref.Name(), BuildID: f.id})
-	if err := f.log.Follow(ctx, req.Sink.orDrop()); err != nil {
+	err := rd.Follow(ctx, req.Sink.orDrop())
+	f.followed()
+	if err != nil {
 		return nil, fmt.Errorf("waiting for the build of %s: %w", ref.Name(), err)
 	}
 	<-f.done
@@ -341,11 +351,14 @@ func (p *Pipeline) find(ctx context.Context, ref name.Tag, req Request, start ti
 // returns the digest it pushed or wrote and the daemon that built it.
 // beforePush (when set) runs once every step succeeded, before the push.
 func (p *Pipeline) build(ctx context.Context, img *spec.Image, base, ref string, out *builder.Output, req Request, emit func(Event), beforePush func(context.Context) error) (v1.Hash, string, error) {
-	prog := builder.NewProgress()
+	// Its one watcher follows from the start: it keeps no logs for late
+	// ones (the build's event log does).
+	prog := builder.NewProgressLimit(0)
 	fed := make(chan struct{})
+	statuses := prog.Subscribe(context.Background())
 	go func() {
 		defer close(fed)
-		for s := range prog.Subscribe(context.Background()) {
+		for s := range statuses {
 			emit(Event{Kind: KindProgress, Time: time.Now(), Ref: ref, Status: s})
 		}
 	}()

@@ -44,7 +44,7 @@ type Log[T any] struct {
 
 	fold     Folder[T] // nil: nothing is folded
 	limit    int       // unfolded bytes beyond which items are folded
-	hard     int       // unfolded bytes beyond which followers are dropped
+	hard     int       // unfolded bytes beyond which followers are dropped; 0: never
 	unfolded int       // the size of items
 	next     int       // unfolded bytes that trigger the next fold
 }
@@ -58,12 +58,13 @@ func New[T any]() *Log[T] {
 }
 
 // NewCompacted returns an open, empty Log that folds the items every
-// follower has read into f once they cost more than limit bytes, and
-// ends a follower whose unread items cost more than 16 times limit
-// (with ErrBehind). limit must be positive.
-func NewCompacted[T any](f Folder[T], limit int) *Log[T] {
+// follower has read into f once they cost more than limit bytes (limit
+// must be positive), and ends a follower whose unread items cost more
+// than hard bytes with ErrBehind (hard 0: never; a follower that lags
+// then keeps what it has not read).
+func NewCompacted[T any](f Folder[T], limit, hard int) *Log[T] {
 	l := New[T]()
-	l.fold, l.limit, l.hard, l.next = f, limit, 16*limit, limit
+	l.fold, l.limit, l.hard, l.next = f, limit, hard, limit
 	return l
 }
 
@@ -100,7 +101,7 @@ func (l *Log[T]) Compact() {
 func (l *Log[T]) compact(always bool) {
 	end := l.base + len(l.items)
 	floor := end
-	if l.unfolded <= l.hard {
+	if l.hard == 0 || l.unfolded <= l.hard {
 		for c := range l.cursors {
 			if c.pos >= 0 && c.pos < floor {
 				floor = c.pos
@@ -144,15 +145,51 @@ func (l *Log[T]) Close() {
 // the follower fell behind (ErrBehind). fn runs on the caller's goroutine
 // and may block; the writer never waits for it.
 func (l *Log[T]) Follow(ctx context.Context, fn func(T)) error {
+	c, head := l.register()
+	return l.follow(ctx, c, head, fn)
+}
+
+// register adds a follower at the start: the folded head, then the items
+// from l.base on.
+func (l *Log[T]) register() (*cursor, []T) {
 	c := &cursor{}
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	var head []T
+	if l.fold != nil && l.unfolded > l.limit {
+		// Fold what every follower has read, so that this one starts
+		// from the head.
+		l.compact(false)
+	}
 	if l.fold != nil && l.base > 0 {
 		head = l.fold.Head()
 	}
 	c.pos = l.base
 	l.cursors[c] = struct{}{}
-	l.mu.Unlock()
+	return c, head
+}
+
+// Reader is a follower registered before it reads: nothing from its
+// position on is folded away before it gets it.
+type Reader[T any] struct {
+	l    *Log[T]
+	c    *cursor
+	head []T
+}
+
+// Reader registers a follower at the start of the log now; its Follow
+// must be called (once), or the log keeps everything it has not read.
+func (l *Log[T]) Reader() *Reader[T] {
+	c, head := l.register()
+	return &Reader[T]{l: l, c: c, head: head}
+}
+
+// Follow is Log.Follow from where the reader was registered.
+func (r *Reader[T]) Follow(ctx context.Context, fn func(T)) error {
+	return r.l.follow(ctx, r.c, r.head, fn)
+}
+
+func (l *Log[T]) follow(ctx context.Context, c *cursor, head []T, fn func(T)) error {
 	defer func() {
 		l.mu.Lock()
 		delete(l.cursors, c)
@@ -195,12 +232,15 @@ func (l *Log[T]) Follow(ctx context.Context, fn func(T)) error {
 }
 
 // Subscribe returns a channel with every item from the start, closed after
-// the last one once the log is closed, or when ctx is done.
+// the last one once the log is closed, or when ctx is done. The follower
+// is registered before Subscribe returns: nothing added after it is
+// folded away before the channel's reader gets it.
 func (l *Log[T]) Subscribe(ctx context.Context) <-chan T {
 	out := make(chan T)
+	c, head := l.register()
 	go func() {
 		defer close(out)
-		l.Follow(ctx, func(v T) {
+		l.follow(ctx, c, head, func(v T) {
 			select {
 			case out <- v:
 			case <-ctx.Done():

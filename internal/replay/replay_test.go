@@ -93,7 +93,7 @@ func (f *latest) Head() []string {
 func (f *latest) Size(it string) int { return len(it) }
 
 func TestALateFollowerGetsTheLatestItemPerKey(t *testing.T) {
-	l := NewCompacted[string](&latest{}, 100)
+	l := NewCompacted[string](&latest{}, 100, 0)
 	for i := 0; i < 1000; i++ {
 		l.Add(fmt.Sprintf("step%d=%04d", i%3, i)) // 10 bytes each
 	}
@@ -125,7 +125,7 @@ func TestALateFollowerGetsTheLatestItemPerKey(t *testing.T) {
 }
 
 func TestAFollowerThatKeepsUpMissesNothing(t *testing.T) {
-	l := NewCompacted[string](&latest{}, 200) // 50 items (350 bytes) between reads stay under the hard limit
+	l := NewCompacted[string](&latest{}, 200, 0) // 50 items (350 bytes) between reads stay under the hard limit
 	got := make(chan []string, 1)
 	read := make(chan int, 1000)
 	go func() {
@@ -168,7 +168,7 @@ func TestAFollowerThatKeepsUpMissesNothing(t *testing.T) {
 
 func TestAStuckFollowerIsEndedInsteadOfHoldingTheStream(t *testing.T) {
 	f := &latest{}
-	l := NewCompacted[string](f, 100)
+	l := NewCompacted[string](f, 100, 1600)
 	block := make(chan struct{})
 	inFn := make(chan struct{}, 1)
 	done := make(chan error, 1)
