@@ -26,9 +26,9 @@ type flight struct {
 	req     Request // the starter's, without its sink
 	started time.Time
 	log     *replay.Log[Event]
-	fold    *eventFold // the log's: late joiners get its progress compacted
-	waiting atomic.Int32 // callers that have not read the log to its end
-	settled atomic.Bool  // finished, and its progress may be dropped
+	fold    *eventFold    // the log's: late joiners get its progress compacted
+	waiting atomic.Int32  // callers that have not read the log to its end
+	settled atomic.Bool   // finished, and its progress may be dropped
 	done    chan struct{} // closed when res or err is set
 	callers atomic.Int32
 	fence   atomic.Int64 // the lease's, once taken
