@@ -1,12 +1,15 @@
 package server
 
 import (
+	"time"
+
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
 	apiv1 "github.com/ispec-dev/ispec/api/ispec/v1"
@@ -22,7 +25,9 @@ const MaxMessage = 16 << 20
 // auth, plus health (SERVING) and reflection, and gRPC's metrics and
 // ispec_calls_total in reg when it is set. creds nil is plain text. A
 // panic in a call fails that call with INTERNAL and is logged with its
-// stack; the server goes on.
+// stack; the server goes on. Each connection may open at most
+// WithMaxConcurrentStreams calls, clients may ping at most every 10s, and
+// a connection that does not answer the server's pings is closed.
 func (s *Server) GRPC(a *Auth, reg prometheus.Registerer, creds credentials.TransportCredentials) (*grpc.Server, *health.Server, error) {
 	authU, authS := a.Interceptors()
 	calls, err := newCallCounter(reg)
@@ -46,6 +51,12 @@ func (s *Server) GRPC(a *Auth, reg prometheus.Registerer, creds credentials.Tran
 	}
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxMessage),
+		grpc.MaxConcurrentStreams(s.maxStreams),
+		// Clients may ping every 10s at most, with or without a call; a
+		// connection that answers no ping within 20s is closed, so a
+		// vanished caller's streams end.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 	}

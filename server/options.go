@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -106,6 +107,21 @@ func WithUploadCacheSize(n int64) Option {
 	}
 }
 
+// WithSendTimeout sets how long one event may wait for its caller to read
+// it: a caller that reads nothing for that long has its stream ended
+// (DEADLINE_EXCEEDED); the build goes on for the others.
+//
+// The default is one minute.
+func WithSendTimeout(d time.Duration) Option {
+	return func(s *Server) error {
+		if d <= 0 {
+			return errors.New("send timeout must be positive")
+		}
+		s.sendTimeout = d
+		return nil
+	}
+}
+
 // WithUploadInFlight bounds the bytes of blobs being received at once
 // (their declared sizes): more writers wait.
 //
@@ -116,6 +132,20 @@ func WithUploadInFlight(n int64) Option {
 			return errors.New("upload bytes in flight must be positive")
 		}
 		s.blobOpts = append(s.blobOpts, blobstore.WithMaxInFlight(n))
+		return nil
+	}
+}
+
+// WithMaxConcurrentStreams sets how many calls one client connection may
+// have open at once (gRPC's MaxConcurrentStreams).
+//
+// The default is 1024.
+func WithMaxConcurrentStreams(n uint32) Option {
+	return func(s *Server) error {
+		if n == 0 {
+			return errors.New("max concurrent streams must be positive")
+		}
+		s.maxStreams = n
 		return nil
 	}
 }

@@ -44,6 +44,9 @@ type Server struct {
 	reg       prometheus.Registerer
 	m         *metrics
 	draining  atomic.Bool
+
+	sendTimeout time.Duration
+	maxStreams  uint32
 }
 
 // New returns a server that builds with p and answers lookups with
@@ -54,7 +57,8 @@ func New(p *ensure.Pipeline, lookup ensure.Lookup, opts ...Option) (*Server, err
 	if p == nil || lookup == nil {
 		return nil, errors.New("server: a pipeline and a lookup are required")
 	}
-	s := &Server{p: p, lookup: lookup, limits: ensure.DefaultLimits(), log: slog.New(slog.DiscardHandler)}
+	s := &Server{p: p, lookup: lookup, limits: ensure.DefaultLimits(), log: slog.New(slog.DiscardHandler),
+		sendTimeout: time.Minute, maxStreams: 1024}
 	for _, opt := range opts {
 		if err := opt(s); err != nil {
 			return nil, fmt.Errorf("server: %w", err)
@@ -345,23 +349,27 @@ func (s *Server) Build(req *apiv1.BuildRequest, stream apiv1.ImageService_BuildS
 		return err
 	}
 	opts := req.GetOptions()
-	var sendErr error
-	send := func(ev ensure.Event) {
-		if pe := EventToAPI(ev, opts.GetProgress()); pe != nil && sendErr == nil {
-			sendErr = stream.Send(pe)
-		}
-	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	snd := newSender(stream.Send, s.sendTimeout, stop)
+	defer snd.close()
+	send := func(ev ensure.Event) { snd.send(EventToAPI(ev, opts.GetProgress())) }
 	log := s.log.With("ref", img.Identity.Ref, "caller", Caller(ctx))
 	if req.GetFilesOmitted() {
 		// The caller left out its files' bytes: tell it whether they are
 		// needed.
-		if err := s.needFiles(ctx, img, up.needed, opts.GetForce(), stream, send); err != nil {
+		sendAPI := func(ev *apiv1.BuildEvent) error { snd.send(ev); return snd.err }
+		if err := s.needFiles(ctx, img, up.needed, opts.GetForce(), sendAPI, send); err != nil {
 			return err
 		}
-		return sendErr
+		return snd.err
 	}
 	start := time.Now()
 	res, err := s.p.Ensure(ctx, img, ensure.Request{Force: opts.GetForce(), NoCache: opts.GetNoCache(), Sink: send, Retain: up.retain, Caller: Caller(ctx)})
+	if snd.err != nil {
+		log.Info("caller stopped reading its events; its stream is ended and the build goes on for others", "error", snd.err)
+		return snd.err
+	}
 	if err != nil {
 		s.m.builds.WithLabelValues("failed").Inc()
 		if ctx.Err() != nil {
@@ -380,12 +388,12 @@ func (s *Server) Build(req *apiv1.BuildRequest, stream apiv1.ImageService_BuildS
 	}
 	log.Info("image ensured", "build_id", res.BuildID, "outcome", res.Outcome.String(), "digest", res.Digest.String(), "duration", res.Duration,
 		"fence", res.Fence, "daemon", res.Daemon)
-	return sendErr
+	return snd.err
 }
 
 // needFiles answers a build request without file bytes: the build of the
 // tag that runs, joined; found (done); or files_needed.
-func (s *Server) needFiles(ctx context.Context, img *spec.Image, needed []string, force bool, stream apiv1.ImageService_BuildServer, send ensure.Sink) error {
+func (s *Server) needFiles(ctx context.Context, img *spec.Image, needed []string, force bool, sendAPI func(*apiv1.BuildEvent) error, send ensure.Sink) error {
 	t, err := ensure.Tag(img)
 	if err != nil {
 		return errStatus(err)
@@ -418,7 +426,7 @@ func (s *Server) needFiles(ctx context.Context, img *spec.Image, needed []string
 		}
 		s.m.lookups.WithLabelValues(cache.Absent.String()).Inc()
 	}
-	return stream.Send(&apiv1.BuildEvent{Ref: t.Name(), Time: timestamppb.Now(),
+	return sendAPI(&apiv1.BuildEvent{Ref: t.Name(), Time: timestamppb.Now(),
 		Event: &apiv1.BuildEvent_FilesNeeded{FilesNeeded: &apiv1.FilesNeeded{Image: Identity(img), Paths: needed}}})
 }
 
@@ -426,7 +434,8 @@ func (s *Server) needFiles(ctx context.Context, img *spec.Image, needed []string
 // build the caller neither started nor joined is NOT_FOUND, as an unknown
 // id is (ids are no oracle), unless the caller is an admin.
 func (s *Server) Watch(req *apiv1.WatchRequest, stream apiv1.ImageService_WatchServer) error {
-	ctx := stream.Context()
+	ctx, stop := context.WithCancel(stream.Context())
+	defer stop()
 	who := callerOf(ctx)
 	if !who.admin {
 		b, ok := s.p.Build(req.GetBuildId())
@@ -435,16 +444,17 @@ func (s *Server) Watch(req *apiv1.WatchRequest, stream apiv1.ImageService_WatchS
 			return errStatus(fmt.Errorf("build %s: %w", req.GetBuildId(), ensure.ErrNotFound))
 		}
 	}
-	var sendErr error
-	_, err := s.p.Watch(ctx, req.GetBuildId(), func(ev ensure.Event) {
-		if pe := EventToAPI(ev, req.GetProgress()); pe != nil && sendErr == nil {
-			sendErr = stream.Send(pe)
-		}
-	})
+	snd := newSender(stream.Send, s.sendTimeout, stop)
+	defer snd.close()
+	_, err := s.p.Watch(ctx, req.GetBuildId(), func(ev ensure.Event) { snd.send(EventToAPI(ev, req.GetProgress())) })
+	if snd.err != nil {
+		s.log.Info("watcher stopped reading its events; its stream is ended and the build goes on", "build_id", req.GetBuildId(), "caller", Caller(ctx), "error", snd.err)
+		return snd.err
+	}
 	if err != nil {
 		return errStatus(err)
 	}
-	return sendErr
+	return nil
 }
 
 // ListBuilds implements ImageService: running and recent builds the
