@@ -3,6 +3,7 @@ package coord
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -237,3 +238,33 @@ func TestConfirmFailsWhenAnotherOwnerHasTheLease(t *testing.T) {
 		t.Errorf("confirm = %v, want ErrLeaseLost naming the holder", err)
 	}
 }
+
+func TestRedisLoggerLogsOncePerStateChange(t *testing.T) {
+	lines := make(chan string, 10)
+	l := NewRedisLogger(slog.New(lineHandler{lines}))
+	for i := 0; i < 5; i++ {
+		l.Printf(context.Background(), "redis: dial %s: %v", "127.0.0.1:1", errors.New("connection refused"))
+	}
+	l.Printf(context.Background(), "redis: pool: conn has unread data")
+	close(lines)
+	var got []string
+	for s := range lines {
+		got = append(got, s)
+	}
+	if len(got) != 2 || !strings.Contains(got[0], "connection refused") || !strings.Contains(got[1], "previous_repeated=4") {
+		t.Errorf("logged %q; want the dial error once, then the next state with its repeats", got)
+	}
+}
+
+// lineHandler sends each record as "message key=value...".
+type lineHandler struct{ ch chan string }
+
+func (h lineHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h lineHandler) Handle(_ context.Context, r slog.Record) error {
+	s := r.Message
+	r.Attrs(func(a slog.Attr) bool { s += " " + a.String(); return true })
+	h.ch <- s
+	return nil
+}
+func (h lineHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h lineHandler) WithGroup(string) slog.Handler      { return h }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/credentials"
 
@@ -53,15 +54,19 @@ non-loopback address are refused unless --tls-terminated-by-proxy says a
 proxy or service mesh terminates TLS in front of the server.
 
 On SIGTERM or SIGINT health turns NOT_SERVING, new builds are refused, and
-running builds finish (within --shutdown-grace) before the process exits.
+running builds finish (within --shutdown-grace, then they are stopped)
+and release their leases before Redis and BuildKit are closed and the
+process exits.
 
 Several replicas behind one load balancer share one build per tag through
 --redis-url: a lease per tag (renewed while the build runs), the build's
 events in a Redis stream that callers on other replicas follow, and failed
 builds remembered for --failure-ttl. A replica that dies loses its lease
-after --lease-ttl and a waiting replica builds. It is an efficiency lock:
-the worst case of a lost lease is one duplicate build of an identical image,
-never a wrong image. When Redis is unreachable builds go on, coordinated in
+after --lease-ttl and a waiting replica builds. A build whose lease cannot
+be renewed (Redis away for about --lease-ttl) or is confirmed lost right
+before its push stops without pushing; its callers get UNAVAILABLE and
+nothing is remembered. It is an efficiency lock: the worst case of a lost
+lease is one duplicate build of an identical image, never a wrong image. When Redis is unreachable builds go on, coordinated in
 process (metric ispec_coordination_degraded = 1; health stays SERVING).
 
 Several comma-separated --buildkit-addr make a pool: a build goes to the
@@ -219,6 +224,18 @@ drain:
 		case <-tick.C:
 		}
 	}
+	// Stopped builds release their leases and write their final records
+	// before Redis and BuildKit are closed (deferred above).
+	settled := time.After(30 * time.Second)
+settle:
+	for !srv.Idle() {
+		select {
+		case <-settled:
+			log.Warn("builds still stopping after 30s: closing Redis and BuildKit under them (their leases expire)")
+			break settle
+		case <-tick.C:
+		}
+	}
 	stopped := make(chan struct{})
 	go func() { gs.GracefulStop(); close(stopped) }()
 	select {
@@ -276,6 +293,9 @@ func newServePipeline(ctx context.Context, cfg *config, stderr io.Writer, log *s
 		if sc.FailureTTL > streamTTL {
 			streamTTL = sc.FailureTTL
 		}
+		// go-redis's own messages go to the structured log, once per
+		// state change.
+		redis.SetLogger(coord.NewRedisLogger(log))
 		rc, err = coord.New(sc.RedisURL, coord.WithLeaseTTL(sc.LeaseTTL), coord.WithStreamTTL(streamTTL), coord.WithLogger(log))
 		if err != nil {
 			return nil, usageError{fmt.Errorf("redis-url: %w", errors.Unwrap(err))}
