@@ -3,6 +3,7 @@ package testenv
 import (
 	"net"
 	"os/exec"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -43,6 +44,27 @@ func (r *Redis) Start() {
 	}
 	if err := waitDial("tcp", r.Addr, 10*time.Second); err != nil {
 		r.t.Fatalf("redis-server on %s: %v", r.Addr, err)
+	}
+}
+
+// Pause stops the server's process (SIGSTOP): connections stay open and
+// every command waits, as with a Redis that hangs; Resume or Stop ends
+// it.
+func (r *Redis) Pause() {
+	r.t.Helper()
+	if err := r.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		r.t.Fatalf("pausing redis-server: %v", err)
+	}
+}
+
+// Resume continues a paused server (SIGCONT).
+func (r *Redis) Resume() {
+	r.t.Helper()
+	if r.cmd == nil || r.cmd.Process == nil {
+		return
+	}
+	if err := r.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		r.t.Fatalf("resuming redis-server: %v", err)
 	}
 }
 
