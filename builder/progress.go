@@ -31,7 +31,7 @@ func NewProgress() *Progress { return NewProgressLimit(DefaultProgressLogLimit) 
 // subscribes before the build starts still gets every status).
 func NewProgressLimit(limit int) *Progress {
 	fold := statusFold{NewProgressState(limit)}
-	return &Progress{log: replay.NewCompacted[*client.SolveStatus](fold, max(limit/4, 256<<10), 0)}
+	return &Progress{log: replay.NewCompacted[*client.SolveStatus](fold, max(limit/8, 64<<10), 0)}
 }
 
 // Publish appends an event. Publishing after Close is ignored.

@@ -30,7 +30,7 @@ const maxLag = 32 << 20
 // bytes of logs to a late joiner.
 func newEventLog(limit int) (*replay.Log[Event], *eventFold) {
 	f := &eventFold{limit: limit}
-	return replay.NewCompacted[Event](f, max(limit/4, 256<<10), maxLag), f
+	return replay.NewCompacted[Event](f, max(limit/8, 64<<10), maxLag), f
 }
 
 // Fold implements replay.Folder.

@@ -117,6 +117,15 @@ func TestALateJoinerGetsCompactProgressAndAFinishedBuildKeepsNone(t *testing.T) 
 		_, err := p.Join(context.Background(), tag, Request{Sink: late.sink})
 		joined <- err
 	}()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if bs := p.Builds(); len(bs) == 1 && bs[0].Callers == 2 {
+			break // the late caller joined
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the late caller did not join")
+		}
+		time.Sleep(time.Millisecond) // polls a condition
+	}
 	close(b.gate)
 	if err := <-done; err != nil {
 		t.Fatal(err)

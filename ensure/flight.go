@@ -185,10 +185,12 @@ func (p *Pipeline) run(f *flight) {
 		delete(p.flights, f.ref.Name())
 	}
 	p.mu.Unlock()
+	// Settled before the log ends: the last caller to read it to its end
+	// drops the progress (or this does, when none reads).
+	f.settled.Store(!keep)
 	f.log.Close()
 	close(f.done)
 	if !keep {
-		f.settled.Store(true)
 		if f.waiting.Load() == 0 {
 			f.dropProgress()
 		}

@@ -315,15 +315,34 @@ func TestWatchReplaysFromTheStart(t *testing.T) {
 	go p.Ensure(context.Background(), image(testRef), Request{Sink: ev.sink})
 	waitFor(t, func() bool { return contains(ev.list(), KindProgress) })
 	id := p.Builds()[0].ID
-	close(b.gate)
 	var watched events
-	res, err := p.Watch(context.Background(), id, watched.sink)
-	if err != nil || res.Outcome != OutcomeBuilt {
-		t.Fatalf("watch = %+v, %v", res, err)
+	type watchEnd struct {
+		res *Result
+		err error
+	}
+	ended := make(chan watchEnd, 1)
+	go func() {
+		res, err := p.Watch(context.Background(), id, watched.sink)
+		ended <- watchEnd{res, err}
+	}()
+	waitFor(t, func() bool { return contains(watched.list(), KindProgress) })
+	close(b.gate)
+	w := <-ended
+	if w.err != nil || w.res.Outcome != OutcomeBuilt {
+		t.Fatalf("watch = %+v, %v", w.res, w.err)
 	}
 	want := []Kind{KindBuilding, KindProgress, KindPushed, KindDone}
 	if got := watched.list(); !reflect.DeepEqual(got, want) {
 		t.Errorf("watched events = %v, want %v", got, want)
+	}
+	// Once finished, the build keeps its events, not its progress.
+	waitFor(t, func() bool { return contains(ev.list(), KindDone) })
+	var after events
+	if _, err := p.Watch(context.Background(), id, after.sink); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := after.list(), []Kind{KindBuilding, KindPushed, KindDone}; !reflect.DeepEqual(got, want) {
+		t.Errorf("events watched after the build = %v, want %v", got, want)
 	}
 	if _, err := p.Watch(context.Background(), "nope", nil); ClassOf(err) != ClassNotFound {
 		t.Errorf("unknown id: err = %v, want not found", err)
