@@ -475,7 +475,11 @@ func (p *Pipeline) Watch(ctx context.Context, id string, sink Sink) (*Result, er
 	if !ok {
 		return nil, fmt.Errorf("build %s: %w", id, ErrNotFound)
 	}
-	if err := f.log.Follow(ctx, sink.orDrop()); err != nil {
+	err := f.log.Follow(ctx, sink.orDrop())
+	if errors.Is(err, replay.ErrBehind) {
+		err = waitDone(ctx, f) // a slow watcher misses events, not the end
+	}
+	if err != nil {
 		return nil, err
 	}
 	<-f.done

@@ -254,6 +254,11 @@ func (p *Pipeline) await(ctx context.Context, f *flight, rd *replay.Reader[Event
 	req.emit(Event{Kind: kind, Ref: ref.Name(), BuildID: f.id})
 	err := rd.Follow(ctx, req.Sink.orDrop())
 	f.followed()
+	if errors.Is(err, replay.ErrBehind) {
+		// Too slow a reader misses events, not its result.
+		req.emit(Event{Kind: KindWarning, Ref: ref.Name(), BuildID: f.id, Message: "this caller read the build's events too slowly: some were dropped"})
+		err = waitDone(ctx, f)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("waiting for the build of %s: %w", ref.Name(), err)
 	}
@@ -268,6 +273,16 @@ func (p *Pipeline) await(ctx context.Context, f *flight, rd *replay.Reader[Event
 	res.Duration = time.Since(start)
 	req.emit(Event{Kind: KindDone, Ref: ref.Name(), BuildID: f.id, Digest: res.Digest, Result: &res})
 	return &res, nil
+}
+
+// waitDone waits for f to end, or ctx.
+func waitDone(ctx context.Context, f *flight) error {
+	select {
+	case <-f.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Export builds img into opts.Output: no lookup, no lock, no push. A nested

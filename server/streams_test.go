@@ -159,13 +159,13 @@ func fakeSpec(t *testing.T) *spec.Image {
 // and returns its id once it runs, and its result.
 func (s *fakeServer) startBuild(t *testing.T) (string, <-chan error) {
 	t.Helper()
-	id, done, _ := s.startBuildSeen(t)
+	id, done, _ := s.startBuildSeen(t, apiv1.ProgressDetail_PROGRESS_DETAIL_NONE)
 	return id, done
 }
 
 // startBuildSeen is startBuild; seen is closed once the caller has read
 // the step named "logged".
-func (s *fakeServer) startBuildSeen(t *testing.T) (string, <-chan error, <-chan struct{}) {
+func (s *fakeServer) startBuildSeen(t *testing.T, detail apiv1.ProgressDetail) (string, <-chan error, <-chan struct{}) {
 	t.Helper()
 	seen := make(chan struct{})
 	var once sync.Once
@@ -187,7 +187,7 @@ func (s *fakeServer) startBuildSeen(t *testing.T) (string, <-chan error, <-chan 
 	done := make(chan error, 1)
 	img := fakeSpec(t)
 	go func() {
-		res, err := c.Build(context.Background(), img, ensure.Request{Sink: sink}, apiv1.ProgressDetail_PROGRESS_DETAIL_STEPS)
+		res, err := c.Build(context.Background(), img, ensure.Request{Sink: sink}, detail)
 		if err == nil && res.Outcome != ensure.OutcomeBuilt {
 			err = fmt.Errorf("outcome %s, want built", res.Outcome)
 		}
@@ -268,7 +268,7 @@ func TestTenMegabytesOfLogsAndTwentyLateWatchersStayUnderTwiceTheCap(t *testing.
 		return m.HeapAlloc
 	}
 	base := heap()
-	id, built, callerSaw := s.startBuildSeen(t)
+	id, built, callerSaw := s.startBuildSeen(t, apiv1.ProgressDetail_PROGRESS_DETAIL_STEPS)
 	close(s.b.start)
 	select {
 	case <-callerSaw: // the build's caller read every log
