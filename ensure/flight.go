@@ -170,7 +170,7 @@ func (p *Pipeline) run(f *flight) {
 	f.res, f.err, f.finished = res, err, time.Now()
 	// A finished build keeps its events for Watch, not its spec, request
 	// or (unless its failure is remembered) progress.
-	f.img, f.req, f.base = nil, Request{}, ""
+	f.img, f.req, f.base = nil, Request{Caller: f.req.Caller}, ""
 	p.active--
 	p.recent = append(p.recent, f)
 	for len(p.recent) > p.history {
