@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -16,14 +15,14 @@ type escapeError struct{ msg string }
 func (e *escapeError) Error() string { return e.msg }
 
 // confine resolves rel, a slash-separated path relative to root (a folder
-// whose own symlinks are resolved), one component at a time. It refuses
+// whose own symlinks are resolved), one component at a time, in f. It refuses
 // absolute paths, .. escapes and any symlink on the way, the last
 // component included, that resolves outside root (an *escapeError). It
 // returns the path on disk with every symlink resolved, except the last
 // component's when followLast is false (a tree records a symlink at its
 // root as a symlink). Other errors are the file system's (fs.ErrNotExist
 // for a missing component).
-func confine(root, rel string, followLast bool) (string, error) {
+func (f *fsys) confine(root, rel string, followLast bool) (string, error) {
 	if msg := checkRelPath(rel); msg != "" {
 		return "", &escapeError{fmt.Sprintf("%q %s", rel, msg)}
 	}
@@ -35,7 +34,7 @@ func confine(root, rel string, followLast bool) (string, error) {
 	cur := root
 	for i, part := range parts {
 		next := filepath.Join(cur, part)
-		info, err := os.Lstat(next)
+		info, err := f.lstat(next)
 		if err != nil {
 			return "", err
 		}
@@ -44,15 +43,18 @@ func confine(root, rel string, followLast bool) (string, error) {
 			continue
 		}
 		link := path.Join(parts[:i+1]...)
-		real, err := filepath.EvalSymlinks(next)
-		if errors.Is(err, fs.ErrNotExist) {
+		real, err := f.evalSymlinks(next)
+		var out *outsideError
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
 			return "", fmt.Errorf("%s is a symlink to nothing: %w", link, fs.ErrNotExist)
-		}
-		if err != nil {
+		case errors.As(err, &out):
+			// Under a root: the link leads out of it, so out of root too.
+		case err != nil:
 			return "", err
 		}
-		if !within(root, real) {
-			target, _ := os.Readlink(next)
+		if out != nil || !within(root, real) {
+			target, _ := f.readlink(next)
 			return "", &escapeError{fmt.Sprintf("%q leads outside the spec file's folder through the symlink %s -> %s; files are read only from inside that folder", rel, link, target)}
 		}
 		if i == len(parts)-1 && !followLast {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -111,28 +110,28 @@ func PermBits(m fs.FileMode) uint32 {
 // and hashes every file's content on all cores. Files are
 // streamed, never read whole. Symlinks are recorded, not followed.
 func HashTree(ctx context.Context, root string, ig *Ignorer) (*Tree, error) {
-	return hashTree(ctx, root, ig, nil)
+	return hashTree(ctx, &fsys{}, root, ig, nil)
 }
 
-// hashTree is HashTree with the digests of files whose content is not on
-// disk (Options.Digests), by path.
-func hashTree(ctx context.Context, root string, ig *Ignorer, known map[string]string) (*Tree, error) {
+// hashTree is HashTree reading from f, with the digests of files whose
+// content is not on disk (Options.Digests), by path.
+func hashTree(ctx context.Context, f *fsys, root string, ig *Ignorer, known map[string]string) (*Tree, error) {
 	if ig == nil {
 		ig = &Ignorer{}
 	}
-	info, err := os.Lstat(root)
+	info, err := f.lstat(root)
 	if err != nil {
 		return nil, err
 	}
 	t := &Tree{Root: root}
 	if !info.IsDir() {
-		e, err := entryFor(".", root, info)
+		e, err := entryFor(f, ".", root, info)
 		if err != nil {
 			return nil, err
 		}
 		t.Entries = []Entry{e}
 	} else {
-		err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		err = f.walkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
@@ -147,7 +146,12 @@ func hashTree(ctx context.Context, root string, ig *Ignorer, known map[string]st
 				}
 				return nil
 			}
-			info, err := d.Info()
+			var info fs.FileInfo
+			if f.root == nil {
+				info, err = d.Info()
+			} else {
+				info, err = f.lstat(p)
+			}
 			if err != nil {
 				return err
 			}
@@ -158,7 +162,7 @@ func hashTree(ctx context.Context, root string, ig *Ignorer, known map[string]st
 				t.Excluded = append(t.Excluded, rel)
 				return nil
 			}
-			e, err := entryFor(rel, p, info)
+			e, err := entryFor(f, rel, p, info)
 			if err != nil {
 				return err
 			}
@@ -170,7 +174,7 @@ func hashTree(ctx context.Context, root string, ig *Ignorer, known map[string]st
 		}
 	}
 	sort.Slice(t.Entries, func(i, j int) bool { return t.Entries[i].Path < t.Entries[j].Path })
-	if err := hashFiles(ctx, root, info.IsDir(), t.Entries, known); err != nil {
+	if err := hashFiles(ctx, f, root, info.IsDir(), t.Entries, known); err != nil {
 		return nil, err
 	}
 	t.Digest = treeDigest(t.Entries)
@@ -186,7 +190,7 @@ func treeDigest(entries []Entry) string {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
-func entryFor(rel, p string, info fs.FileInfo) (Entry, error) {
+func entryFor(f *fsys, rel, p string, info fs.FileInfo) (Entry, error) {
 	e := Entry{Path: rel, Mode: PermBits(info.Mode())}
 	switch {
 	case info.Mode().IsRegular():
@@ -194,21 +198,21 @@ func entryFor(rel, p string, info fs.FileInfo) (Entry, error) {
 	case info.IsDir():
 		e.Kind = KindDir
 	case info.Mode()&fs.ModeSymlink != 0:
-		target, err := os.Readlink(p)
+		target, err := f.readlink(p)
 		if err != nil {
 			return e, err
 		}
 		e.Kind, e.Target = KindSymlink, target
 		e.Mode = 0o777
 	default:
-		return e, fmt.Errorf("%s: not a regular file, folder or symlink (%s)", p, info.Mode().Type())
+		return e, fmt.Errorf("%s: not a regular file, folder or symlink (it is %s)", p, kindOf(info.Mode()))
 	}
 	return e, nil
 }
 
 // hashFiles fills in the digest of each file entry, with one worker per
 // core; a file whose digest is known is not read.
-func hashFiles(ctx context.Context, root string, isDir bool, entries []Entry, known map[string]string) error {
+func hashFiles(ctx context.Context, f *fsys, root string, isDir bool, entries []Entry, known map[string]string) error {
 	work := make(chan int)
 	var (
 		wg       sync.WaitGroup
@@ -229,7 +233,7 @@ func hashFiles(ctx context.Context, root string, isDir bool, entries []Entry, kn
 				d, ok := known[p]
 				var err error
 				if !ok {
-					d, err = hashFile(p, buf)
+					d, err = hashFile(f, p, buf)
 				}
 				if err != nil {
 					mu.Lock()
@@ -260,14 +264,14 @@ func hashFiles(ctx context.Context, root string, isDir bool, entries []Entry, kn
 	return ctx.Err()
 }
 
-func hashFile(p string, buf []byte) (string, error) {
-	f, err := os.Open(p)
+func hashFile(f *fsys, p string, buf []byte) (string, error) {
+	file, _, err := f.open(p)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
+	defer file.Close()
 	h := sha256.New()
-	if _, err := io.CopyBuffer(h, f, buf); err != nil {
+	if _, err := io.CopyBuffer(h, file, buf); err != nil {
 		return "", fmt.Errorf("reading %s: %w", p, err)
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
@@ -275,5 +279,5 @@ func hashFile(p string, buf []byte) (string, error) {
 
 // FileDigest is the content digest of a single file, "sha256:<hex>".
 func FileDigest(p string) (string, error) {
-	return hashFile(p, make([]byte, 64<<10))
+	return hashFile(&fsys{}, p, make([]byte, 64<<10))
 }

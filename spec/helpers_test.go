@@ -56,3 +56,26 @@ func loadErr(t testing.TB, dir, file string) error {
 	}
 	return err
 }
+
+// loadRoot loads a spec file (relative to dir) through an os.Root at dir,
+// as a server loads an upload.
+func loadRoot(t testing.TB, dir, file string) (*Image, error) {
+	t.Helper()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	return Load(context.Background(), file, Options{Root: root})
+}
+
+// loadRootErr loads a spec file through a root that must be invalid and
+// returns the error.
+func loadRootErr(t testing.TB, dir, file string) error {
+	t.Helper()
+	_, err := loadRoot(t, dir, file)
+	if err == nil {
+		t.Fatalf("Load(%s) under a root: want an error, got none", file)
+	}
+	return err
+}

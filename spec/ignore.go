@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -85,10 +84,16 @@ type gitPattern struct {
 }
 
 // LoadIgnorer reads .ispecignore (gitignore rules) and .dockerignore
-// (Docker's rules) from root, when present. .git is always ignored.
+// (Docker's rules) from root, when present. .git is always ignored. An
+// ignore file must be a regular file of at most MaxFileSize bytes.
 func LoadIgnorer(root string) (*Ignorer, error) {
+	return loadIgnorer(&fsys{}, root)
+}
+
+// loadIgnorer is LoadIgnorer reading from f.
+func loadIgnorer(f *fsys, root string) (*Ignorer, error) {
 	ig := &Ignorer{}
-	lines, err := readLines(filepath.Join(root, IspecIgnoreFile))
+	lines, err := readLines(f, root, IspecIgnoreFile)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +102,7 @@ func LoadIgnorer(root string) (*Ignorer, error) {
 			ig.git = append(ig.git, p)
 		}
 	}
-	lines, err = readLines(filepath.Join(root, DockerIgnoreFile))
+	lines, err = readLines(f, root, DockerIgnoreFile)
 	if err != nil {
 		return nil, err
 	}
@@ -112,31 +117,31 @@ func LoadIgnorer(root string) (*Ignorer, error) {
 		}
 		pm, err := patternmatcher.New(pats)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", filepath.Join(root, DockerIgnoreFile), err)
+			return nil, fmt.Errorf("%s: %w", DockerIgnoreFile, err)
 		}
 		ig.docker = pm
 	}
 	return ig, nil
 }
 
-func readLines(p string) ([]string, error) {
-	f, err := os.Open(p)
+// readLines reads the ignore file name in the folder dir; none when it
+// does not exist.
+func readLines(f *fsys, dir, name string) ([]string, error) {
+	data, err := f.readFile(filepath.Join(dir, name), MaxFileSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading ignore file: %w", err)
+		return nil, errors.New(describe("ignore file "+name, err))
 	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		out = append(out, sc.Text())
+	if len(data) == 0 {
+		return nil, nil
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", p, err)
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSuffix(l, "\r")
 	}
-	return out, nil
+	return lines, nil
 }
 
 // Ignored reports whether rel (slash-separated) is left out. isDir says

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -31,6 +30,17 @@ type Options struct {
 	// before asking for its bytes. Such an image cannot be built (the
 	// builder checks every file it sends against its digest).
 	Digests map[string]string
+	// Root confines every read of the spec and of the files it references
+	// (nested base specs, lock, ignore and requirements files, copied
+	// trees, secret sources) to one folder: a server's upload. The path
+	// given to Load is then relative to it; an absolute path, a .. or a
+	// symlink that leads out of it is an invalid spec, and so is a spec,
+	// lock, ignore or requirements file that is not a regular file. The
+	// root is used while Load runs only.
+	//
+	// The default, nil, reads the host's files: a nested base spec may be
+	// anywhere (../base.yaml in a monorepo).
+	Root *os.Root
 }
 
 // Image is a loaded spec: validated, normalized, its files hashed, its
@@ -86,41 +96,52 @@ func (img *Image) writtenIndex(i int, p string) int {
 
 // Load reads the spec file at path and everything it references, and
 // returns the image it declares. Every problem with the spec is a
-// *FieldError (or Errors) that matches ErrInvalid.
+// *FieldError (or Errors) that matches ErrInvalid. With Options.Root,
+// path is relative to the root and nothing outside it is read.
 func Load(ctx context.Context, path string, opts Options) (*Image, error) {
-	l := &loader{opts: opts, done: map[string]*Image{}}
-	return l.load(ctx, path)
+	f, err := newFsys(opts.Root)
+	if err != nil {
+		return nil, err
+	}
+	l := &loader{opts: opts, fs: f, done: map[string]*Image{}}
+	shown, disk := path, path
+	if f.root == nil {
+		if disk, err = filepath.Abs(path); err != nil {
+			return nil, fmt.Errorf("resolving %s: %w", path, err)
+		}
+	} else {
+		if !filepath.IsLocal(path) {
+			return nil, &FieldError{File: path, Msg: "the spec file must be a path inside the upload"}
+		}
+		shown = filepath.ToSlash(filepath.Clean(path))
+		disk = f.disk(shown)
+	}
+	real, err := f.evalSymlinks(disk)
+	if err != nil {
+		return nil, &FieldError{File: shown, Msg: describe("the spec file", err)}
+	}
+	return l.load(ctx, shown, real)
 }
 
 type loader struct {
 	opts  Options
-	stack []string
+	fs    *fsys
+	stack []string // the real paths of the specs being loaded, outermost first
 	done  map[string]*Image
 }
 
-func (l *loader) load(ctx context.Context, file string) (*Image, error) {
-	abs, err := filepath.Abs(file)
-	if err != nil {
-		return nil, fmt.Errorf("resolving %s: %w", file, err)
-	}
-	if real, err := filepath.EvalSymlinks(abs); err == nil {
-		abs = real
-	}
-	for i, s := range l.stack {
-		if s == abs {
-			chain := append(append([]string{}, l.stack[i:]...), abs)
-			return nil, &FieldError{File: file, Field: "base_image.spec", Msg: "nested specs form a cycle: " + strings.Join(chain, " -> ")}
-		}
-	}
-	if img, ok := l.done[abs]; ok {
+// load loads the spec file shown as file (in errors and Image.File),
+// whose real path on disk is real.
+func (l *loader) load(ctx context.Context, file, real string) (*Image, error) {
+	if img, ok := l.done[real]; ok {
 		return img, nil
 	}
-	l.stack = append(l.stack, abs)
+	l.stack = append(l.stack, real)
 	defer func() { l.stack = l.stack[:len(l.stack)-1] }()
 
-	data, err := readBounded(file)
+	data, err := l.fs.readFile(real, MaxFileSize)
 	if err != nil {
-		return nil, err
+		return nil, &FieldError{File: file, Msg: describe("the spec file", err)}
 	}
 	s, err := Decode(file, data, FormatOf(file))
 	if err != nil {
@@ -134,11 +155,11 @@ func (l *loader) load(ctx context.Context, file string) (*Image, error) {
 	if err := c.err(); err != nil {
 		return nil, err
 	}
-	img := &Image{File: file, Dir: realDir(filepath.Dir(abs)), Spec: normalize(s), digests: l.opts.Digests, written: s.Copy}
+	img := &Image{File: file, Dir: filepath.Dir(real), Spec: normalize(s), digests: l.opts.Digests, written: s.Copy}
 	img.Spec.lines = s.lines
 
 	if p := img.Spec.BaseImage.Spec; p != "" {
-		parent, err := l.load(ctx, img.resolve(p))
+		parent, err := l.parent(ctx, img, c, p)
 		if err != nil {
 			return nil, err
 		}
@@ -156,11 +177,11 @@ func (l *loader) load(ctx context.Context, file string) (*Image, error) {
 		}
 		img.Base = base
 	}
-	if err := img.hashFiles(ctx, c, l.opts.SecretFiles); err != nil {
+	if err := img.hashFiles(ctx, l.fs, c, l.opts.SecretFiles); err != nil {
 		return nil, err
 	}
 	if !l.opts.IgnoreLock {
-		if img.Lock, err = ReadLock(file); err != nil {
+		if img.Lock, err = readLock(l.fs, file, l.fs.diskOf(file)); err != nil {
 			return nil, err
 		}
 	}
@@ -170,8 +191,65 @@ func (l *loader) load(ctx context.Context, file string) (*Image, error) {
 		}
 	}
 	img.computeIdentity()
-	l.done[abs] = img
+	l.done[real] = img
 	return img, nil
+}
+
+// parent loads the base spec p that img names. Without a root it may be
+// anywhere (../base.yaml in a monorepo); under a root it is a relative
+// path that stays inside it, through no symlink that leads out. Chains
+// are at most MaxBaseDepth deep, and never cycles.
+func (l *loader) parent(ctx context.Context, img *Image, c *collector, p string) (*Image, error) {
+	const field = "base_image.spec"
+	shown, disk := img.resolve(p), img.resolve(p)
+	if l.fs.root != nil {
+		if path.IsAbs(p) || filepath.IsAbs(p) || strings.HasPrefix(p, `\`) || (len(p) > 1 && p[1] == ':') {
+			c.add(0, field, "%q is absolute; on a server a base spec is read from the upload only: give its path relative to this spec's folder", p)
+			return nil, c.err()
+		}
+		name, err := l.fs.name(disk)
+		if err != nil {
+			c.add(0, field, "%q climbs out of the upload with ..; on a server a base spec is read from the upload only", p)
+			return nil, c.err()
+		}
+		shown = name
+	}
+	real, err := l.fs.evalSymlinks(disk)
+	if err != nil {
+		var out *outsideError
+		if errors.As(err, &out) {
+			c.add(0, field, "%s; on a server a base spec is read from the upload only", out.Error())
+		} else {
+			c.add(0, field, "%s (paths are relative to the spec file's folder)", describe(fmt.Sprintf("%q", p), err))
+		}
+		return nil, c.err()
+	}
+	for i, s := range l.stack {
+		if s == real {
+			chain := append(append([]string{}, l.stack[i:]...), real)
+			c.add(0, field, "nested specs form a cycle: %s", strings.Join(l.shownChain(chain), " -> "))
+			return nil, c.err()
+		}
+	}
+	if len(l.stack) > MaxBaseDepth {
+		c.add(0, field, "more than %d nested base specs below %s; name a built base image (base_image: REF) instead of its spec somewhere in the chain",
+			MaxBaseDepth, l.shownChain(l.stack[:1])[0])
+		return nil, c.err()
+	}
+	return l.load(ctx, shown, real)
+}
+
+// shownChain names real paths for an error: relative to the root under
+// one, as they are on the host otherwise.
+func (l *loader) shownChain(reals []string) []string {
+	out := make([]string, len(reals))
+	for i, r := range reals {
+		out[i] = r
+		if n, err := l.fs.name(r); err == nil && l.fs.root != nil {
+			out[i] = n
+		}
+	}
+	return out
 }
 
 // BaseRef returns the reference to build FROM for a platform when the base
@@ -213,7 +291,7 @@ type Exclusion struct {
 // copy sources and source tree. Every path must stay inside the spec's
 // folder (see confine); secret files, the spec file and its lock are left
 // out of the trees.
-func (img *Image) hashFiles(ctx context.Context, c *collector, extraSecrets []string) error {
+func (img *Image) hashFiles(ctx context.Context, f *fsys, c *collector, extraSecrets []string) error {
 	s := img.Spec
 	fileErr := func(field, p string, err error) error {
 		if ctx.Err() != nil {
@@ -226,11 +304,11 @@ func (img *Image) hashFiles(ctx context.Context, c *collector, extraSecrets []st
 		case errors.Is(err, fs.ErrNotExist):
 			c.add(0, field, "%s does not exist (paths are relative to the spec file's folder)", p)
 		default:
-			c.add(0, field, "%v", err)
+			c.add(0, field, "%s", describe(p, err))
 		}
 		return c.err()
 	}
-	secrets, err := img.checkSecrets(fileErr)
+	secrets, err := img.checkSecrets(f, fileErr)
 	if err != nil {
 		return err
 	}
@@ -240,31 +318,31 @@ func (img *Image) hashFiles(ctx context.Context, c *collector, extraSecrets []st
 		}
 	}
 	if s.Requirements != "" {
-		if err := img.loadRequirements(ctx, c); err != nil {
+		if err := img.loadRequirements(ctx, f, c); err != nil {
 			return err
 		}
 	}
-	own := ownFiles(img.File)
+	own := ownFiles(f, f.diskOf(img.File))
 	// tree hashes one copied tree, refusing a root that is a secret; the
 	// spec file and its lock are left out of it.
 	tree := func(field, p string, ig *Ignorer, wantDir bool) (*Tree, error) {
-		root, err := confine(img.Dir, filepath.ToSlash(p), false)
+		root, err := f.confine(img.Dir, filepath.ToSlash(p), false)
 		var info fs.FileInfo
 		if err == nil {
-			info, err = os.Stat(root)
+			info, err = f.stat(root)
 		}
 		if err == nil && wantDir && !info.IsDir() {
 			err = fmt.Errorf("%s is not a folder", p)
 		}
 		if err == nil && ig == nil {
-			ig, err = LoadIgnorer(root)
+			ig, err = loadIgnorer(f, root)
 		}
 		if err == nil && ig.WithSecrets(secrets).secret(info) {
 			err = fmt.Errorf("%s is a pip secret file; secrets never enter a layer", p)
 		}
 		var t *Tree
 		if err == nil {
-			t, err = hashTree(ctx, root, ig.WithSecrets(secrets).withOwn(own), img.digests)
+			t, err = hashTree(ctx, f, root, ig.WithSecrets(secrets).withOwn(own), img.digests)
 		}
 		if err != nil {
 			return nil, fileErr(field, p, err)
@@ -275,9 +353,9 @@ func (img *Image) hashFiles(ctx context.Context, c *collector, extraSecrets []st
 		return t, nil
 	}
 	if len(s.Copy) > 0 {
-		ig, err := LoadIgnorer(img.Dir)
+		ig, err := loadIgnorer(f, img.Dir)
 		if err != nil {
-			return fileErr("copy", img.Dir, err)
+			return fileErr("copy", ".", err)
 		}
 		for i, p := range s.Copy {
 			t, err := tree(fmt.Sprintf("copy[%d]", img.writtenIndex(i, p)), p, ig.under(p), false)
@@ -298,22 +376,22 @@ func (img *Image) hashFiles(ctx context.Context, c *collector, extraSecrets []st
 // checkSecrets checks that every pip_secret_mounts source is a readable
 // file inside the spec's folder, records where it is read from, and
 // returns the files' identities.
-func (img *Image) checkSecrets(fileErr func(field, p string, err error) error) ([]fs.FileInfo, error) {
+func (img *Image) checkSecrets(f *fsys, fileErr func(field, p string, err error) error) ([]fs.FileInfo, error) {
 	var infos []fs.FileInfo
 	for i, m := range img.Spec.PipSecretMounts {
 		field := fmt.Sprintf("pip_secret_mounts[%d]", i)
-		p, err := confine(img.Dir, filepath.ToSlash(m.Source), true)
+		p, err := f.confine(img.Dir, filepath.ToSlash(m.Source), true)
 		var info fs.FileInfo
 		if err == nil {
-			info, err = os.Stat(p)
+			info, err = f.stat(p)
 		}
 		if err == nil && !info.Mode().IsRegular() {
 			err = fmt.Errorf("source %s is not a regular file", m.Source)
 		}
 		if err == nil {
-			var f *os.File
-			if f, err = os.Open(p); err == nil {
-				f.Close()
+			var file *os.File
+			if file, info, err = f.open(p); err == nil {
+				file.Close()
 			}
 		}
 		if err != nil {
@@ -326,25 +404,4 @@ func (img *Image) checkSecrets(fileErr func(field, p string, err error) error) (
 		infos = append(infos, info)
 	}
 	return infos, nil
-}
-
-// readBounded reads a spec file, refusing one larger than MaxFileSize
-// without reading it whole.
-func readBounded(file string) ([]byte, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, &FieldError{File: file, Msg: "spec file does not exist"}
-		}
-		return nil, &FieldError{File: file, Msg: err.Error()}
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, &FieldError{File: file, Msg: err.Error()}
-	}
-	if len(data) > MaxFileSize {
-		return nil, &FieldError{File: file, Msg: fmt.Sprintf("file is larger than the %d byte limit for a spec", MaxFileSize)}
-	}
-	return data, nil
 }

@@ -48,14 +48,21 @@ type LockedParent struct {
 func LockPath(specFile string) string { return specFile + ".lock" }
 
 // ReadLock reads the lock file of a spec file; nil when there is none.
+// It must be a regular file of at most MaxFileSize bytes.
 func ReadLock(specFile string) (*Lock, error) {
+	return readLock(&fsys{}, specFile, specFile)
+}
+
+// readLock reads the lock file of the spec file shown as specFile, whose
+// path on disk is disk, from f.
+func readLock(f *fsys, specFile, disk string) (*Lock, error) {
 	p := LockPath(specFile)
-	data, err := os.ReadFile(p)
+	data, err := f.readFile(LockPath(disk), MaxFileSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading lock file: %w", err)
+		return nil, &FieldError{File: p, Msg: describe("the lock file", err)}
 	}
 	var l Lock
 	dec := json.NewDecoder(bytes.NewReader(data))

@@ -16,6 +16,9 @@ import (
 const (
 	// MaxFileSize is the largest spec file accepted, in bytes.
 	MaxFileSize = 1 << 20
+	// MaxBaseDepth is the most nested base specs (base_image: {spec: ...})
+	// below a spec: each is an image to resolve and maybe build.
+	MaxBaseDepth = 16
 	// maxDepth is the deepest nesting of lists and maps accepted.
 	maxDepth = 32
 	// maxNodes is the most values (after alias expansion) a document may hold.

@@ -6,10 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/url"
-	"os"
 	"path"
 	"path/filepath"
 	"sort"
@@ -268,6 +266,7 @@ func checkRequirementLine(text string) (incs []string, probs []string) {
 // requirementsReader reads a requirements file and what it includes.
 type requirementsReader struct {
 	ctx   context.Context
+	fs    *fsys
 	root  string // the spec's folder, symlinks resolved
 	shown string // the spec's folder as the user named it
 	files map[string]Entry
@@ -294,20 +293,10 @@ func (r *requirementsReader) read(rel string) string {
 	if _, ok := r.files[rel]; ok {
 		return ""
 	}
-	disk, err := confine(r.root, rel, true)
-	var info fs.FileInfo
-	if err == nil {
-		info, err = os.Stat(disk)
-	}
-	if err == nil && !info.Mode().IsRegular() {
-		err = fmt.Errorf("%s is not a regular file", rel)
-	}
-	if err == nil && info.Size() > MaxFileSize {
-		err = fmt.Errorf("%s is larger than the %d byte limit for a requirements file", rel, MaxFileSize)
-	}
+	disk, err := r.fs.confine(r.root, rel, true)
 	var data []byte
 	if err == nil {
-		data, err = readAtMost(disk, MaxFileSize)
+		data, err = r.fs.readFile(disk, MaxFileSize)
 	}
 	if err != nil {
 		var esc *escapeError
@@ -317,7 +306,7 @@ func (r *requirementsReader) read(rel string) string {
 		case errors.Is(err, fs.ErrNotExist):
 			return fmt.Sprintf("%s does not exist (paths are relative to the file that names them)", rel)
 		}
-		return err.Error()
+		return describe(rel, err)
 	}
 	sum := sha256.Sum256(data)
 	r.files[rel] = Entry{Path: rel, Kind: KindFile, Mode: 0o644, Size: int64(len(data)), Digest: "sha256:" + hex.EncodeToString(sum[:])}
@@ -359,29 +348,12 @@ func (r *requirementsReader) includePath(from, inc string) string {
 	return r.read(rel)
 }
 
-// readAtMost reads a file of at most limit bytes.
-func readAtMost(p string, limit int64) ([]byte, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than the %d byte limit", p, limit)
-	}
-	return data, nil
-}
-
 // loadRequirements reads the spec's requirements file and every file it
 // includes into img.Requirements: a tree rooted at the spec's folder that
 // holds only those files (and their folders), as pip reads them.
-func (img *Image) loadRequirements(ctx context.Context, c *collector) error {
+func (img *Image) loadRequirements(ctx context.Context, f *fsys, c *collector) error {
 	rel := path.Clean(filepath.ToSlash(img.Spec.Requirements))
-	r := &requirementsReader{ctx: ctx, root: img.Dir, shown: filepath.Dir(img.File), files: map[string]Entry{}}
+	r := &requirementsReader{ctx: ctx, fs: f, root: img.Dir, shown: filepath.Dir(img.File), files: map[string]Entry{}}
 	if msg := r.read(rel); msg != "" {
 		if ctx.Err() != nil {
 			return ctx.Err()

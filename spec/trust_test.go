@@ -57,6 +57,8 @@ func fieldErrors(err error) []*FieldError {
 	return out
 }
 
+// checkWants checks that err holds every wanted field error; their
+// files are named relative to dir (a root's files are relative: dir "").
 func checkWants(t *testing.T, dir string, err error, wants []want) {
 	t.Helper()
 	if !errors.Is(err, ErrInvalid) {
@@ -80,11 +82,14 @@ func checkWants(t *testing.T, dir string, err error, wants []want) {
 	}
 }
 
+// runTrustCases loads each case as the CLI does and through a root at
+// its folder, as a server does: both refuse it the same way.
 func runTrustCases(t *testing.T, cases []trustCase) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := tc.build(t)
 			checkWants(t, dir, loadErr(t, dir, "s.yaml"), tc.want)
+			checkWants(t, "", loadRootErr(t, dir, "s.yaml"), tc.want)
 		})
 	}
 }
