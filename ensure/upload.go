@@ -113,13 +113,26 @@ func LoadUpload(ctx context.Context, up Upload, lim Limits, dir string, opts spe
 		return nil, false, nil, err
 	}
 	opts.Digests = digests
-	img, err = spec.Load(ctx, filepath.Join(root, filepath.FromSlash(up.SpecPath)), opts)
+	img, err = loadConfined(ctx, root, up.SpecPath, opts)
 	if err != nil {
 		cleanup()
 		return nil, false, nil, relativeErrors(err, root)
 	}
 	relativeFiles(img, root)
 	return img, len(digests) == 0, cleanup, nil
+}
+
+// loadConfined loads the spec at specPath (relative to the upload's
+// folder root) through an os.Root at root: nothing outside the upload is
+// read, whatever its paths, .. and symlinks say.
+func loadConfined(ctx context.Context, root, specPath string, opts spec.Options) (*spec.Image, error) {
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, fmt.Errorf("opening the upload folder: %w", err)
+	}
+	defer r.Close()
+	opts.Root = r
+	return spec.Load(ctx, filepath.FromSlash(path.Clean(specPath)), opts)
 }
 
 // maxEcho is the longest path an error repeats whole.
