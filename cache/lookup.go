@@ -16,6 +16,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -214,7 +215,7 @@ func manifestMediaType(b []byte, header types.MediaType) (types.MediaType, error
 		FSLayers      json.RawMessage `json:"fsLayers"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
-		return "", &malformedError{msg: fmt.Sprintf("manifest is not JSON: %v", err)}
+		return "", &malformedError{msg: "the answer is not JSON, so not a manifest"}
 	}
 	if doc.SchemaVersion == 0 || (doc.Manifests == nil && doc.Config == nil && doc.FSLayers == nil) {
 		return "", &malformedError{msg: "answer is not a manifest or index"}
@@ -389,23 +390,44 @@ func isManifestRequest(te *transport.Error) bool {
 	return te.Request != nil && te.Request.URL != nil && strings.Contains(te.Request.URL.Path, "/manifests/")
 }
 
-// registryMessage is the registry's message without the request line.
+// registryMessage is what the registry said: the code and message of
+// each diagnostic of distribution's error format, or else the HTTP
+// status. Never the response body, nor a diagnostic's free-form detail:
+// a lookup may reach a server that is no registry, and its answer must not
+// travel back to whoever asked.
 func registryMessage(te *transport.Error) string {
-	if len(te.Errors) > 0 {
-		parts := make([]string, len(te.Errors))
-		for i, d := range te.Errors {
-			parts[i] = d.String()
-		}
-		return strings.Join(parts, "; ")
+	if len(te.Errors) == 0 {
+		return fmt.Sprintf("unexpected status code %d %s", te.StatusCode, http.StatusText(te.StatusCode))
 	}
-	msg := te.Error()
-	if te.Request != nil {
-		if i := strings.Index(msg, ": "); i >= 0 {
-			msg = msg[i+2:]
+	var parts []string
+	for i, d := range te.Errors {
+		if i == maxDiagnostics {
+			parts = append(parts, fmt.Sprintf("and %d more", len(te.Errors)-i))
+			break
 		}
+		parts = append(parts, clip(string(d.Code), 64)+": "+clip(d.Message, maxDiagnosticLen))
 	}
-	msg = strings.TrimSuffix(msg, " (HEAD responses have no body, use GET for details)")
-	return strings.TrimSpace(msg)
+	return strings.Join(parts, "; ")
+}
+
+// Bounds on the registry's words an error carries.
+const (
+	maxDiagnostics   = 4
+	maxDiagnosticLen = 256
+)
+
+// clip keeps at most n bytes of s, whole characters only, with control
+// characters replaced, so a message stays one short line.
+func clip(s string, n int) string {
+	if len(s) > n {
+		s = strings.ToValidUTF8(s[:n], "") + "..."
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 // isTransient reports network failures that may pass.

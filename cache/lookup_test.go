@@ -52,6 +52,7 @@ func TestLookup(t *testing.T) {
 		wantReason  Reason
 		wantTemp    bool
 		wantMsg     string // substring of the message
+		hideMsg     string // must not be in the message
 		minDuration time.Duration
 		maxDuration time.Duration
 	}{
@@ -149,6 +150,30 @@ func TestLookup(t *testing.T) {
 			want: Unknown, wantReason: ReasonMalformed, wantMsg: "not JSON",
 		},
 		{
+			name: "a body that is not a registry error is not echoed", ref: "team/app:present",
+			fault: func(w http.ResponseWriter, r *http.Request, n int) bool {
+				w.Header().Set("Content-Type", "text/html")
+				w.WriteHeader(http.StatusForbidden)
+				if r.Method == http.MethodGet {
+					w.Write([]byte("<html>internal admin page: the host's secret</html>"))
+				}
+				return true
+			},
+			want: Unknown, wantReason: ReasonAuth, wantMsg: "unexpected status code 403 Forbidden", hideMsg: "the host's secret",
+		},
+		{
+			name: "a diagnostic's detail is not echoed", ref: "team/app:present",
+			fault: func(w http.ResponseWriter, r *http.Request, n int) bool {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusForbidden)
+				if r.Method == http.MethodGet {
+					w.Write([]byte(`{"errors":[{"code":"DENIED","message":"no\nway","detail":{"page":"the host's secret"}}]}`))
+				}
+				return true
+			},
+			want: Unknown, wantReason: ReasonAuth, wantMsg: "DENIED: no way", hideMsg: "the host's secret",
+		},
+		{
 			name: "redirect to the same registry is followed", ref: "team/app:present",
 			fault: func(w http.ResponseWriter, r *http.Request, n int) bool {
 				if r.URL.Query().Get("moved") != "" {
@@ -198,6 +223,9 @@ func TestLookup(t *testing.T) {
 				}
 				if !strings.Contains(ue.Error(), tc.wantMsg) || !strings.Contains(got.Message, tc.wantMsg) {
 					t.Errorf("error %q / message %q, want them to contain %q", ue.Error(), got.Message, tc.wantMsg)
+				}
+				if tc.hideMsg != "" && (strings.Contains(ue.Error(), tc.hideMsg) || strings.Contains(got.Message, tc.hideMsg)) {
+					t.Errorf("error %q / message %q carry the answer's body", ue.Error(), got.Message)
 				}
 				if !strings.HasPrefix(ue.Error(), "looking up "+tr.host()) {
 					t.Errorf("error %q does not start with the reference", ue.Error())
