@@ -42,6 +42,24 @@ func WithAllowedRegistries(regs ...string) Option {
 	}
 }
 
+// WithAllowedLookupRegistries lets the server read only from these
+// registries (host[:port], or host[:port]/path prefixes), besides those
+// WithAllowedRegistries allows: a Lookup of a tag elsewhere, or a build
+// whose image, base spec's image or base image is elsewhere, gets
+// PERMISSION_DENIED, and no connection is made.
+//
+// The default, none, allows every registry.
+func WithAllowedLookupRegistries(regs ...string) Option {
+	return func(s *Server) error {
+		l, err := parseRegistries(regs)
+		if err != nil {
+			return err
+		}
+		s.lookups = append(s.lookups, l...)
+		return nil
+	}
+}
+
 // WithLimits bounds each upload.
 //
 // The default is ensure.DefaultLimits().

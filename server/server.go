@@ -36,6 +36,7 @@ type Server struct {
 	lookup    ensure.Lookup
 	specOpts  spec.Options
 	allowed   []string
+	lookups   registryList // WithAllowedLookupRegistries
 	limits    ensure.Limits
 	uploadDir string
 	blobOpts  []blobstore.Option
@@ -308,6 +309,9 @@ func (s *Server) Lookup(ctx context.Context, req *apiv1.LookupRequest) (*apiv1.L
 		if err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "items[%d]: %q is not a tag reference: %v", i, ref, err)
 		}
+		if err := s.allowLookup(fmt.Sprintf("items[%d]", i), t); err != nil {
+			return nil, err
+		}
 		refs[i] = t
 	}
 	out := &apiv1.LookupResponse{}
@@ -346,6 +350,9 @@ func (s *Server) Build(req *apiv1.BuildRequest, stream apiv1.ImageService_BuildS
 	}
 	defer up.release()
 	if err := s.allow(img); err != nil {
+		return err
+	}
+	if err := s.allowReads(img); err != nil {
 		return err
 	}
 	opts := req.GetOptions()

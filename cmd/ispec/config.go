@@ -74,6 +74,9 @@ type serveConfig struct {
 	// TLSTerminatedByProxy lets tokens be served over plain text on a
 	// non-loopback address: a proxy in front terminates TLS.
 	TLSTerminatedByProxy bool
+	// AllowedLookupRegistries are the registries the server may read
+	// from besides AllowedRegistries; empty: any.
+	AllowedLookupRegistries []string
 }
 
 // newViper reads the config file (flag --config, else ISPEC_CONFIG, else
@@ -172,6 +175,7 @@ func loadConfig(cmd *cobra.Command) (*config, error) {
 			*sz.to = n
 		}
 	}
+	c.Serve.AllowedLookupRegistries = v.GetStringSlice("allowed-lookup-registries")
 	if v.IsSet("registry-cache") {
 		on := v.GetBool("registry-cache")
 		c.RegistryCache = &on
@@ -197,7 +201,7 @@ func configKeys() []string {
 		// A server to go through.
 		"server", "token-file", "token",
 		// ispec serve.
-		"listen", "metrics-listen", "allowed-registries", "max-builds", "max-queue", "build-timeout", "failure-ttl",
+		"listen", "metrics-listen", "allowed-registries", "allowed-lookup-registries", "max-builds", "max-queue", "build-timeout", "failure-ttl",
 		"shutdown-grace", "tls-cert", "tls-key", "client-ca", "log-format", "upload-dir",
 		"upload-cache-size", "upload-in-flight", "redis-url", "lease-ttl", "max-builds-per-daemon", "tls-terminated-by-proxy"}
 }

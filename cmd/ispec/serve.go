@@ -95,6 +95,7 @@ Settings come from defaults < config file < ISPEC_* environment < flags.`,
 	fl.String("token-file", "", "file of bearer tokens callers may use, one per line: TOKEN, NAME:TOKEN or NAME:TOKEN:admin; read again when it changes")
 	fl.Bool("tls-terminated-by-proxy", false, "serve plain gRPC with tokens on a non-loopback address because a proxy or service mesh in front of the server terminates TLS")
 	fl.StringSlice("allowed-registries", nil, "registries the server may push to (host[:port][/path], comma-separated); default any")
+	fl.StringSlice("allowed-lookup-registries", nil, "registries the server may look images up in and pull base images from, besides --allowed-registries (host[:port][/path], comma-separated); default any")
 	fl.Int("max-builds", 4, "builds at once")
 	fl.Int("max-queue", 64, "builds waiting for a slot before calls get RESOURCE_EXHAUSTED")
 	fl.Duration("build-timeout", time.Hour, "longest a build may run")
@@ -167,7 +168,7 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	}
 	defer p.close()
 	sopts := []server.Option{server.WithSpecOptions(cfg.specOptions()), server.WithAllowedRegistries(sc.AllowedRegistries...),
-		server.WithLogger(log), server.WithRegisterer(reg), server.WithUploadDir(sc.UploadDir)}
+		server.WithAllowedLookupRegistries(sc.AllowedLookupRegistries...), server.WithLogger(log), server.WithRegisterer(reg), server.WithUploadDir(sc.UploadDir)}
 	if sc.UploadCacheSize > 0 {
 		sopts = append(sopts, server.WithUploadCacheSize(sc.UploadCacheSize))
 	}
@@ -199,7 +200,8 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 		log.Warn("no authentication configured: listening on loopback or a unix socket only; every caller is the same one and sees every build", "listen", lis.Addr().String())
 	}
 	log.Info("serving", "listen", lis.Addr().String(), "tls", creds != nil, "tls_terminated_by_proxy", sc.TLSTerminatedByProxy, "metrics", sc.MetricsListen, "buildkit", cfg.BuildkitAddr, "redis", sc.RedisURL != "", "lease_ttl", sc.LeaseTTL,
-		"max_builds", sc.MaxBuilds, "max_queue", sc.MaxQueue, "allowed_registries", sc.AllowedRegistries)
+		"max_builds", sc.MaxBuilds, "max_queue", sc.MaxQueue, "allowed_registries", sc.AllowedRegistries,
+		"allowed_lookup_registries", sc.AllowedLookupRegistries)
 	served := make(chan error, 1)
 	go func() { served <- gs.Serve(lis) }()
 
