@@ -48,7 +48,8 @@ type setup struct {
 	maxBuilds  int
 	maxQueue   int
 	failureTTL time.Duration
-	uploadDir  string // default a new temporary folder
+	uploadDir  string   // default a new temporary folder
+	lookups    []string // server.WithAllowedLookupRegistries
 }
 
 func start(t testing.TB, su setup) *harness {
@@ -75,7 +76,8 @@ func start(t testing.TB, su setup) *harness {
 		su.uploadDir = t.TempDir()
 	}
 	reg := prometheus.NewRegistry()
-	srv, err := server.New(p, remote, server.WithAllowedRegistries(su.allowed...), server.WithUploadDir(su.uploadDir), server.WithRegisterer(reg))
+	srv, err := server.New(p, remote, server.WithAllowedRegistries(su.allowed...), server.WithAllowedLookupRegistries(su.lookups...),
+		server.WithUploadDir(su.uploadDir), server.WithRegisterer(reg))
 	if err != nil {
 		t.Fatal(err)
 	}
