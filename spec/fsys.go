@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -291,8 +292,10 @@ func (f *fsys) readFile(p string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-// walkDir is filepath.WalkDir over a folder on disk; fn gets disk paths.
-// Symlinks are reported, not followed.
+// walkDir is filepath.WalkDir over a folder on disk (entries in lexical
+// order, fs.SkipDir and fs.SkipAll honoured); fn gets disk paths.
+// Symlinks are reported, not followed. Under a root every folder is
+// opened through it, whatever bytes its name holds.
 func (f *fsys) walkDir(p string, fn fs.WalkDirFunc) error {
 	if f.root == nil {
 		return filepath.WalkDir(p, fn)
@@ -301,9 +304,52 @@ func (f *fsys) walkDir(p string, fn fs.WalkDirFunc) error {
 	if err != nil {
 		return err
 	}
-	return fs.WalkDir(f.root.FS(), n, func(rel string, d fs.DirEntry, err error) error {
-		return fn(f.disk(rel), d, err)
-	})
+	info, err := f.root.Lstat(n)
+	if err != nil {
+		err = fn(p, nil, err)
+	} else {
+		err = f.walk(n, fs.FileInfoToDirEntry(info), fn)
+	}
+	if err == fs.SkipDir || err == fs.SkipAll {
+		return nil
+	}
+	return err
+}
+
+// walk walks the entry d named name (relative to the root).
+func (f *fsys) walk(name string, d fs.DirEntry, fn fs.WalkDirFunc) error {
+	p := f.disk(name)
+	if err := fn(p, d, nil); err != nil || !d.IsDir() {
+		if err == fs.SkipDir && d.IsDir() {
+			err = nil
+		}
+		return err
+	}
+	dir, err := f.root.Open(name)
+	var entries []fs.DirEntry
+	if err == nil {
+		entries, err = dir.ReadDir(-1)
+		dir.Close()
+	}
+	if err != nil {
+		// As filepath.WalkDir: a second call reports the error.
+		if err = fn(p, d, err); err != nil {
+			if err == fs.SkipDir {
+				err = nil
+			}
+			return err
+		}
+	}
+	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	for _, e := range entries {
+		if err := f.walk(path.Join(name, e.Name()), e, fn); err != nil {
+			if err == fs.SkipDir {
+				break
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // describe turns a file system error about the file shown as shown into

@@ -310,6 +310,7 @@ func TestRootedLoadGivesTheSameImage(t *testing.T) {
 	for name, files := range goldenCases {
 		cases[name] = files
 	}
+	cases["non-utf8-folder"] = map[string]string{"spec.yaml": "name: bytes\ncopy: [data]\n", "data/d\xe9/x.txt": "x\n", "data/a/y.txt": "y\n"}
 	cases["everything"] = map[string]string{
 		"app/s.yaml":            "name: all\nbase_image: {spec: ../shared/base.yaml}\nrequirements: reqs.txt\ncopy: [conf]\nsource_root: src\npip_secret_mounts: [[netrc, /root/.netrc]]\n",
 		"app/real/reqs.txt":     "-r more.txt\nnumpy\n",
