@@ -311,6 +311,7 @@ func TestRootedLoadGivesTheSameImage(t *testing.T) {
 		cases[name] = files
 	}
 	cases["non-utf8-folder"] = map[string]string{"spec.yaml": "name: bytes\ncopy: [data]\n", "data/d\xe9/x.txt": "x\n", "data/a/y.txt": "y\n"}
+	cases["spec inside its source_root"] = map[string]string{"app/spec.yaml": "name: own\nsource_root: .\n", "app/m.py": "\n"}
 	cases["everything"] = map[string]string{
 		"app/s.yaml":            "name: all\nbase_image: {spec: ../shared/base.yaml}\nrequirements: reqs.txt\ncopy: [conf]\nsource_root: src\npip_secret_mounts: [[netrc, /root/.netrc]]\n",
 		"app/real/reqs.txt":     "-r more.txt\nnumpy\n",
