@@ -218,9 +218,10 @@ func TestExistsAndLock(t *testing.T) {
 		t.Errorf("indexed exists: exit %d, %d registry hits; want 0 and none", code, h.count()-before)
 	}
 	// --verify asks again: a failing registry is unknown (3), never exists.
+	// A body that is no registry error is not echoed: the status is.
 	_, errOut, code = run(t, "exists", "--verify", a)
-	if code != exitUnavailable || !strings.Contains(errOut, "down for maintenance") {
-		t.Errorf("exists --verify on a failing registry: exit %d err %q; want 3 with the registry's message", code, errOut)
+	if code != exitUnavailable || !strings.Contains(errOut, "500 Internal Server Error") || strings.Contains(errOut, "down for maintenance") {
+		t.Errorf("exists --verify on a failing registry: exit %d err %q; want 3 with the registry's status, not its body", code, errOut)
 	}
 	// Absent and unknown together: unknown wins.
 	out, errOut, code = run(t, "exists", "--json", a, b)
