@@ -54,6 +54,10 @@ func regular(p, content string) *apiv1.File {
 	return &apiv1.File{Path: p, Kind: apiv1.FileKind_FILE_KIND_REGULAR, Mode: 0o644, Size: int64(len(content)), Content: []byte(content)}
 }
 
+func folder(p string) *apiv1.File {
+	return &apiv1.File{Path: p, Kind: apiv1.FileKind_FILE_KIND_DIRECTORY, Mode: 0o755}
+}
+
 func link(p, target string) *apiv1.File {
 	return &apiv1.File{Path: p, Kind: apiv1.FileKind_FILE_KIND_SYMLINK, Mode: 0o777, Target: target}
 }
@@ -139,9 +143,9 @@ func TestServerReadsOnlyItsUpload(t *testing.T) {
 			attack{name: "lock file linked to " + name, spec: plain, files: []*apiv1.File{link("spec.yaml.lock", target)},
 				file: "spec.yaml.lock", msg: "leads outside the upload"},
 			attack{name: ".dockerignore linked to " + name, spec: plain + "copy: [data]\n",
-				files: []*apiv1.File{regular("data/x", "x\n"), link(".dockerignore", target)}, file: "spec.yaml", field: "copy", msg: "leads outside the upload"},
+				files: []*apiv1.File{folder("data"), regular("data/x", "x\n"), link(".dockerignore", target)}, file: "spec.yaml", field: "copy", msg: "leads outside the upload"},
 			attack{name: ".ispecignore linked to " + name, spec: plain + "source_root: src\n",
-				files: []*apiv1.File{regular("src/m.py", "\n"), link("src/.ispecignore", target)}, file: "spec.yaml", field: "source_root", msg: "leads outside the upload"},
+				files: []*apiv1.File{folder("src"), regular("src/m.py", "\n"), link("src/.ispecignore", target)}, file: "spec.yaml", field: "source_root", msg: "leads outside the upload"},
 			attack{name: "requirements linked to " + name, spec: plain + "requirements: reqs.txt\n",
 				files: []*apiv1.File{link("reqs.txt", target)}, file: "spec.yaml", field: "requirements", msg: "leads outside the spec file's folder"},
 			attack{name: "requirements include linked to " + name, spec: plain + "requirements: reqs.txt\n",
