@@ -101,7 +101,15 @@ func start(t testing.TB, su setup) *harness {
 		}
 		aopts = append(aopts, server.WithTokenFile(tf))
 	}
-	a, err := server.NewAuth(aopts...)
+	addr := serveLoopback(t, srv, aopts...)
+	return &harness{env: env, addr: addr, p: p, reg: reg, tokens: tf, tokensPath: path}
+}
+
+// serveLoopback serves srv's gRPC API on a free loopback port, with
+// authentication from opts, until the test ends; it returns the address.
+func serveLoopback(t testing.TB, srv *server.Server, opts ...server.AuthOption) string {
+	t.Helper()
+	a, err := server.NewAuth(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +123,7 @@ func start(t testing.TB, su setup) *harness {
 	}
 	go gs.Serve(lis)
 	t.Cleanup(gs.Stop)
-	return &harness{env: env, addr: lis.Addr().String(), p: p, reg: reg, tokens: tf, tokensPath: path}
+	return lis.Addr().String()
 }
 
 func (h *harness) client(t testing.TB, opts ...client.Option) *client.Client {

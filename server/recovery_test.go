@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -55,21 +54,7 @@ func TestPanicInAHandlerFailsThatCallOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := server.NewAuth()
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs, _, err := srv.GRPC(a, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go gs.Serve(lis)
-	t.Cleanup(gs.Stop)
-	api := rawAPI(t, lis.Addr().String())
+	api := rawAPI(t, serveLoopback(t, srv))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	in := &apiv1.SpecInput{SpecPath: "spec.yaml", Spec: []byte("name: app\nregistry: r.example\n")}

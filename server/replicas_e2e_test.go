@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -58,21 +57,7 @@ func startReplica(t testing.TB, redisURL string, ttl time.Duration, b ensure.Bui
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := server.NewAuth()
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs, _, err := srv.GRPC(a, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go gs.Serve(lis)
-	t.Cleanup(gs.Stop)
-	return &replica{harness: &harness{env: env, addr: lis.Addr().String(), p: p}, rc: rc}
+	return &replica{harness: &harness{env: env, addr: serveLoopback(t, srv), p: p}, rc: rc}
 }
 
 // buildAcross runs n Build calls spread over the replicas and returns

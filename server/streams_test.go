@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -123,21 +122,7 @@ func startFake(t *testing.T, logBytes int, opts ...server.Option) *fakeServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth, err := server.NewAuth()
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs, _, err := srv.GRPC(auth, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go gs.Serve(lis)
-	t.Cleanup(gs.Stop)
-	return &fakeServer{addr: lis.Addr().String(), p: p, b: b, logs: logs}
+	return &fakeServer{addr: serveLoopback(t, srv), p: p, b: b, logs: logs}
 }
 
 func fakeSpec(t *testing.T) *spec.Image {
