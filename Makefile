@@ -19,7 +19,7 @@ build:
 # pipeline and the server are concurrent: every test runs under the race
 # detector.
 test: env-up proto-check lint deploy-check
-	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) test -race -count=1 -timeout 50m ./...
 	$(MAKE) fuzz FUZZTIME=150000x
 
 # The fast inner loop, with nothing started: vet, gofmt, a tidy go.mod,
