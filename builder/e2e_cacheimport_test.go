@@ -62,14 +62,26 @@ func buildFromCache(t *testing.T, b *Builder, img *spec.Image, opts BuildOptions
 		t.Fatal(err)
 	}
 	ran := ranSteps(events)
+	checked := false
 	for _, s := range steps {
 		if s.place == onTop {
 			continue
 		}
-		if r, seen := ran[s.Name]; !seen || r {
-			t.Errorf("step %q ran again (seen: %v) instead of coming from the registry cache", s.Name, seen)
+		r, seen := ran[s.Name]
+		if !seen {
+			// Not in this build's graph: a base that already has the
+			// image's user needs no user step (Steps was not given the
+			// base's accounts).
+			continue
 		}
+		if r {
+			t.Errorf("step %q ran again instead of coming from the registry cache", s.Name)
+		}
+		checked = true
 		break
+	}
+	if !checked {
+		t.Errorf("no step of the recipe was seen in the build's progress")
 	}
 	im := testenv.Pull(t, res.Ref+"@"+res.Digest)
 	for _, f := range files {
