@@ -438,7 +438,8 @@ func (b *Builder) buildError(ctx context.Context, ref string, tr *tracker, err e
 		wctx, cancel := context.WithTimeout(context.Background(), b.opts.DialTimeout)
 		_, werr := b.c.ListWorkers(wctx)
 		cancel()
-		if werr != nil {
+		if werr != nil || tr.failed() == nil {
+			// Gone, or gone and back (a restart): no step failed.
 			return &UnavailableError{Addr: b.opts.Addr, Err: unwrapGRPC(err)}
 		}
 	}

@@ -183,9 +183,15 @@ func TestFailureIsSharedForItsTTL(t *testing.T) {
 	pub.Finish(nil, stepErr, time.Minute)
 	var kinds []ensure.Kind
 	err := b.Failure(context.Background(), ref, func(ev ensure.Event) { kinds = append(kinds, ev.Kind) })
-	var re *RemoteError
-	if !errors.As(err, &re) || err.Error() != stepErr.Error() || ensure.ClassOf(err) != ensure.ClassFailed || re.BuildID != "build-2" {
+	var (
+		re  *RemoteError
+		rem *ensure.RememberedError
+	)
+	if !errors.As(err, &re) || re.Error() != stepErr.Error() || ensure.ClassOf(err) != ensure.ClassFailed || re.BuildID != "build-2" {
 		t.Fatalf("failure = %v, want the step error, class failed", err)
+	}
+	if !errors.As(err, &rem) || rem.Since.IsZero() || !strings.Contains(err.Error(), "remembered since") {
+		t.Errorf("failure %q does not say it is remembered, and since when", err)
 	}
 	if len(kinds) != 1 || kinds[0] != ensure.KindBuilding {
 		t.Errorf("replayed %v", kinds)

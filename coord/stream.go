@@ -23,9 +23,17 @@ type RemoteError struct {
 	Message string
 	// BuildID names the build that failed.
 	BuildID string
+	// Remember says whether the failure is one that is remembered
+	// (ensure.Remembered, where it happened): a failed step or an
+	// invalid spec.
+	Remember bool
 }
 
 func (e *RemoteError) Error() string { return e.Message }
+
+// Remembered reports whether the failure is remembered where it happened
+// (ensure.Remembered): a follower ends with it only then.
+func (e *RemoteError) Remembered() bool { return e.Remember }
 
 // ErrorClass reports the class the error had where it happened
 // (ensure.ClassOf).
@@ -34,19 +42,20 @@ func (e *RemoteError) ErrorClass() ensure.Class { return e.Class }
 // wireEvent is an ensure.Event in a stream entry (JSON). Done and Failed
 // entries end a build's stream.
 type wireEvent struct {
-	Kind    ensure.Kind         `json:"kind"`
-	Time    time.Time           `json:"time"`
-	Ref     string              `json:"ref,omitempty"`
-	BuildID string              `json:"build_id,omitempty"`
-	Source  ensure.Source       `json:"source,omitempty"`
-	Holder  string              `json:"holder,omitempty"`
-	Status  *client.SolveStatus `json:"status,omitempty"`
-	Digest  string              `json:"digest,omitempty"`
-	Fence   int64               `json:"fence,omitempty"`
-	Daemon  string              `json:"daemon,omitempty"`
-	Outcome ensure.Outcome      `json:"outcome,omitempty"`
-	Class   ensure.Class        `json:"class,omitempty"`
-	Error   string              `json:"error,omitempty"`
+	Kind     ensure.Kind         `json:"kind"`
+	Time     time.Time           `json:"time"`
+	Ref      string              `json:"ref,omitempty"`
+	BuildID  string              `json:"build_id,omitempty"`
+	Source   ensure.Source       `json:"source,omitempty"`
+	Holder   string              `json:"holder,omitempty"`
+	Status   *client.SolveStatus `json:"status,omitempty"`
+	Digest   string              `json:"digest,omitempty"`
+	Fence    int64               `json:"fence,omitempty"`
+	Daemon   string              `json:"daemon,omitempty"`
+	Outcome  ensure.Outcome      `json:"outcome,omitempty"`
+	Class    ensure.Class        `json:"class,omitempty"`
+	Error    string              `json:"error,omitempty"`
+	Remember bool                `json:"remember,omitempty"`
 }
 
 func toWire(ev ensure.Event) wireEvent {
@@ -56,7 +65,7 @@ func toWire(ev ensure.Event) wireEvent {
 		w.Digest = ev.Digest.String()
 	}
 	if ev.Err != nil {
-		w.Class, w.Error = ensure.ClassOf(ev.Err), ev.Err.Error()
+		w.Class, w.Error, w.Remember = ensure.ClassOf(ev.Err), ev.Err.Error(), ensure.Remembered(ev.Err)
 	}
 	return w
 }
@@ -68,7 +77,7 @@ func (w wireEvent) event() ensure.Event {
 		ev.Digest, _ = v1.NewHash(w.Digest)
 	}
 	if w.Error != "" {
-		ev.Err = &RemoteError{Class: w.Class, Message: w.Error, BuildID: w.BuildID}
+		ev.Err = &RemoteError{Class: w.Class, Message: w.Error, BuildID: w.BuildID, Remember: w.Remember}
 	}
 	return ev
 }
@@ -78,6 +87,7 @@ type failure struct {
 	BuildID string       `json:"build_id"`
 	Class   ensure.Class `json:"class"`
 	Error   string       `json:"error"`
+	Time    time.Time    `json:"time"`
 }
 
 // Publish implements ensure.Exchange: the build's events go to a stream
@@ -188,7 +198,7 @@ func (p *publication) Finish(res *ensure.Result, err error, failureTTL time.Dura
 	pipe.XAdd(ctx, &redis.XAddArgs{Stream: p.stream, MaxLen: p.r.streamMax, Approx: true, Values: []any{"ev", data}})
 	pipe.Expire(ctx, p.stream, p.r.streamTTL)
 	if err != nil && failureTTL > 0 {
-		f, _ := json.Marshal(failure{BuildID: p.id, Class: w.Class, Error: w.Error})
+		f, _ := json.Marshal(failure{BuildID: p.id, Class: w.Class, Error: w.Error, Time: end.Time})
 		pipe.Set(ctx, p.r.key("failed", p.ref), f, failureTTL)
 	}
 	pipe.Eval(ctx, releaseSrc, []string{p.r.key("build", p.ref)}, p.id)
@@ -290,8 +300,8 @@ func (r *Redis) read(ctx context.Context, id, last string, fn ensure.Sink) (*ens
 }
 
 // Failure implements ensure.Exchange: a failure of ref another replica
-// (or this one) remembers; its build's events are replayed to fn when its
-// stream is still there.
+// (or this one) remembers, as an *ensure.RememberedError; its build's
+// events are replayed to fn when its stream is still there.
 func (r *Redis) Failure(ctx context.Context, ref string, fn ensure.Sink) error {
 	raw, err := r.c.Get(ctx, r.key("failed", ref)).Bytes()
 	switch {
@@ -305,19 +315,24 @@ func (r *Redis) Failure(ctx context.Context, ref string, fn ensure.Sink) error {
 	if json.Unmarshal(raw, &f) != nil {
 		return nil
 	}
+	since := f.Time
+	if since.IsZero() {
+		since = time.Now()
+	}
+	remembered := func(err error) error { return &ensure.RememberedError{Err: err, Since: since} }
 	// Replay what the stream still has; its end entry is the error.
 	for last := "0"; ; {
 		_, next, err := r.read(ctx, f.BuildID, last, fn)
 		var re *RemoteError
 		if errors.As(err, &re) {
-			return err
+			return remembered(err)
 		}
 		if err != nil || next == last {
 			break
 		}
 		last = next
 	}
-	return &RemoteError{Class: f.Class, Message: f.Error, BuildID: f.BuildID}
+	return remembered(&RemoteError{Class: f.Class, Message: f.Error, BuildID: f.BuildID, Remember: true})
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

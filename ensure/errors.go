@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ispec-dev/ispec/builder"
 	"github.com/ispec-dev/ispec/cache"
@@ -117,4 +118,45 @@ func ClassOf(err error) Class {
 		return ClassUnavailable
 	}
 	return ClassFailed
+}
+
+// RememberedError is a failure replayed from memory: a build of the same
+// tag failed at Since (in this process or on another replica), and a
+// caller within the failure TTL (WithFailureTTL) gets its error without
+// building again. A forced build tries again at once.
+type RememberedError struct {
+	// Err is the build's failure.
+	Err error
+	// Since is when it failed.
+	Since time.Time
+}
+
+// Error implements error.
+func (e *RememberedError) Error() string {
+	return fmt.Sprintf("%v (a failure remembered since %s; --force builds again)", e.Err, e.Since.UTC().Format(time.RFC3339))
+}
+
+// Unwrap returns the failure.
+func (e *RememberedError) Unwrap() error { return e.Err }
+
+// Remembered reports whether a build that failed with err is remembered
+// for the failure TTL: only a failed build step and an invalid spec are,
+// since trying again gives the same answer. A cancellation, a lost lease,
+// an unavailable BuildKit or registry and a timeout are not: the next
+// caller tries again. An error with a Remembered() method (a failure
+// another replica published) says so itself.
+func Remembered(err error) bool {
+	var (
+		self interface{ Remembered() bool }
+		step *builder.StepError
+	)
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &self):
+		return self.Remembered()
+	case errors.As(err, &step):
+		return true
+	}
+	return ClassOf(err) == ClassInvalid
 }

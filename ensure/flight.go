@@ -20,6 +20,7 @@ import (
 // tag while it runs.
 type flight struct {
 	id      string
+	key     string // flightKey
 	ref     name.Tag
 	img     *spec.Image
 	base    string
@@ -39,6 +40,73 @@ type flight struct {
 	res      *Result
 	err      error
 	finished time.Time
+	since    time.Time // when err happened, on the pipeline's clock (a remembered one: first)
+	until    time.Time // err is replayed to callers until then (pipeline's clock)
+}
+
+// remembered is f's error as a caller that joined it after it failed
+// gets it.
+func (f *flight) remembered() error {
+	var re *RememberedError
+	if errors.As(f.err, &re) {
+		return f.err
+	}
+	return &RememberedError{Err: f.err, Since: f.since}
+}
+
+// flightKey names the flight of ref for req: what changes the result
+// (force, no-cache) is part of it, so a forced build never joins one
+// that is not.
+func flightKey(ref string, req Request) string {
+	k := ref
+	if req.Force {
+		k += "\x00force"
+	}
+	if req.NoCache {
+		k += "\x00no-cache"
+	}
+	return k
+}
+
+// joinKind says how a caller came to a flight.
+type joinKind int
+
+const (
+	started  joinKind = iota // it started it
+	joined                   // it joined it while it ran
+	replayed                 // it joined a failure remembered
+)
+
+// joinable returns the flight of key a caller with req joins, counting
+// it; p.mu is held. A remembered failure is joined within its TTL, and
+// never by a forced call.
+func (p *Pipeline) joinable(key string, req Request) (*flight, *replay.Reader[Event], joinKind, bool) {
+	f, ok := p.flights[key]
+	how := joined
+	switch {
+	case !ok:
+		return nil, nil, started, false
+	case f.finished.IsZero():
+	case !req.Force && p.clock.Now().Before(f.until):
+		how = replayed
+	default:
+		delete(p.flights, key)
+		f.expire()
+		return nil, nil, started, false
+	}
+	f.callers.Add(1)
+	f.joinedBy(req.Caller)
+	f.waiting.Add(1)
+	return f, f.log.Reader(), how, true
+}
+
+// expire settles a remembered failure that is forgotten: its progress is
+// dropped now, or by the last caller still reading it.
+func (f *flight) expire() {
+	f.settled.Store(true)
+	if f.waiting.Load() == 0 {
+		f.dropProgress()
+	}
 }
 
 // BuildState says where a build is.
@@ -103,35 +171,34 @@ type Stats struct {
 	Queued int
 }
 
-// join returns the flight of ref to follow: the running one (or one that
-// failed within the failure TTL), else a new one, started.
-func (p *Pipeline) join(ref name.Tag, img *spec.Image, base string, req Request) (*flight, *replay.Reader[Event], bool, error) {
+// join returns the flight of ref to follow: the running one with the same
+// key (or one that failed within the failure TTL), else a new one,
+// started; with the reader this caller follows it by.
+func (p *Pipeline) join(ref name.Tag, img *spec.Image, base string, req Request) (*flight, *replay.Reader[Event], joinKind, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if f, ok := p.flights[ref.Name()]; ok {
-		f.callers.Add(1)
-		f.joinedBy(req.Caller)
-		f.waiting.Add(1)
-		return f, f.log.Reader(), true, nil
+	key := flightKey(ref.Name(), req)
+	if f, rd, how, ok := p.joinable(key, req); ok {
+		return f, rd, how, nil
 	}
 	if p.maxBuilds > 0 && p.maxQueue >= 0 && p.active >= p.maxBuilds+p.maxQueue {
-		return nil, nil, false, fmt.Errorf("building %s: %w: %d running and %d queued", ref.Name(), ErrBusy, p.maxBuilds, p.maxQueue)
+		return nil, nil, started, fmt.Errorf("building %s: %w: %d running and %d queued", ref.Name(), ErrBusy, p.maxBuilds, p.maxQueue)
 	}
 	own := req
 	own.Sink = nil
-	f := &flight{id: newID(), ref: ref, img: img, base: base, req: own, started: time.Now(), done: make(chan struct{})}
+	f := &flight{id: newID(), key: key, ref: ref, img: img, base: base, req: own, started: time.Now(), done: make(chan struct{})}
 	f.log, f.fold = newEventLog(p.progressLimit)
 	f.callers.Add(1)
 	f.waiting.Add(1)
 	if req.Retain != nil {
 		f.release = req.Retain()
 	}
-	p.flights[ref.Name()] = f
+	p.flights[key] = f
 	p.byID[f.id] = f
 	p.active++
 	rd := f.log.Reader() // the starter's: it gets every event
 	go p.run(f)
-	return f, rd, false, nil
+	return f, rd, started, nil
 }
 
 // joinedBy records that the named caller joined f; p.mu is held.
@@ -167,7 +234,16 @@ func (p *Pipeline) run(f *flight) {
 		f.log.Add(Event{Kind: KindFailed, Time: time.Now(), Ref: f.ref.Name(), BuildID: f.id, Err: err})
 	}
 	p.mu.Lock()
-	f.res, f.err, f.finished = res, err, time.Now()
+	now := p.clock.Now()
+	f.res, f.err, f.finished, f.since = res, err, time.Now(), now
+	var re *RememberedError
+	if errors.As(err, &re) {
+		f.since = re.Since
+	}
+	keep := p.remember(err, f.req.Force) > 0
+	if keep {
+		f.until = f.since.Add(p.failureTTL)
+	}
 	// A finished build keeps its events for Watch, not its spec, request
 	// or (unless its failure is remembered) progress.
 	f.img, f.req, f.base = nil, Request{Caller: f.req.Caller}, ""
@@ -180,9 +256,15 @@ func (p *Pipeline) run(f *flight) {
 			delete(p.byID, old.id)
 		}
 	}
-	keep := p.remember(err) > 0
-	if !keep && p.flights[f.ref.Name()] == f {
-		delete(p.flights, f.ref.Name())
+	// Forget this flight unless its failure is remembered, and the
+	// remembered failures that expired (their progress too).
+	for k, g := range p.flights {
+		if !g.finished.IsZero() && !now.Before(g.until) {
+			delete(p.flights, k)
+			if g != f {
+				g.expire()
+			}
+		}
 	}
 	p.mu.Unlock()
 	// Settled before the log ends: the last caller to read it to its end
@@ -190,24 +272,13 @@ func (p *Pipeline) run(f *flight) {
 	f.settled.Store(!keep)
 	f.log.Close()
 	close(f.done)
-	if !keep {
-		if f.waiting.Load() == 0 {
-			f.dropProgress()
-		}
-		return
-	}
-	time.AfterFunc(p.failureTTL, func() {
-		p.mu.Lock()
-		if p.flights[f.ref.Name()] == f {
-			delete(p.flights, f.ref.Name())
-		}
-		p.mu.Unlock()
+	if !keep && f.waiting.Load() == 0 {
 		f.dropProgress()
-	})
+	}
 }
 
-// fly is the build itself: a remembered failure, a slot, the lock (or
-// the build of another replica that holds it), the second look-up, the
+// fly is the build itself: a remembered failure, the lock (or the build
+// of another replica that holds it), the second look-up, a slot, the
 // build and push (after a last check), the record.
 func (p *Pipeline) fly(ctx context.Context, f *flight) (res *Result, err error) {
 	ref := f.ref.Name()
@@ -231,14 +302,8 @@ func (p *Pipeline) fly(ctx context.Context, f *flight) (res *Result, err error) 
 			return nil, err
 		}
 	}
-	if p.slots != nil {
-		select {
-		case p.slots <- struct{}{}:
-			defer func() { <-p.slots }()
-		case <-ctx.Done():
-			return nil, fmt.Errorf("building %s: waiting for a build slot: %w", ref, ctx.Err())
-		}
-	}
+	// The lock first: a caller that follows another build, or finds the
+	// image after the lock, never holds a build slot.
 	held, release, followed, err := p.lock(ctx, f, emit)
 	if followed != nil {
 		return followed.res, followed.err
@@ -256,7 +321,7 @@ func (p *Pipeline) fly(ctx context.Context, f *flight) (res *Result, err error) 
 			if v := recover(); v != nil {
 				res, err = nil, p.recovered(f, v)
 			}
-			pub.Finish(res, err, p.remember(err))
+			pub.Finish(res, err, p.remember(err, f.req.Force))
 		}()
 	}
 	if !f.req.Force {
@@ -264,6 +329,14 @@ func (p *Pipeline) fly(ctx context.Context, f *flight) (res *Result, err error) 
 		res, err := p.find(held, f.ref, Request{Sink: emit}, f.started, f.id)
 		if res != nil || err != nil {
 			return res, err
+		}
+	}
+	if p.slots != nil {
+		select {
+		case p.slots <- struct{}{}:
+			defer func() { <-p.slots }()
+		case <-held.Done():
+			return nil, fmt.Errorf("building %s: waiting for a build slot: %w", ref, context.Cause(held))
 		}
 	}
 	emit(Event{Kind: KindBuilding, Ref: ref, Fence: lease.Fence})
@@ -290,8 +363,8 @@ func (p *Pipeline) fly(ctx context.Context, f *flight) (res *Result, err error) 
 
 // remember returns how long a build's error is remembered: a lost lease
 // never is (the next caller tries again).
-func (p *Pipeline) remember(err error) time.Duration {
-	if err == nil || errors.Is(err, ErrLeaseLost) {
+func (p *Pipeline) remember(err error, force bool) time.Duration {
+	if err == nil || force || !Remembered(err) {
 		return 0
 	}
 	return p.failureTTL
@@ -326,24 +399,10 @@ func (p *Pipeline) lock(ctx context.Context, f *flight, emit Sink) (context.Cont
 		following.Add(1)
 		go func() {
 			defer following.Done()
-			res, err := p.exchange.Follow(followCtx, ref, func(ev Event) {
-				if followCtx.Err() == nil {
-					emit(ev)
-				}
-			})
-			if res == nil && followCtx.Err() != nil {
-				return
+			if e, ok := p.follow(followCtx, f, emit); ok {
+				followed <- e
+				stopLock()
 			}
-			if res != nil {
-				r := *res
-				r.Ref, r.BuildID = f.ref, f.id
-				if r.Outcome == OutcomeBuilt {
-					r.Outcome = OutcomeJoined
-				}
-				res = &r
-			}
-			followed <- ended{res, err}
-			stopLock()
 		}()
 	})
 	stopFollow()
@@ -367,6 +426,50 @@ func (p *Pipeline) lock(ctx context.Context, f *flight, emit Sink) (context.Cont
 		return release()
 	}, nil, nil
 }
+
+// follow follows the build of f's tag that another replica runs until it
+// ends with a result: a digest the registry confirms, or a failure that
+// is remembered (one that would happen here too). Anything else (the
+// backend could not be read, the build was abandoned, lost its lease or
+// its BuildKit) is no result: following goes on, and the caller keeps
+// waiting for the lock, then finds the image or builds it. It returns
+// false when ctx ends first.
+func (p *Pipeline) follow(ctx context.Context, f *flight, emit Sink) (ended, bool) {
+	ref := f.ref.Name()
+	for {
+		res, err := p.exchange.Follow(ctx, ref, func(ev Event) {
+			if ctx.Err() == nil {
+				emit(ev)
+			}
+		})
+		switch {
+		case ctx.Err() != nil:
+			return ended{}, false
+		case res != nil:
+			// Redis is not trusted for digests: the registry says.
+			r := p.lookup.Lookup(ctx, f.ref)
+			if r.State == cache.Exists {
+				return ended{res: &Result{Ref: f.ref, Digest: r.Digest, Outcome: OutcomeJoined, BuildID: f.id, Fence: res.Fence, Daemon: res.Daemon}}, true
+			}
+		case Remembered(err):
+			return ended{err: err}, true
+		}
+		// The backend could not be read (the lock falls back to the
+		// in-process one meanwhile), or the build ended without a
+		// result: follow the next one.
+		t := p.clock.NewTimer(followRetry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ended{}, false
+		case <-t.C():
+		}
+	}
+}
+
+// followRetry is how long a follower waits before it follows again after
+// no result.
+const followRetry = time.Second
 
 // pushedMeanwhile: the last check before the push found the tag.
 type pushedMeanwhile struct {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ispec-dev/ispec/builder"
+	"github.com/ispec-dev/ispec/internal/clock"
 )
 
 // Option configures a Pipeline.
@@ -94,7 +95,10 @@ func WithBuildTimeout(d time.Duration) Option {
 }
 
 // WithFailureTTL remembers a failed build for d: callers of the same tag
-// within d get its events and error without building again.
+// within d get its events and error (a *RememberedError) without building
+// again. Only failures that would happen again are remembered: a failed
+// step and an invalid spec (see Remembered); a forced build (Request.Force)
+// ignores the memory.
 //
 // The default, 0, forgets a failure at once.
 func WithFailureTTL(d time.Duration) Option {
@@ -199,6 +203,21 @@ func WithProgressLimit(n int) Option {
 			return errors.New("progress limit must not be negative")
 		}
 		p.progressLimit = n
+		return nil
+	}
+}
+
+// WithClock sets the clock the pipeline reads and waits on: when a
+// remembered failure expires, how long a follower that lost its backend
+// waits before it follows again.
+//
+// The default is the system clock.
+func WithClock(c clock.Clock) Option {
+	return func(p *Pipeline) error {
+		if c == nil {
+			return errors.New("clock is nil")
+		}
+		p.clock = c
 		return nil
 	}
 }

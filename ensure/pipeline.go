@@ -15,6 +15,7 @@ import (
 
 	"github.com/ispec-dev/ispec/builder"
 	"github.com/ispec-dev/ispec/cache"
+	"github.com/ispec-dev/ispec/internal/clock"
 	"github.com/ispec-dev/ispec/internal/replay"
 	"github.com/ispec-dev/ispec/spec"
 )
@@ -137,6 +138,7 @@ type Pipeline struct {
 	netrc      []byte
 	history    int
 	log        *slog.Logger
+	clock      clock.Clock
 
 	progressLimit int // bytes of a build's logs replayed to a late joiner
 
@@ -146,7 +148,7 @@ type Pipeline struct {
 	slots chan struct{} // one per running build when maxBuilds > 0
 
 	mu      sync.Mutex
-	flights map[string]*flight // by ref: running, or failed within failureTTL
+	flights map[string]*flight // by flightKey: running, or failed within failureTTL
 	byID    map[string]*flight // running and the last `history` finished
 	recent  []*flight          // finished, oldest first
 	active  int                // flights not finished
@@ -156,6 +158,7 @@ type Pipeline struct {
 func New(opts ...Option) (*Pipeline, error) {
 	p := &Pipeline{
 		locker:   &MemLocker{},
+		clock:    clock.Real{},
 		base:     context.Background(),
 		maxQueue: -1,
 		history:  100,
@@ -215,44 +218,50 @@ func (p *Pipeline) Ensure(ctx context.Context, img *spec.Image, req Request) (*R
 			return res, err
 		}
 	}
-	f, rd, joined, err := p.join(ref, img, base, req)
+	f, rd, how, err := p.join(ref, img, base, req)
 	if err != nil {
 		return nil, err
 	}
-	return p.await(ctx, f, rd, joined, req, start)
+	return p.await(ctx, f, rd, how, req, start)
 }
 
 // Join follows the build of ref that runs (or failed within the failure
-// TTL) as Ensure would, without the image's files: a server answers a
-// caller that sent no file bytes this way. When no build of ref runs it
-// returns ErrNoBuild and does nothing.
+// TTL) with req's force and no-cache as Ensure would, without the image's
+// files: a server answers a caller that sent no file bytes this way, and
+// a draining server a caller of a tag it is still building. When no such
+// build of ref runs it returns ErrNoBuild and does nothing.
 func (p *Pipeline) Join(ctx context.Context, ref name.Tag, req Request) (*Result, error) {
 	start := time.Now()
 	p.mu.Lock()
-	f, ok := p.flights[ref.Name()]
-	var rd *replay.Reader[Event]
-	if ok {
-		f.callers.Add(1)
-		f.joinedBy(req.Caller)
-		f.waiting.Add(1)
-		rd = f.log.Reader()
-	}
+	f, rd, how, ok := p.joinable(flightKey(ref.Name(), req), req)
 	p.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", ref.Name(), ErrNoBuild)
 	}
-	return p.await(ctx, f, rd, true, req, start)
+	return p.await(ctx, f, rd, how, req, start)
 }
 
-// await follows f for one caller until it ends or the caller leaves.
-func (p *Pipeline) await(ctx context.Context, f *flight, rd *replay.Reader[Event], joined bool, req Request, start time.Time) (*Result, error) {
+// await follows f for one caller until it ends or the caller leaves. A
+// caller that joined a failure the pipeline remembers gets it as a
+// *RememberedError, in its Failed event too.
+func (p *Pipeline) await(ctx context.Context, f *flight, rd *replay.Reader[Event], how joinKind, req Request, start time.Time) (*Result, error) {
 	ref := f.ref
 	kind := KindAccepted
-	if joined {
+	if how != started {
 		kind = KindJoined
 	}
 	req.emit(Event{Kind: kind, Ref: ref.Name(), BuildID: f.id})
-	err := rd.Follow(ctx, req.Sink.orDrop())
+	sink := req.Sink.orDrop()
+	if how == replayed {
+		inner := sink
+		sink = func(ev Event) {
+			if ev.Kind == KindFailed && ev.Err != nil {
+				ev.Err = f.remembered()
+			}
+			inner(ev)
+		}
+	}
+	err := rd.Follow(ctx, sink)
 	f.followed()
 	if errors.Is(err, replay.ErrBehind) {
 		// Too slow a reader misses events, not its result.
@@ -264,10 +273,13 @@ func (p *Pipeline) await(ctx context.Context, f *flight, rd *replay.Reader[Event
 	}
 	<-f.done
 	if f.err != nil {
+		if how == replayed {
+			return nil, f.remembered()
+		}
 		return nil, f.err
 	}
 	res := *f.res
-	if joined && res.Outcome == OutcomeBuilt {
+	if how != started && res.Outcome == OutcomeBuilt {
 		res.Outcome = OutcomeJoined
 	}
 	res.Duration = time.Since(start)

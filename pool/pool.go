@@ -5,6 +5,14 @@
 // that does not answer its health check (ListWorkers) is skipped and the
 // next in the ranking takes the build. Each daemon runs a bounded number
 // of builds at once.
+//
+// A pool of one daemon is the connection manager of a single BuildKit: it
+// connects on the first build, and again after a failure (an error is
+// never kept, so a daemon that comes up late is used as soon as it
+// answers). A connection is shared by the builds that use it and is never
+// closed under one: a connection that failed its health check is replaced
+// for the next builds and closed after its last user. Health checks run
+// outside locks, and concurrent connects to one daemon share one dial.
 package pool
 
 import (
@@ -15,12 +23,12 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ispec-dev/ispec/builder"
+	"github.com/ispec-dev/ispec/internal/clock"
 	"github.com/ispec-dev/ispec/spec"
 )
 
@@ -30,18 +38,11 @@ type Pool struct {
 	members []*member
 	perD    int
 	health  time.Duration
+	clock   clock.Clock
+	dial    dialFunc
 	reg     prometheus.Registerer
 	builds  *prometheus.CounterVec
 	busy    *prometheus.GaugeVec
-}
-
-// member is one daemon, connected on its first build.
-type member struct {
-	opts  builder.Options
-	slots chan struct{} // nil: no limit
-
-	mu sync.Mutex
-	b  *builder.Builder
 }
 
 // Option configures a Pool.
@@ -61,7 +62,8 @@ func WithMaxPerDaemon(n int) Option {
 	}
 }
 
-// WithHealthTimeout bounds a daemon's health check before each build.
+// WithHealthTimeout bounds a daemon's health check before each build, and
+// a new connection's first check.
 //
 // The default is 3s.
 func WithHealthTimeout(d time.Duration) Option {
@@ -88,11 +90,32 @@ func WithRegisterer(r prometheus.Registerer) Option {
 	}
 }
 
+// WithClock sets the clock Watch waits on.
+//
+// The default is the system clock.
+func WithClock(c clock.Clock) Option {
+	return func(p *Pool) error {
+		if c == nil {
+			return errors.New("clock is nil")
+		}
+		p.clock = c
+		return nil
+	}
+}
+
+// withDial replaces how daemons are connected to (tests).
+func withDial(d dialFunc) Option {
+	return func(p *Pool) error {
+		p.dial = d
+		return nil
+	}
+}
+
 // New returns a pool over the daemons at addrs (each as
 // builder.Options.Addr); base holds the options they share. It does not
 // connect.
 func New(addrs []string, base builder.Options, opts ...Option) (*Pool, error) {
-	p := &Pool{health: 3 * time.Second}
+	p := &Pool{health: 3 * time.Second, clock: clock.Real{}, dial: dialBuilder}
 	for _, opt := range opts {
 		if err := opt(p); err != nil {
 			return nil, fmt.Errorf("pool: %w", err)
@@ -107,7 +130,8 @@ func New(addrs []string, base builder.Options, opts ...Option) (*Pool, error) {
 		seen[a] = true
 		o := base
 		o.Addr = a
-		m := &member{opts: o}
+		o.DialTimeout = p.health
+		m := &member{opts: o, dial: p.dial}
 		if p.perD > 0 {
 			m.slots = make(chan struct{}, p.perD)
 		}
@@ -193,7 +217,7 @@ func (p *Pool) rank(key string) []*member {
 func (p *Pool) Build(ctx context.Context, img *spec.Image, opts builder.BuildOptions) (*builder.Result, error) {
 	var errs []error
 	for _, m := range p.rank(Key(img)) {
-		b, err := p.healthy(ctx, m)
+		c, err := m.acquire(ctx, p.health)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -202,30 +226,11 @@ func (p *Pool) Build(ctx context.Context, img *spec.Image, opts builder.BuildOpt
 			errs = append(errs, err)
 			continue
 		}
-		if m.slots != nil {
-			select {
-			case m.slots <- struct{}{}:
-			case <-ctx.Done():
-				return nil, fmt.Errorf("waiting for a slot on buildkit %s: %w", m.opts.Addr, ctx.Err())
-			}
-		}
-		p.busy.WithLabelValues(m.opts.Addr).Inc()
-		res, err := b.Build(ctx, img, opts)
-		p.busy.WithLabelValues(m.opts.Addr).Dec()
-		if m.slots != nil {
-			<-m.slots
-		}
-		result := "ok"
-		if err != nil {
-			result = "failed"
-			var down *builder.UnavailableError
-			if errors.As(err, &down) {
-				result = "unavailable"
-				m.drop()
-			}
-		}
-		p.builds.WithLabelValues(m.opts.Addr, result).Inc()
-		return res, err
+		return p.buildOn(ctx, m, c, img, opts)
+	}
+	if len(errs) == 1 {
+		// A pool of one: its daemon's own error.
+		return nil, errs[0]
 	}
 	var last *builder.UnavailableError
 	for _, e := range errs {
@@ -237,44 +242,82 @@ func (p *Pool) Build(ctx context.Context, img *spec.Image, opts builder.BuildOpt
 	return nil, errors.Join(errs...)
 }
 
-// healthy connects to m (once) and checks that it answers.
-func (p *Pool) healthy(ctx context.Context, m *member) (*builder.Builder, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.b == nil {
-		o := m.opts
-		o.DialTimeout = p.health
-		b, err := builder.New(ctx, o)
-		if err != nil {
-			return nil, err
+// buildOn builds on c, a connection to m in use, and releases it.
+func (p *Pool) buildOn(ctx context.Context, m *member, c *conn, img *spec.Image, opts builder.BuildOptions) (*builder.Result, error) {
+	defer m.release(c)
+	if m.slots != nil {
+		select {
+		case m.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for a slot on buildkit %s: %w", m.opts.Addr, ctx.Err())
 		}
-		m.b = b
-		return b, nil
 	}
-	hctx, cancel := context.WithTimeout(ctx, p.health)
-	defer cancel()
-	if err := m.b.Ping(hctx); err != nil {
-		m.b.Close()
-		m.b = nil
-		return nil, err
+	p.busy.WithLabelValues(m.opts.Addr).Inc()
+	res, err := c.d.Build(ctx, img, opts)
+	p.busy.WithLabelValues(m.opts.Addr).Dec()
+	if m.slots != nil {
+		<-m.slots
 	}
-	return m.b, nil
+	result := "ok"
+	if err != nil {
+		result = "failed"
+		var down *builder.UnavailableError
+		if errors.As(err, &down) {
+			result = "unavailable"
+			m.drop(c)
+		}
+	}
+	p.builds.WithLabelValues(m.opts.Addr, result).Inc()
+	return res, err
 }
 
-// drop forgets m's connection, so the next build reconnects.
-func (m *member) drop() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.b != nil {
-		m.b.Close()
-		m.b = nil
+// Check reports whether a daemon answers (connecting to it when it is
+// not yet): nil when one does, else an *builder.UnavailableError.
+func (p *Pool) Check(ctx context.Context) error {
+	var errs []error
+	for _, m := range p.members {
+		c, err := m.acquire(ctx, p.health)
+		if err == nil {
+			m.release(c)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		errs = append(errs, err)
+	}
+	return &builder.UnavailableError{Addr: strings.Join(p.Addrs(), ","), Err: errors.Join(errs...)}
+}
+
+// Watch checks the daemons every interval until ctx ends, and calls fn
+// with Check's answer first and each time it changes between nil and an
+// error.
+func (p *Pool) Watch(ctx context.Context, every time.Duration, fn func(error)) {
+	first, up := true, false
+	for {
+		err := p.Check(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if first || up != (err == nil) {
+			fn(err)
+		}
+		first, up = false, err == nil
+		t := p.clock.NewTimer(every)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		}
 	}
 }
 
-// Close closes every connection.
+// Close closes every connection that no build uses; the others close
+// when their builds end.
 func (p *Pool) Close() error {
 	for _, m := range p.members {
-		m.drop()
+		m.dropCurrent()
 	}
 	return nil
 }

@@ -82,7 +82,8 @@ func New(p *ensure.Pipeline, lookup ensure.Lookup, opts ...Option) (*Server, err
 func (s *Server) Close() { s.work.close() }
 
 // Drain makes the server refuse new builds (UNAVAILABLE); running builds
-// go on, and their callers get their results.
+// go on, their callers get their results, and a caller of a tag that is
+// still building joins it.
 func (s *Server) Drain() { s.draining.Store(true) }
 
 // Idle reports whether no build runs or waits.
@@ -341,9 +342,6 @@ func (s *Server) Lookup(ctx context.Context, req *apiv1.LookupRequest) (*apiv1.L
 // Build implements ImageService: the pipeline's events, streamed.
 func (s *Server) Build(req *apiv1.BuildRequest, stream apiv1.ImageService_BuildServer) error {
 	ctx := stream.Context()
-	if s.draining.Load() {
-		return status.Error(codes.Unavailable, "the server is shutting down and accepts no new builds; call another replica or retry")
-	}
 	img, up, err := s.load(ctx, req.GetInput(), !req.GetFilesOmitted())
 	if err != nil {
 		return err
@@ -362,11 +360,17 @@ func (s *Server) Build(req *apiv1.BuildRequest, stream apiv1.ImageService_BuildS
 	defer snd.close()
 	send := func(ev ensure.Event) { snd.send(EventToAPI(ev, opts.GetProgress())) }
 	log := s.log.With("ref", img.Identity.Ref, "caller", Caller(ctx))
+	if s.draining.Load() {
+		if err := s.joinDraining(ctx, img, ensure.Request{Force: opts.GetForce(), NoCache: opts.GetNoCache(), Sink: send, Caller: Caller(ctx)}); err != nil {
+			return err
+		}
+		return snd.err
+	}
 	if req.GetFilesOmitted() {
 		// The caller left out its files' bytes: tell it whether they are
 		// needed.
 		sendAPI := func(ev *apiv1.BuildEvent) error { snd.send(ev); return snd.err }
-		if err := s.needFiles(ctx, img, up.needed, opts.GetForce(), sendAPI, send); err != nil {
+		if err := s.needFiles(ctx, img, up.needed, opts.GetForce(), opts.GetNoCache(), sendAPI, send); err != nil {
 			return err
 		}
 		return snd.err
@@ -398,9 +402,32 @@ func (s *Server) Build(req *apiv1.BuildRequest, stream apiv1.ImageService_BuildS
 	return snd.err
 }
 
+// joinDraining answers a caller of a draining server: the build of its
+// tag that still runs here, joined; else UNAVAILABLE.
+func (s *Server) joinDraining(ctx context.Context, img *spec.Image, req ensure.Request) error {
+	t, err := ensure.Tag(img)
+	if err != nil {
+		return errStatus(err)
+	}
+	res, err := s.p.Join(ctx, t, req)
+	switch {
+	case errors.Is(err, ensure.ErrNoBuild):
+		return status.Error(codes.Unavailable, "the server is shutting down and accepts no new builds; call another replica or retry")
+	case err != nil:
+		if ctx.Err() != nil {
+			return status.FromContextError(ctx.Err()).Err()
+		}
+		s.m.builds.WithLabelValues("failed").Inc()
+		return errStatus(err)
+	}
+	s.m.builds.WithLabelValues(res.Outcome.String()).Inc()
+	s.m.joins.Inc()
+	return nil
+}
+
 // needFiles answers a build request without file bytes: the build of the
 // tag that runs, joined; found (done); or files_needed.
-func (s *Server) needFiles(ctx context.Context, img *spec.Image, needed []string, force bool, sendAPI func(*apiv1.BuildEvent) error, send ensure.Sink) error {
+func (s *Server) needFiles(ctx context.Context, img *spec.Image, needed []string, force, noCache bool, sendAPI func(*apiv1.BuildEvent) error, send ensure.Sink) error {
 	t, err := ensure.Tag(img)
 	if err != nil {
 		return errStatus(err)
@@ -408,7 +435,7 @@ func (s *Server) needFiles(ctx context.Context, img *spec.Image, needed []string
 	if !force {
 		// A build of the tag runs (another caller sent the files): join
 		// it, with no bytes from this caller.
-		res, err := s.p.Join(ctx, t, ensure.Request{Sink: send, Caller: Caller(ctx)})
+		res, err := s.p.Join(ctx, t, ensure.Request{NoCache: noCache, Sink: send, Caller: Caller(ctx)})
 		switch {
 		case err == nil:
 			s.m.builds.WithLabelValues(res.Outcome.String()).Inc()

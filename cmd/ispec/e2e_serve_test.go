@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -142,7 +143,8 @@ func TestBuildAndExistsThroughServer(t *testing.T) {
 func TestServeDrainsOnSIGTERM(t *testing.T) {
 	env := e2e(t)
 	srv := startServe(t)
-	slow := uniqueSpec(t, env, "commands: [\"sleep 4; echo built > /built.txt\"]\n")
+	// A nonce in the step: BuildKit's cache must not make it instant.
+	slow := uniqueSpec(t, env, fmt.Sprintf("commands: [\"sleep 4; echo %d > /built.txt\"]\n", time.Now().UnixNano()))
 	bin, err := ispecBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -169,6 +171,12 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	other := uniqueSpec(t, env, "")
 	if _, errOut, code := runProc(t, "build", "--server", srv.addr, other); code != exitUnavailable {
 		t.Errorf("a new build during the drain: exit %d %q, want 3 (refused)", code, errOut)
+	}
+	// A caller of the tag that is still building joins it.
+	joinOut, errOut, code := runProc(t, "build", "--server", srv.addr, "--json", slow)
+	var joined buildResult
+	if code != 0 || json.Unmarshal([]byte(joinOut), &joined) != nil || joined.Outcome != "joined" {
+		t.Errorf("a caller of the running build during the drain: exit %d out %q %q, want joined", code, joinOut, errOut)
 	}
 	if err := build.Wait(); err != nil {
 		t.Fatalf("the running build: %v\n%s", err, errb.String())

@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -13,6 +14,7 @@ import (
 	"github.com/ispec-dev/ispec/builder"
 	"github.com/ispec-dev/ispec/cache"
 	"github.com/ispec-dev/ispec/ensure"
+	"github.com/ispec-dev/ispec/pool"
 	"github.com/ispec-dev/ispec/spec"
 )
 
@@ -21,7 +23,7 @@ import (
 // and BuildKit connected only when something must be built.
 type cliPipeline struct {
 	*ensure.Pipeline
-	b       *lazyBuilder
+	b       *pool.Pool
 	checker cache.Checker
 }
 
@@ -36,7 +38,10 @@ func newPipeline(ctx context.Context, cfg *config, f buildFlags, msgs *messages)
 		return nil, err
 	}
 	checker, _ := withIndex(cfg, remote, f.verify, msgs)
-	lb := &lazyBuilder{opts: builder.Options{Addr: cfg.BuildkitAddr, Version: ispecVersion(), TLS: cfg.BuildkitTLS}}
+	lb, err := newBuildkit(cfg.BuildkitAddr, cfg.BuildkitTLS, nil)
+	if err != nil {
+		return nil, err
+	}
 	opts, err := commonOptions(ctx, cfg, checker, lb, cfg.cacheMode(f.noRegistryCache), msgs)
 	if err != nil {
 		return nil, err
@@ -49,7 +54,29 @@ func newPipeline(ctx context.Context, cfg *config, f buildFlags, msgs *messages)
 	return &cliPipeline{Pipeline: p, b: lb, checker: checker}, nil
 }
 
-func (p *cliPipeline) close() { p.b.close() }
+func (p *cliPipeline) close() { p.b.Close() }
+
+// newBuildkit returns the connection manager of the BuildKit daemons at
+// addrs (comma-separated; one, or a pool) over tls, with opts: it connects when
+// something must be built, and again after a failure.
+func newBuildkit(addrs string, tls builder.TLS, reg prometheus.Registerer, opts ...pool.Option) (*pool.Pool, error) {
+	list := nonEmpty(splitComma(addrs)...)
+	if len(list) == 0 {
+		list = []string{builder.DefaultAddr}
+	}
+	if len(list) == 1 {
+		// One daemon: the dial timeout a single builder has.
+		opts = append([]pool.Option{pool.WithHealthTimeout(builder.DefaultDialTimeout)}, opts...)
+	}
+	if reg != nil {
+		opts = append(opts, pool.WithRegisterer(reg))
+	}
+	pl, err := pool.New(list, builder.Options{Version: ispecVersion(), TLS: tls}, opts...)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("buildkit-addr: %w", err)}
+	}
+	return pl, nil
+}
 
 // commonOptions are the pipeline options the CLI and the server share:
 // the lookup, the builder (BuildKit connected on first use), the context builds run
@@ -121,26 +148,4 @@ func (r recordWarner) Record(ref name.Tag, d v1.Hash) error {
 		return err
 	}
 	return nil
-}
-
-// lazyBuilder connects to BuildKit on the first build.
-type lazyBuilder struct {
-	opts builder.Options
-	once sync.Once
-	b    *builder.Builder
-	err  error
-}
-
-func (l *lazyBuilder) Build(ctx context.Context, img *spec.Image, opts builder.BuildOptions) (*builder.Result, error) {
-	l.once.Do(func() { l.b, l.err = builder.New(ctx, l.opts) })
-	if l.err != nil {
-		return nil, l.err
-	}
-	return l.b.Build(ctx, img, opts)
-}
-
-func (l *lazyBuilder) close() {
-	if l.b != nil {
-		l.b.Close()
-	}
 }

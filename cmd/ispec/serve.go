@@ -20,8 +20,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/ispec-dev/ispec/builder"
+	apiv1 "github.com/ispec-dev/ispec/api/ispec/v1"
 	"github.com/ispec-dev/ispec/coord"
 	"github.com/ispec-dev/ispec/ensure"
 	"github.com/ispec-dev/ispec/internal/netaddr"
@@ -37,7 +39,8 @@ func newServeCmd() *cobra.Command {
 build images through it, and concurrent callers of one tag share one build
 (they join it: the same events from its start, the same result). A caller
 that disconnects does not cancel a build others wait on; a failed build is
-remembered for --failure-ttl, so retries get the original failure.
+remembered for --failure-ttl, so retries get the original failure (only a
+failed step or an invalid spec; --force builds again).
 
 Health (grpc.health.v1) and server reflection are registered; Prometheus
 metrics are served on --metrics-listen at /metrics.
@@ -53,10 +56,15 @@ only, and every caller is the same one. Tokens in plain text on a
 non-loopback address are refused unless --tls-terminated-by-proxy says a
 proxy or service mesh terminates TLS in front of the server.
 
-On SIGTERM or SIGINT health turns NOT_SERVING, new builds are refused, and
-running builds finish (within --shutdown-grace, then they are stopped)
-and release their leases before Redis and BuildKit are closed and the
-process exits.
+Health is NOT_SERVING while no BuildKit daemon answers (checked every 5s;
+builds meanwhile fail as unavailable, and are not remembered) and SERVING
+once one does: a server started before its BuildKit uses it as soon as it
+answers.
+
+On SIGTERM or SIGINT health turns NOT_SERVING, new builds are refused
+(a caller of a tag that is still building joins it), and running builds
+finish (within --shutdown-grace, then they are stopped) and release their
+leases before Redis and BuildKit are closed and the process exits.
 
 Several replicas behind one load balancer share one build per tag through
 --redis-url: a lease per tag (renewed while the build runs), the build's
@@ -99,7 +107,7 @@ Settings come from defaults < config file < ISPEC_* environment < flags.`,
 	fl.Int("max-builds", 4, "builds at once")
 	fl.Int("max-queue", 64, "builds waiting for a slot before calls get RESOURCE_EXHAUSTED")
 	fl.Duration("build-timeout", time.Hour, "longest a build may run")
-	fl.Duration("failure-ttl", time.Minute, "how long a failed build is remembered for callers of the same tag")
+	fl.Duration("failure-ttl", time.Minute, "how long a failed build step or an invalid spec is remembered for callers of the same tag (outages, timeouts and cancellations never are)")
 	fl.Duration("shutdown-grace", 10*time.Minute, "how long running builds may finish after SIGTERM")
 	fl.String("tls-cert", "", "server certificate (PEM)")
 	fl.String("tls-key", "", "server key (PEM)")
@@ -184,6 +192,20 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Health follows BuildKit: NOT_SERVING until a daemon answers, and
+	// while none does.
+	setHealth(hs, grpc_health_v1.HealthCheckResponse_NOT_SERVING)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go p.buildkit.Watch(watchCtx, buildkitCheckEvery, func(err error) {
+		if err != nil {
+			log.Warn("buildkit does not answer: health NOT_SERVING until it does; builds fail as unavailable meanwhile", "error", err)
+			setHealth(hs, grpc_health_v1.HealthCheckResponse_NOT_SERVING)
+			return
+		}
+		log.Info("buildkit answers: health SERVING")
+		setHealth(hs, grpc_health_v1.HealthCheckResponse_SERVING)
+	})
 
 	if sc.MetricsListen != "" {
 		ml, err := net.Listen("tcp", sc.MetricsListen)
@@ -249,13 +271,25 @@ settle:
 	return nil
 }
 
+// buildkitCheckEvery is how often the server checks that a BuildKit
+// daemon answers, for its health.
+const buildkitCheckEvery = 5 * time.Second
+
+// setHealth sets the server's health, overall and of ImageService (a
+// no-op once the health server is shut down).
+func setHealth(hs *health.Server, st grpc_health_v1.HealthCheckResponse_ServingStatus) {
+	hs.SetServingStatus("", st)
+	hs.SetServingStatus(apiv1.ImageService_ServiceDesc.ServiceName, st)
+}
+
 // servePipeline is the server's pipeline: the local index in front of the
 // registry, a lock per tag (in process, or a Redis lease shared by
 // replicas), bounded builds, on one BuildKit daemon or a pool.
 type servePipeline struct {
 	*ensure.Pipeline
-	lookup  ensure.Lookup
-	closers []func() error
+	lookup   ensure.Lookup
+	buildkit *pool.Pool
+	closers  []func() error
 }
 
 func newServePipeline(ctx context.Context, cfg *config, stderr io.Writer, log *slog.Logger, reg prometheus.Registerer) (*servePipeline, error) {
@@ -267,20 +301,12 @@ func newServePipeline(ctx context.Context, cfg *config, stderr io.Writer, log *s
 	msgs := newMessages(stderr, "")
 	checker, _ := withIndex(cfg, remote, false, msgs)
 	sp := &servePipeline{lookup: checker}
-	bopts := builder.Options{Addr: cfg.BuildkitAddr, Version: ispecVersion(), TLS: cfg.BuildkitTLS}
-	var b ensure.Builder
-	if addrs := nonEmpty(splitComma(cfg.BuildkitAddr)...); len(addrs) > 1 {
-		pl, err := pool.New(addrs, bopts, pool.WithMaxPerDaemon(sc.MaxPerDaemon), pool.WithRegisterer(reg))
-		if err != nil {
-			return nil, usageError{fmt.Errorf("buildkit-addr: %w", err)}
-		}
-		sp.closers = append(sp.closers, pl.Close)
-		b = pl
-	} else {
-		lb := &lazyBuilder{opts: bopts}
-		sp.closers = append(sp.closers, func() error { lb.close(); return nil })
-		b = lb
+	b, err := newBuildkit(cfg.BuildkitAddr, cfg.BuildkitTLS, reg, pool.WithMaxPerDaemon(sc.MaxPerDaemon))
+	if err != nil {
+		return nil, err
 	}
+	sp.buildkit = b
+	sp.closers = append(sp.closers, b.Close)
 	opts, err := commonOptions(ctx, cfg, checker, b, cfg.cacheMode(false), msgs)
 	if err != nil {
 		sp.close()

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -183,4 +184,32 @@ func moduleVersion(gomod, module string) (string, error) {
 		return "", err
 	}
 	return "", errors.New(module + " is not required in " + gomod)
+}
+
+// Kill kills the daemon at once (SIGKILL), as a crash would; Start starts
+// it again on the same socket and root.
+func (d *Buildkitd) Kill() {
+	if d.cmd == nil {
+		return
+	}
+	_ = d.cmd.Process.Kill()
+	<-d.exited
+	d.cmd = nil
+}
+
+// Pause stops the daemon's process (SIGSTOP) without ending it: it
+// answers nothing until Resume, and its running steps' containers go on.
+func (d *Buildkitd) Pause() {
+	d.t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		d.t.Fatalf("pausing buildkitd: %v", err)
+	}
+}
+
+// Resume continues a paused daemon (SIGCONT).
+func (d *Buildkitd) Resume() {
+	d.t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		d.t.Fatalf("resuming buildkitd: %v", err)
+	}
 }
