@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -11,7 +12,8 @@ import (
 	"google.golang.org/grpc/health/grpc_health_v1"
 )
 
-// waitHealth waits until the server's health is want.
+// waitHealth waits until the server's health is want, on the health
+// service's Watch stream (the server sends each change; no polling).
 func waitHealth(t *testing.T, srv *serveProc, want grpc_health_v1.HealthCheckResponse_ServingStatus) {
 	t.Helper()
 	conn, err := grpc.NewClient(srv.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -19,22 +21,26 @@ func waitHealth(t *testing.T, srv *serveProc, want grpc_health_v1.HealthCheckRes
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	hc := grpc_health_v1.NewHealthClient(conn)
-	deadline := time.Now().Add(30 * time.Second)
+	watchHealth(t, conn, want, srv.log)
+}
+
+// watchHealth follows the health of conn's server until it is want, for at
+// most 30 s.
+func watchHealth(t *testing.T, conn *grpc.ClientConn, want grpc_health_v1.HealthCheckResponse_ServingStatus, log fmt.Stringer) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := grpc_health_v1.NewHealthClient(conn).Watch(ctx, &grpc_health_v1.HealthCheckRequest{}, grpc.WaitForReady(true))
+	if err != nil {
+		t.Fatalf("health watch: %v", err)
+	}
 	var got grpc_health_v1.HealthCheckResponse_ServingStatus
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		resp, err := hc.Check(ctx, &grpc_health_v1.HealthCheckRequest{})
-		cancel()
-		if err == nil {
-			if got = resp.GetStatus(); got == want {
-				return
-			}
+	for got != want {
+		resp, err := st.Recv()
+		if err != nil {
+			t.Fatalf("health %v (%v), want %v within 30s\n%v", got, err, want, log)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("health %v (%v), want %v within 30s\n%s", got, err, want, srv.log)
-		}
-		time.Sleep(100 * time.Millisecond)
+		got = resp.GetStatus()
 	}
 }
 

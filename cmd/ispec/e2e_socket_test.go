@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -63,18 +61,7 @@ func TestServeWithTokensBehindATLSProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for {
-		resp, err := grpc_health_v1.NewHealthClient(conn).Check(ctx, &grpc_health_v1.HealthCheckRequest{})
-		if err == nil && resp.GetStatus() == grpc_health_v1.HealthCheckResponse_SERVING {
-			return
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("health on %s: %v %v, want SERVING within 30s", srv.addr, resp, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	watchHealth(t, conn, grpc_health_v1.HealthCheckResponse_SERVING, srv.log)
 }
 
 func TestServeJudgesLoopbackByTheBoundAddress(t *testing.T) {
