@@ -1,10 +1,10 @@
 package builder
 
 import (
-	"fmt"
-
 	"github.com/moby/buildkit/client"
-	digest "github.com/opencontainers/go-digest"
+	"github.com/moby/buildkit/solver/pb"
+
+	"github.com/ispec-dev/ispec/builder/progress"
 )
 
 // DefaultProgressLogLimit is how many bytes of a build's logs a late
@@ -12,160 +12,74 @@ import (
 // many were dropped.
 const DefaultProgressLogLimit = 1 << 20
 
-// maxWarnings is how many warnings a progress state keeps (the latest).
-const maxWarnings = 100
+// statusFold is a progress.State as a replay.Folder of statuses.
+type statusFold struct{ st *progress.State }
 
-// ProgressState folds solve statuses into what a late watcher needs: the
-// latest state of each vertex and of each vertex status (as BuildKit's
-// flightcontrol keeps the latest progress item per id), the latest
-// warnings, and the last bytes of the logs up to a limit, after a line
-// "... N bytes dropped". It never modifies the statuses it is given. The
-// zero value is not usable; call NewProgressState.
-type ProgressState struct {
-	limit    int
-	vertexes map[digest.Digest]*client.Vertex
-	vorder   []digest.Digest
-	statuses map[string]*client.VertexStatus
-	sorder   []string
-	logs     []*client.VertexLog // logs[first:] are kept
-	first    int
-	logBytes int
-	dropped  int64
-	warnings []*client.VertexWarning
-}
-
-// NewProgressState returns an empty state that keeps at most limit bytes
-// of logs (0: none).
-func NewProgressState(limit int) *ProgressState {
-	return &ProgressState{limit: max(limit, 0), vertexes: map[digest.Digest]*client.Vertex{}, statuses: map[string]*client.VertexStatus{}}
-}
-
-// Add folds s into the state.
-func (p *ProgressState) Add(s *client.SolveStatus) {
-	if s == nil {
-		return
-	}
-	for _, v := range s.Vertexes {
-		if _, ok := p.vertexes[v.Digest]; !ok {
-			p.vorder = append(p.vorder, v.Digest)
-		}
-		p.vertexes[v.Digest] = v
-	}
-	for _, st := range s.Statuses {
-		k := string(st.Vertex) + "\x00" + st.ID
-		if _, ok := p.statuses[k]; !ok {
-			p.sorder = append(p.sorder, k)
-		}
-		p.statuses[k] = st
-	}
-	for _, l := range s.Logs {
-		p.addLog(l)
-	}
-	p.warnings = append(p.warnings, s.Warnings...)
-	if n := len(p.warnings); n > maxWarnings {
-		p.warnings = append([]*client.VertexWarning(nil), p.warnings[n-maxWarnings:]...)
-	}
-}
-
-// addLog keeps l and drops the oldest logs beyond the limit.
-func (p *ProgressState) addLog(l *client.VertexLog) {
-	if len(l.Data) > p.limit {
-		cut := len(l.Data) - p.limit
-		p.dropped += int64(cut)
-		if p.limit == 0 {
-			return
-		}
-		c := *l
-		c.Data = append([]byte(nil), l.Data[cut:]...)
-		l = &c
-	}
-	p.logs = append(p.logs, l)
-	p.logBytes += len(l.Data)
-	for p.logBytes > p.limit {
-		old, excess := p.logs[p.first], p.logBytes-p.limit
-		if len(old.Data) > excess {
-			// Cut the oldest log's start: exactly the limit is kept.
-			c := *old
-			c.Data = append([]byte(nil), old.Data[excess:]...)
-			p.logs[p.first] = &c
-			p.logBytes -= excess
-			p.dropped += int64(excess)
-			break
-		}
-		p.logs[p.first] = nil
-		p.first++
-		p.logBytes -= len(old.Data)
-		p.dropped += int64(len(old.Data))
-	}
-	if p.first > len(p.logs)/2 {
-		p.logs = append([]*client.VertexLog(nil), p.logs[p.first:]...)
-		p.first = 0
-	}
-}
-
-// Dropped returns how many bytes of logs were dropped.
-func (p *ProgressState) Dropped() int64 { return p.dropped }
-
-// Status returns the state as one solve status; nil when nothing was
-// added.
-func (p *ProgressState) Status() *client.SolveStatus {
-	if len(p.vorder) == 0 && len(p.sorder) == 0 && len(p.logs) == p.first && len(p.warnings) == 0 && p.dropped == 0 {
-		return nil
-	}
-	s := &client.SolveStatus{Warnings: append([]*client.VertexWarning(nil), p.warnings...)}
-	for _, d := range p.vorder {
-		s.Vertexes = append(s.Vertexes, p.vertexes[d])
-	}
-	for _, k := range p.sorder {
-		s.Statuses = append(s.Statuses, p.statuses[k])
-	}
-	kept := p.logs[p.first:]
-	if p.dropped > 0 {
-		note := &client.VertexLog{Stream: 2, Data: fmt.Appendf(nil, "... %d bytes dropped\n", p.dropped)}
-		if len(kept) > 0 {
-			note.Vertex, note.Timestamp = kept[0].Vertex, kept[0].Timestamp
-		} else if len(p.vorder) > 0 {
-			note.Vertex = p.vorder[len(p.vorder)-1]
-		}
-		s.Logs = append(s.Logs, note)
-	}
-	s.Logs = append(s.Logs, kept...)
-	return s
-}
-
-// StatusSize estimates what keeping s costs, in bytes: its logs' data
-// plus a fixed cost per vertex, status, log and warning.
-func StatusSize(s *client.SolveStatus) int {
-	if s == nil {
-		return 0
-	}
-	n := 64 + 256*len(s.Vertexes) + 128*len(s.Statuses) + 64*len(s.Logs)
-	for _, l := range s.Logs {
-		n += len(l.Data)
-	}
-	for _, w := range s.Warnings {
-		n += 256 + len(w.Short)
-		for _, d := range w.Detail {
-			n += len(d)
-		}
-	}
-	return n
-}
-
-// statusFold is a ProgressState as a replay.Folder of solve statuses.
-type statusFold struct{ st *ProgressState }
-
-func (f statusFold) Fold(items []*client.SolveStatus) {
+func (f statusFold) Fold(items []*progress.Status) {
 	for _, s := range items {
 		f.st.Add(s)
 	}
 }
 
-func (f statusFold) Head() []*client.SolveStatus {
+func (f statusFold) Head() []*progress.Status {
 	if s := f.st.Status(); s != nil {
-		return []*client.SolveStatus{s}
+		return []*progress.Status{s}
 	}
 	return nil
 }
 
-func (f statusFold) Size(s *client.SolveStatus) int { return StatusSize(s) }
+func (f statusFold) Size(s *progress.Status) int { return progress.Size(s) }
+
+// StatusOf converts BuildKit's solve status into ispec's; nil for nil.
+// Source information and ranges of warnings are left out.
+func StatusOf(s *client.SolveStatus) *progress.Status {
+	if s == nil {
+		return nil
+	}
+	out := &progress.Status{}
+	for _, v := range s.Vertexes {
+		pv := &progress.Vertex{Digest: v.Digest, Inputs: v.Inputs, Name: v.Name, Started: v.Started, Completed: v.Completed, Cached: v.Cached, Error: v.Error}
+		if g := v.ProgressGroup; g != nil {
+			pv.ProgressGroup = &progress.Group{ID: g.Id, Name: g.Name, Weak: g.Weak}
+		}
+		out.Vertexes = append(out.Vertexes, pv)
+	}
+	for _, st := range s.Statuses {
+		out.Statuses = append(out.Statuses, &progress.VertexStatus{ID: st.ID, Vertex: st.Vertex, Name: st.Name, Total: st.Total, Current: st.Current,
+			Timestamp: st.Timestamp, Started: st.Started, Completed: st.Completed})
+	}
+	for _, l := range s.Logs {
+		out.Logs = append(out.Logs, &progress.VertexLog{Vertex: l.Vertex, Stream: l.Stream, Data: l.Data, Timestamp: l.Timestamp})
+	}
+	for _, w := range s.Warnings {
+		out.Warnings = append(out.Warnings, &progress.VertexWarning{Vertex: w.Vertex, Level: w.Level, Short: w.Short, Detail: w.Detail, URL: w.URL})
+	}
+	return out
+}
+
+// SolveStatus converts ispec's status back into BuildKit's, for BuildKit's
+// displays; nil for nil.
+func SolveStatus(s *progress.Status) *client.SolveStatus {
+	if s == nil {
+		return nil
+	}
+	out := &client.SolveStatus{}
+	for _, v := range s.Vertexes {
+		cv := &client.Vertex{Digest: v.Digest, Inputs: v.Inputs, Name: v.Name, Started: v.Started, Completed: v.Completed, Cached: v.Cached, Error: v.Error}
+		if g := v.ProgressGroup; g != nil {
+			cv.ProgressGroup = &pb.ProgressGroup{Id: g.ID, Name: g.Name, Weak: g.Weak}
+		}
+		out.Vertexes = append(out.Vertexes, cv)
+	}
+	for _, st := range s.Statuses {
+		out.Statuses = append(out.Statuses, &client.VertexStatus{ID: st.ID, Vertex: st.Vertex, Name: st.Name, Total: st.Total, Current: st.Current,
+			Timestamp: st.Timestamp, Started: st.Started, Completed: st.Completed})
+	}
+	for _, l := range s.Logs {
+		out.Logs = append(out.Logs, &client.VertexLog{Vertex: l.Vertex, Stream: l.Stream, Data: l.Data, Timestamp: l.Timestamp})
+	}
+	for _, w := range s.Warnings {
+		out.Warnings = append(out.Warnings, &client.VertexWarning{Vertex: w.Vertex, Level: w.Level, Short: w.Short, Detail: w.Detail, URL: w.URL})
+	}
+	return out
+}

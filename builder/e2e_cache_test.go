@@ -16,14 +16,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/moby/buildkit/client"
 
+	"github.com/ispec-dev/ispec/builder/progress"
 	"github.com/ispec-dev/ispec/internal/testenv"
 )
 
 // stepsCached maps each [ispec] step's name to whether BuildKit reported
 // it cached.
-func stepsCached(events []*client.SolveStatus) map[string]bool {
+func stepsCached(events []*progress.Status) map[string]bool {
 	out := map[string]bool{}
 	for _, s := range events {
 		for _, v := range s.Vertexes {

@@ -19,8 +19,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	"github.com/moby/buildkit/client"
 
+	"github.com/ispec-dev/ispec/builder/progress"
 	"github.com/ispec-dev/ispec/internal/imagediff"
 	"github.com/ispec-dev/ispec/internal/pyindex"
 	"github.com/ispec-dev/ispec/internal/testenv"
@@ -74,12 +74,12 @@ entrypoint: [/app/bin/run.sh]
 }
 
 // build builds img and collects its progress through a watcher.
-func build(t *testing.T, b *Builder, img *spec.Image, opts ...BuildOptions) (*Result, []*client.SolveStatus, error) {
+func build(t *testing.T, b *Builder, img *spec.Image, opts ...BuildOptions) (*Result, []*progress.Status, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	prog := NewProgress()
-	var events []*client.SolveStatus
+	var events []*progress.Status
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -340,7 +340,7 @@ func TestE2EPipSecret(t *testing.T) {
 	}
 	withCreds := "http://ispec:" + password + "@" + ln.Addr().String() + "/simple"
 
-	check := func(t *testing.T, img *spec.Image, res *Result, events []*client.SolveStatus) {
+	check := func(t *testing.T, img *spec.Image, res *Result, events []*progress.Status) {
 		t.Helper()
 		if strings.Contains(string(img.Document), password) {
 			t.Error("the secret is in the hash input")

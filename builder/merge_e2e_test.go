@@ -19,8 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	"github.com/moby/buildkit/client"
 
+	"github.com/ispec-dev/ispec/builder/progress"
 	"github.com/ispec-dev/ispec/internal/imagediff"
 	"github.com/ispec-dev/ispec/internal/testenv"
 )
@@ -60,8 +60,8 @@ func uniqueBase(t *testing.T, env *testenv.Env, repo string) string {
 
 // ranSteps returns, per ispec step seen in a build's progress, whether it
 // ran (true) or came from BuildKit's cache (false).
-func ranSteps(events []*client.SolveStatus) map[string]bool {
-	last := map[string]*client.Vertex{}
+func ranSteps(events []*progress.Status) map[string]bool {
+	last := map[string]*progress.Vertex{}
 	for _, s := range events {
 		for _, v := range s.Vertexes {
 			if strings.HasPrefix(v.Name, "[ispec]") && v.Completed != nil {
@@ -77,7 +77,7 @@ func ranSteps(events []*client.SolveStatus) map[string]bool {
 }
 
 // checkRan wants exactly the steps of ran to have run among steps.
-func checkRan(t *testing.T, events []*client.SolveStatus, steps []string, ran ...string) {
+func checkRan(t *testing.T, events []*progress.Status, steps []string, ran ...string) {
 	t.Helper()
 	got := ranSteps(events)
 	for _, s := range steps {

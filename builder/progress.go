@@ -9,17 +9,18 @@ import (
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/progress/progressui"
 
+	"github.com/ispec-dev/ispec/builder/progress"
 	"github.com/ispec-dev/ispec/internal/replay"
 )
 
-// Progress is the progress of one build as a stream of BuildKit solve
-// statuses that any number of watchers can read. A watcher that subscribes
-// late gets the latest state of every step and the last bytes of the logs
-// (see ProgressState), then every status from then on; a watcher that
+// Progress is the progress of one build as a stream of solve statuses
+// (BuildKit's, converted to progress.Status) that any number of watchers
+// can read. A watcher that subscribes late gets the latest state of every
+// step and the last bytes of the logs (see progress.State), then every status from then on; a watcher that
 // lags keeps what it has not read. The zero value is not usable; call
 // NewProgress.
 type Progress struct {
-	log *replay.Log[*client.SolveStatus]
+	log *replay.Log[*progress.Status]
 }
 
 // NewProgress returns an open, empty Progress that replays at most
@@ -30,12 +31,12 @@ func NewProgress() *Progress { return NewProgressLimit(DefaultProgressLogLimit) 
 // limit bytes of logs to a late watcher (0: none; a watcher that
 // subscribes before the build starts still gets every status).
 func NewProgressLimit(limit int) *Progress {
-	fold := statusFold{NewProgressState(limit)}
-	return &Progress{log: replay.NewCompacted[*client.SolveStatus](fold, max(limit/8, 64<<10), 0)}
+	fold := statusFold{progress.NewState(limit)}
+	return &Progress{log: replay.NewCompacted[*progress.Status](fold, max(limit/8, 64<<10), 0)}
 }
 
 // Publish appends an event. Publishing after Close is ignored.
-func (p *Progress) Publish(s *client.SolveStatus) { p.log.Add(s) }
+func (p *Progress) Publish(s *client.SolveStatus) { p.log.Add(StatusOf(s)) }
 
 // Close ends the stream: every watcher's channel is closed once it has
 // read all events. Close is idempotent.
@@ -45,7 +46,7 @@ func (p *Progress) Close() { p.log.Close() }
 // (folded for a late watcher), closed after the last one once the build
 // ends, or when ctx is done. Events are shared: watchers must not modify
 // them.
-func (p *Progress) Subscribe(ctx context.Context) <-chan *client.SolveStatus {
+func (p *Progress) Subscribe(ctx context.Context) <-chan *progress.Status {
 	return p.log.Subscribe(ctx)
 }
 
@@ -70,7 +71,7 @@ const (
 // writer that wraps one (a lock around stderr, say) names it with an
 // Unwrap() io.Writer method, and the live display writes to the terminal
 // directly while it runs.
-func Display(ctx context.Context, mode string, w io.Writer, ch <-chan *client.SolveStatus) error {
+func Display(ctx context.Context, mode string, w io.Writer, ch <-chan *progress.Status) error {
 	if mode == "json" {
 		mode = ModeRawJSON
 	}
@@ -93,7 +94,7 @@ func Display(ctx context.Context, mode string, w io.Writer, ch <-chan *client.So
 		defer close(in)
 		for s := range ch {
 			select {
-			case in <- s:
+			case in <- SolveStatus(s):
 			case <-ctx.Done():
 				for range ch {
 				}

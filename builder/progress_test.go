@@ -13,6 +13,8 @@ import (
 
 	"github.com/moby/buildkit/client"
 	digest "github.com/opencontainers/go-digest"
+
+	"github.com/ispec-dev/ispec/builder/progress"
 )
 
 func solveStatus(name string, d digest.Digest, log string) *client.SolveStatus {
@@ -23,7 +25,7 @@ func solveStatus(name string, d digest.Digest, log string) *client.SolveStatus {
 	return s
 }
 
-func collect(ch <-chan *client.SolveStatus) []string {
+func collect(ch <-chan *progress.Status) []string {
 	var out []string
 	for s := range ch {
 		out = append(out, s.Vertexes[0].Name)
@@ -93,7 +95,7 @@ func TestDisplayModes(t *testing.T) {
 			}
 		})
 	}
-	if err := Display(context.Background(), ModeTTY, &bytes.Buffer{}, make(chan *client.SolveStatus)); err == nil {
+	if err := Display(context.Background(), ModeTTY, &bytes.Buffer{}, make(chan *progress.Status)); err == nil {
 		t.Error("tty mode on a buffer should fail")
 	}
 }
@@ -174,7 +176,7 @@ func TestALateWatcherGetsTheLatestStateAndTheLogsTail(t *testing.T) {
 	p.Close()
 	var (
 		logs     bytes.Buffer
-		vertexes = map[digest.Digest]*client.Vertex{}
+		vertexes = map[digest.Digest]*progress.Vertex{}
 		statuses = map[digest.Digest]int64{}
 		n        int
 	)
@@ -208,24 +210,5 @@ func TestALateWatcherGetsTheLatestStateAndTheLogsTail(t *testing.T) {
 	}
 	if !strings.HasPrefix(logs.String(), "... ") || !strings.Contains(logs.String(), " bytes dropped\n") {
 		t.Errorf("the logs do not start with how many bytes were dropped: %.60q", logs.String())
-	}
-}
-
-func TestProgressStateCapsLogsInBytes(t *testing.T) {
-	st := NewProgressState(100)
-	d := digest.FromString("v")
-	st.Add(&client.SolveStatus{Logs: []*client.VertexLog{{Vertex: d, Data: bytes.Repeat([]byte("a"), 250)}}})
-	st.Add(&client.SolveStatus{Logs: []*client.VertexLog{{Vertex: d, Data: []byte("0123456789\n")}}})
-	s := st.Status()
-	var got bytes.Buffer
-	for _, l := range s.Logs {
-		got.Write(l.Data)
-	}
-	want := "... 161 bytes dropped\n" + strings.Repeat("a", 89) + "0123456789\n"
-	if got.String() != want || st.Dropped() != 161 {
-		t.Errorf("logs %q (dropped %d), want %q", got.String(), st.Dropped(), want)
-	}
-	if NewProgressState(100).Status() != nil {
-		t.Error("an empty state has a status")
 	}
 }

@@ -25,14 +25,14 @@ import (
 	"google.golang.org/grpc/status"
 
 	apiv1 "github.com/ispec-dev/ispec/api/ispec/v1"
-	"github.com/ispec-dev/ispec/cache"
-	"github.com/ispec-dev/ispec/ensure"
+	"github.com/ispec-dev/ispec/cache/lookup"
+	"github.com/ispec-dev/ispec/ensure/call"
 	"github.com/ispec-dev/ispec/internal/netaddr"
-	"github.com/ispec-dev/ispec/server"
 	"github.com/ispec-dev/ispec/spec"
+	"github.com/ispec-dev/ispec/wire"
 )
 
-// Client calls one server. It is safe for concurrent use.
+// Client calls one wire. It is safe for concurrent use.
 type Client struct {
 	addr string
 	conn *grpc.ClientConn
@@ -82,14 +82,14 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 	local := false
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		if strings.TrimPrefix(path, "//") == "" {
-			return nil, fmt.Errorf("server %q: expected unix:///PATH: %w", addr, ensure.ErrInvalid)
+			return nil, fmt.Errorf("server %q: expected unix:///PATH: %w", addr, spec.ErrInvalid)
 		}
 		// A socket of this host: its file's mode says who may connect.
 		local = true
 	} else {
 		host, _, err := net.SplitHostPort(addr)
 		if err != nil {
-			return nil, fmt.Errorf("server %q: expected HOST:PORT or unix:///PATH: %w", addr, ensure.ErrInvalid)
+			return nil, fmt.Errorf("server %q: expected HOST:PORT or unix:///PATH: %w", addr, spec.ErrInvalid)
 		}
 		local = netaddr.LoopbackHost(host)
 	}
@@ -102,7 +102,7 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 	}
 	dopts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(server.MaxMessage), grpc.MaxCallSendMsgSize(server.MaxMessage)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(wire.MaxMessage), grpc.MaxCallSendMsgSize(wire.MaxMessage)),
 	}
 	if o.token != "" {
 		dopts = append(dopts, grpc.WithPerRPCCredentials(bearer{token: o.token, secure: o.tls != nil || !local}))
@@ -133,7 +133,7 @@ func (b bearer) RequireTransportSecurity() bool { return b.secure }
 // classifies its own.
 type Error struct {
 	// Class is the failure's class.
-	Class ensure.Class
+	Class call.Class
 	// Code is the call's gRPC status code.
 	Code codes.Code
 	// Msg is the server's message.
@@ -156,7 +156,7 @@ func (e *Error) Error() string {
 }
 
 // ErrorClass implements ensure's classification.
-func (e *Error) ErrorClass() ensure.Class { return e.Class }
+func (e *Error) ErrorClass() call.Class { return e.Class }
 
 // callError turns a failed call into an *Error.
 func (c *Client) callError(err error) error {
@@ -167,22 +167,22 @@ func (c *Client) callError(err error) error {
 	e := &Error{Msg: st.Message(), Code: st.Code()}
 	switch st.Code() {
 	case codes.InvalidArgument, codes.NotFound:
-		e.Class = ensure.ClassInvalid
+		e.Class = call.ClassInvalid
 	case codes.PermissionDenied, codes.Unauthenticated:
-		e.Class = ensure.ClassDenied
+		e.Class = call.ClassDenied
 	case codes.ResourceExhausted:
-		e.Class = ensure.ClassBusy
+		e.Class = call.ClassBusy
 	case codes.Canceled:
-		e.Class = ensure.ClassCanceled
+		e.Class = call.ClassCanceled
 	case codes.DeadlineExceeded:
-		e.Class = ensure.ClassTimeout
+		e.Class = call.ClassTimeout
 	case codes.Aborted:
-		e.Class = ensure.ClassFailed
+		e.Class = call.ClassFailed
 	case codes.Unavailable:
-		e.Class = ensure.ClassUnavailable
+		e.Class = call.ClassUnavailable
 		e.Msg = fmt.Sprintf("server %s is not reachable: %s", c.addr, st.Message())
 	default:
-		e.Class = ensure.ClassInternal
+		e.Class = call.ClassInternal
 	}
 	if st.Code() == codes.Unauthenticated || st.Code() == codes.PermissionDenied {
 		e.Msg = fmt.Sprintf("server %s refused the call: %s", c.addr, st.Message())
@@ -200,7 +200,7 @@ func (c *Client) callError(err error) error {
 // build does it ask which of their contents the server lacks, send those
 // (and only those) as blobs, and build. req.Sink gets the server's events
 // as pipeline events.
-func (c *Client) Build(ctx context.Context, img *spec.Image, req ensure.Request, detail apiv1.ProgressDetail) (*ensure.Result, error) {
+func (c *Client) Build(ctx context.Context, img *spec.Image, req call.Request, detail apiv1.ProgressDetail) (*call.Result, error) {
 	u, err := collect(img)
 	if err != nil {
 		return nil, fmt.Errorf("%s: reading its files: %w", img.File, err)
@@ -210,7 +210,7 @@ func (c *Client) Build(ctx context.Context, img *spec.Image, req ensure.Request,
 	if err != nil {
 		return nil, fmt.Errorf("%s: reading its files: %w", img.File, err)
 	}
-	res, needFiles, err := c.build(ctx, &apiv1.BuildRequest{Input: input(up), FilesOmitted: true, Options: opts}, req.Sink)
+	res, needFiles, err := c.build(ctx, &apiv1.BuildRequest{Input: wire.Input(up), FilesOmitted: true, Options: opts}, req.Sink)
 	if err != nil || !needFiles {
 		return res, err
 	}
@@ -224,7 +224,7 @@ func (c *Client) Build(ctx context.Context, img *spec.Image, req ensure.Request,
 		if err := c.sendBlobs(ctx, u); err != nil {
 			return nil, fmt.Errorf("%s: %w", img.File, err)
 		}
-		res, _, err := c.build(ctx, &apiv1.BuildRequest{Input: input(up), Options: opts}, req.Sink)
+		res, _, err := c.build(ctx, &apiv1.BuildRequest{Input: wire.Input(up), Options: opts}, req.Sink)
 		var ce *Error
 		if i < attempts && errors.As(err, &ce) && ce.Code == codes.FailedPrecondition {
 			continue
@@ -281,7 +281,7 @@ func (c *Client) sendBlob(ctx context.Context, abs string, b blob) error {
 	if err != nil {
 		return c.callError(err)
 	}
-	buf := make([]byte, server.MaxChunk)
+	buf := make([]byte, wire.MaxChunk)
 	var sent int64
 	for first := true; ; first = false {
 		n, rerr := io.ReadFull(f, buf)
@@ -313,12 +313,12 @@ func (c *Client) sendBlob(ctx context.Context, abs string, b blob) error {
 	return nil
 }
 
-func (c *Client) build(ctx context.Context, breq *apiv1.BuildRequest, sink ensure.Sink) (*ensure.Result, bool, error) {
+func (c *Client) build(ctx context.Context, breq *apiv1.BuildRequest, sink call.Sink) (*call.Result, bool, error) {
 	stream, err := c.api.Build(ctx, breq)
 	if err != nil {
 		return nil, false, c.callError(err)
 	}
-	var res *ensure.Result
+	var res *call.Result
 	var failed *apiv1.Failed
 	for {
 		ev, err := stream.Recv()
@@ -344,7 +344,7 @@ func (c *Client) build(ctx context.Context, breq *apiv1.BuildRequest, sink ensur
 		if f := ev.GetFailed(); f != nil {
 			failed = f
 		}
-		if sink != nil && pev.Kind != ensure.KindUnspecified {
+		if sink != nil && pev.Kind != call.KindUnspecified {
 			sink(pev)
 		}
 	}
@@ -352,62 +352,45 @@ func (c *Client) build(ctx context.Context, breq *apiv1.BuildRequest, sink ensur
 		return nil, false, failedError(failed)
 	}
 	if res == nil {
-		return nil, false, &Error{Class: ensure.ClassInternal, Msg: "the server ended the build without a result"}
+		return nil, false, &Error{Class: call.ClassInternal, Msg: "the server ended the build without a result"}
 	}
 	return res, false, nil
 }
 
 func failedError(f *apiv1.Failed) error {
-	c := server.ClassFromAPI(f.GetErrorClass())
-	return &Error{Class: c, Code: server.ClassCode(c), Msg: f.GetMessage(), Specs: f.GetSpecErrors()}
-}
-
-func input(up ensure.Upload) *apiv1.SpecInput {
-	in := &apiv1.SpecInput{SpecPath: up.SpecPath, Spec: up.Spec}
-	for _, f := range up.Files {
-		af := &apiv1.File{Path: f.Path, Mode: f.Mode, Digest: f.Digest, Content: f.Content, Target: f.Target, Size: f.Size}
-		switch f.Kind {
-		case spec.KindDir:
-			af.Kind = apiv1.FileKind_FILE_KIND_DIRECTORY
-		case spec.KindSymlink:
-			af.Kind = apiv1.FileKind_FILE_KIND_SYMLINK
-		default:
-			af.Kind = apiv1.FileKind_FILE_KIND_REGULAR
-		}
-		in.Files = append(in.Files, af)
-	}
-	return in
+	c := wire.ClassFromAPI(f.GetErrorClass())
+	return &Error{Class: c, Code: wire.ClassCode(c), Msg: f.GetMessage(), Specs: f.GetSpecErrors()}
 }
 
 // eventFromAPI converts a server event; the result when it is Done.
-func eventFromAPI(ev *apiv1.BuildEvent) (ensure.Event, *ensure.Result) {
-	out := ensure.Event{Ref: ev.GetRef(), BuildID: ev.GetBuildId(), Time: ev.GetTime().AsTime()}
+func eventFromAPI(ev *apiv1.BuildEvent) (call.Event, *call.Result) {
+	out := call.Event{Ref: ev.GetRef(), BuildID: ev.GetBuildId(), Time: ev.GetTime().AsTime()}
 	switch {
 	case ev.GetAccepted() != nil:
-		out.Kind = ensure.KindAccepted
+		out.Kind = call.KindAccepted
 	case ev.GetJoined() != nil:
-		out.Kind = ensure.KindJoined
+		out.Kind = call.KindJoined
 	case ev.GetWaiting() != nil:
-		out.Kind, out.Holder = ensure.KindWaiting, ev.GetWaiting().GetReason()
+		out.Kind, out.Holder = call.KindWaiting, ev.GetWaiting().GetReason()
 	case ev.GetFound() != nil:
-		out.Kind = ensure.KindFound
+		out.Kind = call.KindFound
 	case ev.GetBuilding() != nil:
-		out.Kind = ensure.KindBuilding
+		out.Kind = call.KindBuilding
 	case ev.GetProgress() != nil:
-		out.Kind, out.Status = ensure.KindProgress, server.ProgressFromAPI(ev.GetProgress())
+		out.Kind, out.Status = call.KindProgress, wire.ProgressFromAPI(ev.GetProgress())
 	case ev.GetPushed() != nil:
-		out.Kind = ensure.KindPushed
+		out.Kind = call.KindPushed
 	case ev.GetFailed() != nil:
-		out.Kind, out.Err = ensure.KindFailed, failedError(ev.GetFailed())
+		out.Kind, out.Err = call.KindFailed, failedError(ev.GetFailed())
 	case ev.GetDone() != nil:
 		d := ev.GetDone()
-		out.Kind = ensure.KindDone
+		out.Kind = call.KindDone
 		t, err := name.NewTag(d.GetRef())
 		if err != nil {
 			return out, nil
 		}
 		h, _ := v1.NewHash(d.GetDigest())
-		res := &ensure.Result{Ref: t, Digest: h, Outcome: server.OutcomeFromAPI(d.GetOutcome()), BuildID: ev.GetBuildId(), Duration: d.GetDuration().AsDuration()}
+		res := &call.Result{Ref: t, Digest: h, Outcome: wire.OutcomeFromAPI(d.GetOutcome()), BuildID: ev.GetBuildId(), Duration: d.GetDuration().AsDuration()}
 		out.Digest, out.Result = h, res
 		return out, res
 	}
@@ -416,7 +399,7 @@ func eventFromAPI(ev *apiv1.BuildEvent) (ensure.Event, *ensure.Result) {
 
 // Lookup asks the server about each image: one result per image, in
 // order. Copied files' bytes are never sent.
-func (c *Client) Lookup(ctx context.Context, imgs []*spec.Image) ([]cache.Result, error) {
+func (c *Client) Lookup(ctx context.Context, imgs []*spec.Image) ([]lookup.Result, error) {
 	req := &apiv1.LookupRequest{}
 	refs := make([]name.Tag, len(imgs))
 	for i, img := range imgs {
@@ -428,14 +411,16 @@ func (c *Client) Lookup(ctx context.Context, imgs []*spec.Image) ([]cache.Result
 		if err != nil {
 			return nil, fmt.Errorf("%s: reading its files: %w", img.File, err)
 		}
-		req.Items = append(req.Items, &apiv1.LookupItem{Item: &apiv1.LookupItem_Spec{Spec: input(up)}})
-		refs[i], _ = ensure.Tag(img)
+		req.Items = append(req.Items, &apiv1.LookupItem{Item: &apiv1.LookupItem_Spec{Spec: wire.Input(up)}})
+		if img.Identity.Registry != "" {
+			refs[i], _ = name.NewTag(img.Identity.Ref, name.StrictValidation)
+		}
 	}
 	resp, err := c.api.Lookup(ctx, req)
 	if err != nil {
 		return nil, c.callError(err)
 	}
-	out := make([]cache.Result, len(imgs))
+	out := make([]lookup.Result, len(imgs))
 	for i, r := range resp.GetResults() {
 		if i >= len(out) {
 			break
@@ -444,16 +429,16 @@ func (c *Client) Lookup(ctx context.Context, imgs []*spec.Image) ([]cache.Result
 		if err != nil {
 			t = refs[i]
 		}
-		cr := cache.Result{Ref: t, Message: r.GetError()}
+		cr := lookup.Result{Ref: t, Message: r.GetError()}
 		switch r.GetState() {
 		case apiv1.LookupState_LOOKUP_STATE_EXISTS:
-			cr.State = cache.Exists
+			cr.State = lookup.Exists
 			cr.Digest, _ = v1.NewHash(r.GetDigest())
 			cr.FromIndex = r.GetSource() == apiv1.LookupSource_LOOKUP_SOURCE_INDEX
 		case apiv1.LookupState_LOOKUP_STATE_ABSENT:
-			cr.State = cache.Absent
+			cr.State = lookup.Absent
 		default:
-			cr.Err = &cache.UnknownError{Ref: t.Name(), Reason: cache.ReasonOther, Message: r.GetError()}
+			cr.Err = &lookup.UnknownError{Ref: t.Name(), Reason: lookup.ReasonOther, Message: r.GetError()}
 		}
 		out[i] = cr
 	}

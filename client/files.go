@@ -8,19 +8,19 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ispec-dev/ispec/ensure"
+	"github.com/ispec-dev/ispec/ensure/call"
 	"github.com/ispec-dev/ispec/spec"
 )
 
 // upload is what a loaded image references on this machine, as an
-// ensure.Upload rooted at the deepest folder that holds all of it.
+// call.Upload rooted at the deepest folder that holds all of it.
 type upload struct {
 	root     string
 	specPath string
 	spec     []byte
-	files    map[string]ensure.File // by path in the upload
-	bulk     map[string]bool        // copied files: content sent only for a build
-	secrets  map[string]bool        // secret files: content sent only for a build
+	files    map[string]call.File // by path in the upload
+	bulk     map[string]bool      // copied files: content sent only for a build
+	secrets  map[string]bool      // secret files: content sent only for a build
 }
 
 // collect gathers every file img (and its parents) reads.
@@ -86,18 +86,18 @@ func collect(img *spec.Image) (*upload, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &upload{root: root, spec: data, files: map[string]ensure.File{}, bulk: map[string]bool{}, secrets: map[string]bool{}}
+	u := &upload{root: root, spec: data, files: map[string]call.File{}, bulk: map[string]bool{}, secrets: map[string]bool{}}
 	u.specPath = rel(root, specAbs)
 	for _, it := range items {
 		p := rel(root, it.abs)
 		if _, ok := u.files[p]; ok || p == u.specPath {
 			continue
 		}
-		var f ensure.File
+		var f call.File
 		if e := it.entry; e != nil {
 			// Loading the spec hashed it already: its digest and mode are
 			// the ones its tag was made from.
-			f = ensure.File{Path: p, Kind: e.Kind, Mode: e.Mode, Size: e.Size, Digest: e.Digest, Target: e.Target}
+			f = call.File{Path: p, Kind: e.Kind, Mode: e.Mode, Size: e.Size, Digest: e.Digest, Target: e.Target}
 		} else if f, err = fileOf(it.abs, p); err != nil {
 			return nil, err
 		}
@@ -120,7 +120,7 @@ func collect(img *spec.Image) (*upload, error) {
 			if err != nil {
 				return nil, err
 			}
-			u.files[a] = ensure.File{Path: a, Kind: spec.KindDir, Mode: spec.PermBits(info.Mode())}
+			u.files[a] = call.File{Path: a, Kind: spec.KindDir, Mode: spec.PermBits(info.Mode())}
 		}
 	}
 	return u, nil
@@ -142,12 +142,12 @@ func rel(root, p string) string {
 // file) as the upload carries it: a symlink as its target,
 // a folder with its mode, a file with its mode and digest (content is
 // read when the upload is built, see files).
-func fileOf(abs, p string) (ensure.File, error) {
+func fileOf(abs, p string) (call.File, error) {
 	info, err := os.Lstat(abs)
 	if err != nil {
-		return ensure.File{}, err
+		return call.File{}, err
 	}
-	f := ensure.File{Path: p, Mode: spec.PermBits(info.Mode())}
+	f := call.File{Path: p, Mode: spec.PermBits(info.Mode())}
 	switch {
 	case info.Mode()&os.ModeSymlink != 0:
 		f.Kind = spec.KindSymlink
@@ -167,8 +167,8 @@ func fileOf(abs, p string) (ensure.File, error) {
 // by digest and size (their content goes as blobs, see blobs), other
 // files with their content inline; secrets sent empty and without a
 // digest unless full (a build).
-func (u *upload) build(full bool) (ensure.Upload, error) {
-	out := ensure.Upload{SpecPath: u.specPath, Spec: u.spec}
+func (u *upload) build(full bool) (call.Upload, error) {
+	out := call.Upload{SpecPath: u.specPath, Spec: u.spec}
 	paths := make([]string, 0, len(u.files))
 	for p := range u.files {
 		paths = append(paths, p)

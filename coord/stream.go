@@ -8,7 +8,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/moby/buildkit/client"
+	"github.com/ispec-dev/ispec/builder/progress"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ispec-dev/ispec/ensure"
@@ -42,20 +42,20 @@ func (e *RemoteError) ErrorClass() ensure.Class { return e.Class }
 // wireEvent is an ensure.Event in a stream entry (JSON). Done and Failed
 // entries end a build's stream.
 type wireEvent struct {
-	Kind     ensure.Kind         `json:"kind"`
-	Time     time.Time           `json:"time"`
-	Ref      string              `json:"ref,omitempty"`
-	BuildID  string              `json:"build_id,omitempty"`
-	Source   ensure.Source       `json:"source,omitempty"`
-	Holder   string              `json:"holder,omitempty"`
-	Status   *client.SolveStatus `json:"status,omitempty"`
-	Digest   string              `json:"digest,omitempty"`
-	Fence    int64               `json:"fence,omitempty"`
-	Daemon   string              `json:"daemon,omitempty"`
-	Outcome  ensure.Outcome      `json:"outcome,omitempty"`
-	Class    ensure.Class        `json:"class,omitempty"`
-	Error    string              `json:"error,omitempty"`
-	Remember bool                `json:"remember,omitempty"`
+	Kind     ensure.Kind      `json:"kind"`
+	Time     time.Time        `json:"time"`
+	Ref      string           `json:"ref,omitempty"`
+	BuildID  string           `json:"build_id,omitempty"`
+	Source   ensure.Source    `json:"source,omitempty"`
+	Holder   string           `json:"holder,omitempty"`
+	Status   *progress.Status `json:"status,omitempty"`
+	Digest   string           `json:"digest,omitempty"`
+	Fence    int64            `json:"fence,omitempty"`
+	Daemon   string           `json:"daemon,omitempty"`
+	Outcome  ensure.Outcome   `json:"outcome,omitempty"`
+	Class    ensure.Class     `json:"class,omitempty"`
+	Error    string           `json:"error,omitempty"`
+	Remember bool             `json:"remember,omitempty"`
 }
 
 func toWire(ev ensure.Event) wireEvent {

@@ -3,21 +3,21 @@ package ensure
 import (
 	"sync/atomic"
 
-	"github.com/ispec-dev/ispec/builder"
+	"github.com/ispec-dev/ispec/builder/progress"
 	"github.com/ispec-dev/ispec/internal/replay"
 )
 
 // eventFold folds a build's events for late joiners (a replay.Folder):
 // every event but progress in order, and the progress folded into one
 // event with the latest state of each step and the last bytes of the logs
-// (builder.ProgressState). Once dropped (a finished build), progress is
+// (progress.State). Once dropped (a finished build), progress is
 // folded away: Watch replays the build's other events only.
 type eventFold struct {
 	limit    int
 	drop     atomic.Bool
 	before   []Event // events before the first progress
 	after    []Event // events after it
-	progress *builder.ProgressState
+	progress *progress.State
 	tmpl     Event // the first progress event
 }
 
@@ -46,7 +46,7 @@ func (f *eventFold) Fold(items []Event) {
 				continue
 			}
 			if f.progress == nil {
-				f.progress, f.tmpl = builder.NewProgressState(f.limit), ev
+				f.progress, f.tmpl = progress.NewState(f.limit), ev
 			}
 			f.progress.Add(ev.Status)
 		case f.progress == nil && f.tmpl.Kind == KindUnspecified:
@@ -74,7 +74,7 @@ func (f *eventFold) Head() []Event {
 // Size implements replay.Folder.
 func (f *eventFold) Size(ev Event) int {
 	if ev.Status != nil {
-		return builder.StatusSize(ev.Status)
+		return progress.Size(ev.Status)
 	}
 	return 256 + len(ev.Holder) + len(ev.Message)
 }

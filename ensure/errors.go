@@ -34,43 +34,6 @@ var (
 	ErrNoRegistry = fmt.Errorf("%w: no registry", spec.ErrInvalid)
 )
 
-// Class is what kind of failure an error is. Adapters map classes to their
-// own codes (the CLI's exit codes, gRPC status codes) from one table each.
-type Class int
-
-// Error classes. The zero value is ClassInternal.
-const (
-	// ClassInternal: a failure of ispec itself, or one not classified.
-	ClassInternal Class = iota
-	// ClassInvalid: the spec or request is invalid.
-	ClassInvalid
-	// ClassUnavailable: a registry or BuildKit is unavailable, or BuildKit
-	// cannot build a platform the spec asks for.
-	ClassUnavailable
-	// ClassFailed: a build step failed.
-	ClassFailed
-	// ClassBusy: too many builds at once.
-	ClassBusy
-	// ClassDenied: not allowed.
-	ClassDenied
-	// ClassCanceled: the caller's context was canceled (interrupted).
-	ClassCanceled
-	// ClassTimeout: the build ran past its deadline.
-	ClassTimeout
-	// ClassNotFound: no build has the id asked for.
-	ClassNotFound
-)
-
-var classNames = [...]string{"internal", "invalid", "unavailable", "failed", "busy", "denied", "canceled", "timeout", "not found"}
-
-// String returns the class's lowercase name, as JSON records carry it.
-func (c Class) String() string {
-	if c < 0 || int(c) >= len(classNames) {
-		return "internal"
-	}
-	return classNames[c]
-}
-
 // ClassOf classifies err: an error with an ErrorClass() method (a remote
 // failure) says its class itself; nil is ClassInternal; callers check nil first.
 // An error none of the packages below classify (BuildKit's own failures

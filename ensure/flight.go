@@ -578,7 +578,7 @@ func (p *Pipeline) Watch(ctx context.Context, id string, sink Sink) (*Result, er
 	if !ok {
 		return nil, fmt.Errorf("build %s: %w", id, ErrNotFound)
 	}
-	err := f.log.Follow(ctx, sink.orDrop())
+	err := f.log.Follow(ctx, orDrop(sink))
 	if errors.Is(err, replay.ErrBehind) {
 		err = waitDone(ctx, f) // a slow watcher misses events, not the end
 	}

@@ -38,82 +38,7 @@ type Recorder interface {
 	Record(ref name.Tag, digest v1.Hash) error
 }
 
-// Outcome says how a call got its image.
-type Outcome int
-
-// Outcomes of a call that succeeded.
-const (
-	// OutcomeUnspecified is the zero value.
-	OutcomeUnspecified Outcome = iota
-	// OutcomeFound: the image existed; nothing was built.
-	OutcomeFound
-	// OutcomeBuilt: this call built and pushed the image.
-	OutcomeBuilt
-	// OutcomeJoined: another caller's build of the same tag made it.
-	OutcomeJoined
-)
-
-var outcomeNames = [...]string{"unspecified", "found", "built", "joined"}
-
-// String returns "found", "built" or "joined".
-func (o Outcome) String() string {
-	if o < 0 || int(o) >= len(outcomeNames) {
-		return "unspecified"
-	}
-	return outcomeNames[o]
-}
-
-// Result is an image that exists in its registry.
-type Result struct {
-	// Ref is where the image is.
-	Ref name.Tag
-	// Digest is its manifest's (or index's) digest.
-	Digest v1.Hash
-	// Outcome says whether it was found, built, or built by another caller.
-	Outcome Outcome
-	// Source says where a found image's answer came from.
-	Source Source
-	// BuildID names the build that made or checked it; empty when a
-	// lookup alone found it.
-	BuildID string
-	// Output is the local file the image was written to (Export).
-	Output string
-	// Fence is the tag's fencing number of the lease the build ran under
-	// (see Lease); 0 without a shared lease.
-	Fence int64
-	// Daemon is the BuildKit daemon that built it; empty when nothing
-	// was built.
-	Daemon string
-	// Duration is how long the call took.
-	Duration time.Duration
-}
-
-// Pinned returns ref@digest.
-func (r *Result) Pinned() string { return r.Ref.Name() + "@" + r.Digest.String() }
-
-// Request is what one call asks for besides the image.
-type Request struct {
-	// Force builds and pushes even when the image exists.
-	Force bool
-	// NoCache runs every step again instead of reusing BuildKit's cache.
-	NoCache bool
-	// Secrets are the contents of the spec's pip_secret_mounts by source;
-	// a source not in the map is read from its file when pip runs.
-	Secrets map[string][]byte
-	// Sink receives the call's events; nil drops them.
-	Sink Sink
-	// Retain is called when a build adopts this call's image (its files
-	// must then stay until the build ends, however long after the call
-	// returns); the build calls the release it returns when it ends. Nil:
-	// the files outlive every build (files on disk).
-	Retain func() (release func())
-	// Caller names who asks (a server's authenticated caller); the build
-	// the call starts or joins records it (BuildInfo.StartedBy, JoinedBy).
-	// Empty: nobody in particular.
-	Caller string
-}
-
-func (r Request) emit(ev Event) {
+func emit(r Request, ev Event) {
 	if r.Sink != nil {
 		if ev.Time.IsZero() {
 			ev.Time = time.Now()
@@ -250,8 +175,8 @@ func (p *Pipeline) await(ctx context.Context, f *flight, rd *replay.Reader[Event
 	if how != started {
 		kind = KindJoined
 	}
-	req.emit(Event{Kind: kind, Ref: ref.Name(), BuildID: f.id})
-	sink := req.Sink.orDrop()
+	emit(req, Event{Kind: kind, Ref: ref.Name(), BuildID: f.id})
+	sink := orDrop(req.Sink)
 	if how == replayed {
 		inner := sink
 		sink = func(ev Event) {
@@ -265,7 +190,7 @@ func (p *Pipeline) await(ctx context.Context, f *flight, rd *replay.Reader[Event
 	f.followed()
 	if errors.Is(err, replay.ErrBehind) {
 		// Too slow a reader misses events, not its result.
-		req.emit(Event{Kind: KindWarning, Ref: ref.Name(), BuildID: f.id, Message: "this caller read the build's events too slowly: some were dropped"})
+		emit(req, Event{Kind: KindWarning, Ref: ref.Name(), BuildID: f.id, Message: "this caller read the build's events too slowly: some were dropped"})
 		err = waitDone(ctx, f)
 	}
 	if err != nil {
@@ -283,7 +208,7 @@ func (p *Pipeline) await(ctx context.Context, f *flight, rd *replay.Reader[Event
 		res.Outcome = OutcomeJoined
 	}
 	res.Duration = time.Since(start)
-	req.emit(Event{Kind: KindDone, Ref: ref.Name(), BuildID: f.id, Digest: res.Digest, Result: &res})
+	emit(req, Event{Kind: KindDone, Ref: ref.Name(), BuildID: f.id, Digest: res.Digest, Result: &res})
 	return &res, nil
 }
 
@@ -314,14 +239,14 @@ func (p *Pipeline) Export(ctx context.Context, img *spec.Image, out *builder.Out
 	if p.builder == nil {
 		return nil, fmt.Errorf("building %s: %w: no builder", ref, ErrUnavailable)
 	}
-	req.emit(Event{Kind: KindBuilding, Ref: ref})
-	b, daemon, err := p.build(ctx, img, base, ref, out, req, func(ev Event) { req.emit(ev) }, nil)
+	emit(req, Event{Kind: KindBuilding, Ref: ref})
+	b, daemon, err := p.build(ctx, img, base, ref, out, req, func(ev Event) { emit(req, ev) }, nil)
 	if err != nil {
-		req.emit(Event{Kind: KindFailed, Ref: ref, Err: err})
+		emit(req, Event{Kind: KindFailed, Ref: ref, Err: err})
 		return nil, err
 	}
 	res := &Result{Ref: t, Digest: b, Outcome: OutcomeBuilt, Output: out.String(), Duration: time.Since(start), Daemon: daemon}
-	req.emit(Event{Kind: KindDone, Ref: ref, Digest: b, Result: res})
+	emit(req, Event{Kind: KindDone, Ref: ref, Digest: b, Result: res})
 	return res, nil
 }
 
@@ -360,9 +285,9 @@ func (p *Pipeline) find(ctx context.Context, ref name.Tag, req Request, start ti
 			src = SourceIndex
 		}
 		res := &Result{Ref: ref, Digest: r.Digest, Outcome: OutcomeFound, Source: src, BuildID: buildID, Duration: time.Since(start)}
-		req.emit(Event{Kind: KindFound, Ref: ref.Name(), BuildID: buildID, Source: src, Digest: r.Digest})
+		emit(req, Event{Kind: KindFound, Ref: ref.Name(), BuildID: buildID, Source: src, Digest: r.Digest})
 		if buildID == "" {
-			req.emit(Event{Kind: KindDone, Ref: ref.Name(), Digest: r.Digest, Result: res})
+			emit(req, Event{Kind: KindDone, Ref: ref.Name(), Digest: r.Digest, Result: res})
 		}
 		return res, nil
 	case cache.Absent:

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -15,53 +14,6 @@ import (
 
 	"github.com/ispec-dev/ispec/spec"
 )
-
-// File is one file of an Upload, as the client read it.
-type File struct {
-	// Path is slash-separated, clean and relative to the upload's root.
-	Path string
-	// Kind is spec.KindFile, spec.KindDir or spec.KindSymlink; anything
-	// else (the empty kind included) is refused.
-	Kind string
-	// Mode holds the 12 Unix permission bits.
-	Mode uint32
-	// Size is a regular file's size; it names, with Digest, the blob a
-	// file without Content is taken from.
-	Size int64
-	// Digest is a file's content digest, "sha256:<hex>". Required when
-	// Content is left out; checked against Content when both are given.
-	Digest string
-	// Content is a file's bytes sent inline; nil when the upload omits it.
-	Content []byte
-	// Target is a symlink's target, as stored. It is recorded, never
-	// followed.
-	Target string
-}
-
-// Blobs gives the content of files an upload names by digest (a server's
-// blob store).
-type Blobs interface {
-	// Copy writes the blob of digest ("sha256:<hex>") and size to w.
-	Copy(w io.Writer, digest string, size int64) error
-}
-
-// Upload is a spec and every file it references, from memory: what a
-// client of the service sends. Nothing in it names a path of the client's
-// machine, and nothing outside it is read or written.
-type Upload struct {
-	// SpecPath is the spec file's path in the upload.
-	SpecPath string
-	// Spec is the spec file's content.
-	Spec []byte
-	// Files are the other files: nested specs, lock and ignore files,
-	// requirements, copied files and source, secret sources, and the
-	// folders that hold them.
-	Files []File
-	// Blobs holds the content of files sent without Content. Nil: such
-	// files are placeholders whose digests alone are used (the image
-	// resolves and can be looked up, not built).
-	Blobs Blobs
-}
 
 // Limits bound an upload.
 type Limits struct {

@@ -16,10 +16,11 @@ import (
 	apiv1 "github.com/ispec-dev/ispec/api/ispec/v1"
 	"github.com/ispec-dev/ispec/blobstore"
 	"github.com/ispec-dev/ispec/ensure"
+	"github.com/ispec-dev/ispec/wire"
 )
 
 // MaxChunk is the most bytes one WriteBlobRequest carries.
-const MaxChunk = 1 << 20
+const MaxChunk = wire.MaxChunk
 
 // workPrefix names the folder a server keeps under its upload dir: its
 // blob store and the uploads it materializes. A server holds a lock on it

@@ -13,13 +13,14 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	apiv1 "github.com/ispec-dev/ispec/api/ispec/v1"
+	"github.com/ispec-dev/ispec/wire"
 )
 
 // MaxMessage is the largest gRPC message the server takes: a spec input
 // with its inline content at the default limit, plus room for the
 // message's own fields. File contents beyond it travel as blobs
 // (WriteBlob), a chunk per message.
-const MaxMessage = 16 << 20
+const MaxMessage = wire.MaxMessage
 
 // GRPC returns a gRPC server with s registered as ImageService behind
 // auth, plus health (SERVING) and reflection, and gRPC's metrics and

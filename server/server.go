@@ -26,6 +26,7 @@ import (
 	"github.com/ispec-dev/ispec/cache"
 	"github.com/ispec-dev/ispec/ensure"
 	"github.com/ispec-dev/ispec/spec"
+	"github.com/ispec-dev/ispec/wire"
 )
 
 // Server implements ispec.v1.ImageService over a pipeline.
@@ -455,7 +456,7 @@ func (s *Server) needFiles(ctx context.Context, img *spec.Image, needed []string
 			return errStatus(err)
 		case res != nil:
 			s.m.lookups.WithLabelValues(cache.Exists.String()).Inc()
-			s.m.builds.WithLabelValues("found").Inc()
+			s.m.builds.WithLabelValues(ensure.OutcomeFound.String()).Inc()
 			return nil
 		}
 		s.m.lookups.WithLabelValues(cache.Absent.String()).Inc()
@@ -520,7 +521,7 @@ func (s *Server) ListBuilds(ctx context.Context, req *apiv1.ListBuildsRequest) (
 		case ensure.StateRunning:
 			bi.State = apiv1.BuildState_BUILD_STATE_RUNNING
 		case ensure.StateSucceeded:
-			bi.State, bi.Outcome, bi.Digest = apiv1.BuildState_BUILD_STATE_SUCCEEDED, outcomes[b.Result.Outcome], b.Result.Digest.String()
+			bi.State, bi.Outcome, bi.Digest = apiv1.BuildState_BUILD_STATE_SUCCEEDED, wire.OutcomeToAPI(b.Result.Outcome), b.Result.Digest.String()
 			bi.Daemon = b.Result.Daemon
 		case ensure.StateFailed:
 			bi.State, bi.ErrorClass, bi.Error = apiv1.BuildState_BUILD_STATE_FAILED, APIClass(b.Err), b.Err.Error()

@@ -4,7 +4,7 @@ import (
 	"context"
 	"io"
 
-	"github.com/moby/buildkit/client"
+	"github.com/ispec-dev/ispec/builder/progress"
 
 	"github.com/ispec-dev/ispec/builder"
 	"github.com/ispec-dev/ispec/ensure"
@@ -18,7 +18,7 @@ type renderer struct {
 	msgs     *messages
 	mode     string
 	w        io.Writer
-	ch       chan *client.SolveStatus
+	ch       chan *progress.Status
 	shown    chan struct{}
 	waited   bool
 	warnings []string
@@ -60,8 +60,8 @@ func (r *renderer) start() {
 	if r.ch != nil {
 		return
 	}
-	r.ch, r.shown = make(chan *client.SolveStatus), make(chan struct{})
-	go func(ch chan *client.SolveStatus, shown chan struct{}) {
+	r.ch, r.shown = make(chan *progress.Status), make(chan struct{})
+	go func(ch chan *progress.Status, shown chan struct{}) {
 		defer close(shown)
 		if r.mode == builder.ModeQuiet {
 			for range ch {
