@@ -6,9 +6,9 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/ispec-dev/ispec/ensure/call"
+	"github.com/ispec-dev/ispec/internal/pathutil"
 	"github.com/ispec-dev/ispec/spec"
 )
 
@@ -78,7 +78,7 @@ func collect(img *spec.Image) (*upload, error) {
 	}
 	root := filepath.Dir(specAbs)
 	for _, it := range items {
-		for !within(it.abs, root) {
+		for !pathutil.Within(root, it.abs) {
 			root = filepath.Dir(root)
 		}
 	}
@@ -124,10 +124,6 @@ func collect(img *spec.Image) (*upload, error) {
 		}
 	}
 	return u, nil
-}
-
-func within(p, dir string) bool {
-	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, string(filepath.Separator))+string(filepath.Separator))
 }
 
 func rel(root, p string) string {

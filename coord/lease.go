@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ispec-dev/ispec/ensure"
+	"github.com/ispec-dev/ispec/internal/randid"
 )
 
 // driftFactor is the share of the TTL a lease's validity gives up for
@@ -23,7 +24,7 @@ const driftFactor = 0.01
 // takes an in-process lock instead.
 func (r *Redis) Lock(ctx context.Context, ref string, wait func(holder string)) (context.Context, func() error, error) {
 	key, fkey := r.key("lease", ref), r.key("fence", ref)
-	token := r.owner + "/" + randomHex()
+	token := r.owner + "/" + randid.New()
 	waited := false
 	onceWait := func(holder string) {
 		if !waited && wait != nil {

@@ -2,8 +2,6 @@ package coord
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -185,14 +183,6 @@ func (r *Redis) reached() {
 }
 
 func (r *Redis) key(kind, name string) string { return r.prefix + kind + ":" + name }
-
-func randomHex() string {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return fmt.Sprintf("%016x", time.Now().UnixNano())
-	}
-	return hex.EncodeToString(b[:])
-}
 
 // errNoBuild: no build of the tag has published yet.
 var errNoBuild = errors.New("no build published")

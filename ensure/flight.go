@@ -12,6 +12,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/ispec-dev/ispec/cache"
+	"github.com/ispec-dev/ispec/internal/randid"
 	"github.com/ispec-dev/ispec/internal/replay"
 	"github.com/ispec-dev/ispec/spec"
 )
@@ -186,7 +187,7 @@ func (p *Pipeline) join(ref name.Tag, img *spec.Image, base string, req Request)
 	}
 	own := req
 	own.Sink = nil
-	f := &flight{id: newID(), key: key, ref: ref, img: img, base: base, req: own, started: time.Now(), done: make(chan struct{})}
+	f := &flight{id: randid.New(), key: key, ref: ref, img: img, base: base, req: own, started: time.Now(), done: make(chan struct{})}
 	f.log, f.fold = newEventLog(p.progressLimit)
 	f.callers.Add(1)
 	f.waiting.Add(1)

@@ -2,8 +2,6 @@ package ensure
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -335,13 +333,4 @@ func (p *Pipeline) build(ctx context.Context, img *spec.Image, base, ref string,
 		return v1.Hash{}, "", fmt.Errorf("building %s: buildkit returned digest %q: %w", ref, res.Digest, err)
 	}
 	return h, res.Daemon, nil
-}
-
-// newID returns a random build id.
-func newID() string {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return fmt.Sprintf("%016x", time.Now().UnixNano())
-	}
-	return hex.EncodeToString(b[:])
 }

@@ -7,6 +7,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/ispec-dev/ispec/internal/pathutil"
 )
 
 // escapeError is a path that leads outside the folder it must stay in.
@@ -53,7 +55,7 @@ func (f *fsys) confine(root, rel string, followLast bool) (string, error) {
 		case err != nil:
 			return "", err
 		}
-		if out != nil || !within(root, real) {
+		if out != nil || !pathutil.Within(root, real) {
 			target, _ := f.readlink(next)
 			return "", &escapeError{fmt.Sprintf("%q leads outside the spec file's folder through the symlink %s -> %s; files are read only from inside that folder", rel, link, target)}
 		}
@@ -64,11 +66,6 @@ func (f *fsys) confine(root, rel string, followLast bool) (string, error) {
 		}
 	}
 	return cur, nil
-}
-
-// within reports whether p is root or below it (both cleaned, absolute).
-func within(root, p string) bool {
-	return p == root || strings.HasPrefix(p, strings.TrimSuffix(root, string(filepath.Separator))+string(filepath.Separator))
 }
 
 // realDir returns a folder's path with its symlinks resolved.

@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"sort"
+
+	"github.com/ispec-dev/ispec/internal/atomicfile"
 )
 
 // LockVersion is the version of the lock file format (docs/lockfile.md).
@@ -86,19 +86,8 @@ func WriteLock(specFile string, l *Lock) error {
 	}
 	data = append(data, '\n')
 	p := LockPath(specFile)
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".lock-*")
-	if err != nil {
-		return fmt.Errorf("writing lock file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing lock file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing lock file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
+	// 0600, as the lock file was always written (a temporary file's mode).
+	if err := atomicfile.WriteFile(p, data, 0o600); err != nil {
 		return fmt.Errorf("writing lock file: %w", err)
 	}
 	return nil

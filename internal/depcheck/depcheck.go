@@ -59,29 +59,32 @@ func Rules() map[string]Rule {
 		"ensure/call":      {Ours: []string{"builder/progress"}, Never: join(core, []string{buildkit, bbolt, "ensure", "spec"})},
 		"api/ispec/v1":     {Never: join(config, []string{Module + "/...", buildkit, prometheus, redis, bbolt})},
 		// The core.
-		"spec":    {Never: join(core, network, []string{"github.com/moby/buildkit/client", "github.com/moby/buildkit/solver", Module + "/..."})},
+		"spec":    {Ours: []string{"internal/atomicfile", "internal/pathutil"}, Never: join(core, network, []string{"github.com/moby/buildkit/client", "github.com/moby/buildkit/solver"})},
 		"cache":   {Ours: []string{"cache/lookup", "internal/netaddr"}, Never: join(core, []string{buildkit, "builder", "ensure"})},
 		"builder": {Ours: []string{"spec", "builder/progress", "internal/replay"}, Never: join(config, []string{prometheus, redis, bbolt, "cache", "ensure"})},
-		"ensure": {Ours: []string{"builder", "builder/progress", "cache", "cache/lookup", "ensure/call", "spec", "internal/replay", "internal/clock"},
+		"ensure": {Ours: []string{"builder", "builder/progress", "cache", "cache/lookup", "ensure/call", "spec", "internal/replay", "internal/clock", "internal/randid"},
 			Never: join(config, []string{prometheus, redis, "api/...", "server", "client", "coord", "pool"}), NeverDirect: []string{grpc}},
 		// Adapters.
 		"wire": {Ours: []string{"api/ispec/v1", "builder/progress", "ensure/call", "spec"},
 			Never: join(config, []string{buildkit + "/client", buildkit + "/solver", prometheus, redis, bbolt, "ensure", "builder", "cache", "server", "client"})},
-		"client": {Ours: []string{"api/ispec/v1", "wire", "ensure/call", "cache/lookup", "builder/progress", "spec", "internal/netaddr"},
+		"client": {Ours: []string{"api/ispec/v1", "wire", "ensure/call", "cache/lookup", "builder/progress", "spec", "internal/netaddr", "internal/pathutil"},
 			Never: join(config, []string{buildkit + "/client", buildkit + "/solver", buildkit + "/util", prometheus, redis, bbolt, "server", "ensure", "builder", "cache", "coord", "pool"})},
 		"blobstore": {Never: join(core, []string{buildkit, Module + "/..."})},
-		"coord":     {Ours: []string{"ensure", "ensure/call", "builder/progress", "internal/clock"}, Never: join(config, []string{prometheus, "server", "cmd/...", "pool"})},
+		"coord":     {Ours: []string{"ensure", "ensure/call", "builder/progress", "internal/clock", "internal/randid"}, Never: join(config, []string{prometheus, "server", "cmd/...", "pool"})},
 		"pool":      {Ours: []string{"builder", "spec", "internal/clock"}, Never: join(config, []string{redis, "server", "cmd/...", "ensure", "coord"})},
 		"server": {Ours: []string{"api/ispec/v1", "wire", "blobstore", "builder", "builder/progress", "cache", "cache/lookup", "ensure", "ensure/call", "spec", "pool", "coord", "internal/clock", "internal/netaddr", "internal/replay"},
 			Never: join(config, []string{"cmd/...", "client"}), NeverDirect: []string{redis}},
-		"cmd/ispec": {Ours: []string{"api/ispec/v1", "wire", "blobstore", "builder", "builder/progress", "cache", "cache/lookup", "client", "coord", "ensure", "ensure/call", "pool", "server", "spec", "internal/clock", "internal/netaddr", "internal/replay"}},
+		"cmd/ispec": {Ours: []string{"api/ispec/v1", "wire", "blobstore", "builder", "builder/progress", "cache", "cache/lookup", "client", "coord", "ensure", "ensure/call", "pool", "server", "spec", "internal/atomicfile", "internal/clock", "internal/netaddr", "internal/replay"}},
 		// Internal helpers.
 		"internal/clock":        {Never: []string{Module + "/..."}},
 		"internal/replay":       {Never: []string{Module + "/..."}},
 		"internal/netaddr":      {Never: []string{Module + "/..."}},
 		"internal/ciconfig":     {Never: []string{Module + "/..."}},
 		"internal/imagediff":    {Never: []string{Module + "/..."}},
-		"internal/pyindex":      {Never: []string{Module + "/..."}},
+		"internal/pyindex":      {Ours: []string{"internal/atomicfile"}},
+		"internal/atomicfile":   {Never: []string{Module + "/..."}},
+		"internal/pathutil":     {Never: []string{Module + "/..."}},
+		"internal/randid":       {Never: []string{Module + "/..."}},
 		"internal/fixture":      {Never: []string{Module + "/..."}},
 		"internal/shiptest":     {Never: []string{Module + "/..."}},
 		"internal/depcheck":     {Never: []string{Module + "/..."}},
@@ -112,7 +115,10 @@ type Violation struct {
 }
 
 func (v Violation) String() string {
-	if v.Via != "" {
+	switch {
+	case v.Import == "":
+		return fmt.Sprintf("%s: %s", v.Package, v.Reason)
+	case v.Via != "":
 		return fmt.Sprintf("%s depends on %s (through %s): %s", v.Package, v.Import, v.Via, v.Reason)
 	}
 	return fmt.Sprintf("%s imports %s: %s", v.Package, v.Import, v.Reason)

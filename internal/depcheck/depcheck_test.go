@@ -111,7 +111,7 @@ func TestCheckOnAMadeUpGraph(t *testing.T) {
 		"a depends on example.com/heavy (through github.com/ispec-dev/ispec/b): must never depend on example.com/heavy",
 		"a depends on example.com/heavy/sub (through github.com/ispec-dev/ispec/b): must never depend on example.com/heavy",
 		"a imports github.com/ispec-dev/ispec/b: not one of the module's packages it may import",
-		"new imports : not in depcheck's table: say what it may import",
+		"new: not in depcheck's table: say what it may import",
 	}
 	if len(got) != len(want) {
 		t.Fatalf("violations %v, want %q", got, want)

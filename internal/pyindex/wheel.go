@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ispec-dev/ispec/internal/atomicfile"
 )
 
 // Wheel describes a pure-Python wheel to generate.
@@ -78,25 +80,7 @@ func Write(dir string, w Wheel) (string, error) {
 		return "", fmt.Errorf("create wheel dir: %w", err)
 	}
 	path := filepath.Join(dir, FileName(w.Name, w.Version))
-	tmp, err := os.CreateTemp(dir, ".wheel-*")
-	if err != nil {
-		return "", fmt.Errorf("write wheel: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return "", fmt.Errorf("write wheel: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return "", fmt.Errorf("write wheel: %w", err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		os.Remove(tmp.Name())
-		return "", fmt.Errorf("write wheel: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.WriteFile(path, data, 0o644); err != nil {
 		return "", fmt.Errorf("write wheel: %w", err)
 	}
 	return path, nil
