@@ -23,14 +23,55 @@ type upload struct {
 	secrets  map[string]bool      // secret files: content sent only for a build
 }
 
-// collect gathers every file img (and its parents) reads.
+// item is one path an image reads, as collect found it.
+type item struct {
+	abs    string
+	bulk   bool        // a copied file: content sent only for a build
+	secret bool        // a secret file: content sent only for a build
+	entry  *spec.Entry // as the tree hashed it; nil: read it
+}
+
+// collect gathers every file img (and its parents) reads as an upload
+// rooted at the deepest folder that holds all of them.
 func collect(img *spec.Image) (*upload, error) {
-	type item struct {
-		abs    string
-		bulk   bool
-		secret bool
-		entry  *spec.Entry // as the tree hashed it; nil: read it
+	items, err := references(img)
+	if err != nil {
+		return nil, err
 	}
+	specAbs, err := filepath.Abs(img.File)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(specAbs)
+	if err != nil {
+		return nil, err
+	}
+	root := uploadRoot(filepath.Dir(specAbs), items)
+	u := &upload{root: root, specPath: rel(root, specAbs), spec: data, files: map[string]call.File{}, bulk: map[string]bool{}, secrets: map[string]bool{}}
+	for _, it := range items {
+		p := rel(root, it.abs)
+		if _, ok := u.files[p]; ok || p == u.specPath {
+			continue
+		}
+		var f call.File
+		if e := it.entry; e != nil {
+			// Loading the spec hashed it already: its digest and mode are
+			// the ones its tag was made from.
+			f = call.File{Path: p, Kind: e.Kind, Mode: e.Mode, Size: e.Size, Digest: e.Digest, Target: e.Target}
+		} else if f, err = fileOf(it.abs, p); err != nil {
+			return nil, err
+		}
+		u.files[p] = f
+		u.bulk[p] = it.bulk
+		u.secrets[p] = it.secret
+	}
+	return u, u.addFolders()
+}
+
+// references lists every path img and its parents read: nested spec
+// files, lock and ignore files, requirements, copied trees and source,
+// and secret files.
+func references(img *spec.Image) ([]item, error) {
 	var items []item
 	add := func(abs string, bulk, secret bool) { items = append(items, item{abs: abs, bulk: bulk, secret: secret}) }
 	addTree := func(t *spec.Tree, bulk bool) {
@@ -72,41 +113,23 @@ func collect(img *spec.Image) (*upload, error) {
 			add(filepath.Join(i.Dir, filepath.FromSlash(m.Source)), false, true)
 		}
 	}
-	specAbs, err := filepath.Abs(img.File)
-	if err != nil {
-		return nil, err
-	}
-	root := filepath.Dir(specAbs)
+	return items, nil
+}
+
+// uploadRoot returns the deepest folder that holds dir and every item.
+func uploadRoot(dir string, items []item) string {
+	root := dir
 	for _, it := range items {
 		for !pathutil.Within(root, it.abs) {
 			root = filepath.Dir(root)
 		}
 	}
-	data, err := os.ReadFile(specAbs)
-	if err != nil {
-		return nil, err
-	}
-	u := &upload{root: root, spec: data, files: map[string]call.File{}, bulk: map[string]bool{}, secrets: map[string]bool{}}
-	u.specPath = rel(root, specAbs)
-	for _, it := range items {
-		p := rel(root, it.abs)
-		if _, ok := u.files[p]; ok || p == u.specPath {
-			continue
-		}
-		var f call.File
-		if e := it.entry; e != nil {
-			// Loading the spec hashed it already: its digest and mode are
-			// the ones its tag was made from.
-			f = call.File{Path: p, Kind: e.Kind, Mode: e.Mode, Size: e.Size, Digest: e.Digest, Target: e.Target}
-		} else if f, err = fileOf(it.abs, p); err != nil {
-			return nil, err
-		}
-		u.files[p] = f
-		u.bulk[p] = it.bulk
-		u.secrets[p] = it.secret
-	}
-	// The server creates folders from folder entries only: every folder
-	// that holds an entry is one.
+	return root
+}
+
+// addFolders adds an entry for every folder that holds an entry: the
+// server creates folders from folder entries only.
+func (u *upload) addFolders() error {
 	paths := []string{u.specPath}
 	for p := range u.files {
 		paths = append(paths, p)
@@ -116,14 +139,14 @@ func collect(img *spec.Image) (*upload, error) {
 			if _, ok := u.files[a]; ok {
 				continue
 			}
-			info, err := os.Stat(filepath.Join(root, filepath.FromSlash(a)))
+			info, err := os.Stat(filepath.Join(u.root, filepath.FromSlash(a)))
 			if err != nil {
-				return nil, err
+				return err
 			}
 			u.files[a] = call.File{Path: a, Kind: spec.KindDir, Mode: spec.PermBits(info.Mode())}
 		}
 	}
-	return u, nil
+	return nil
 }
 
 func rel(root, p string) string {

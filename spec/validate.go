@@ -37,98 +37,11 @@ var (
 func validate(c *collector, s *Spec) {
 	checkUTF8(c, s)
 	checkCredentials(c, s)
-	if strings.TrimSpace(s.Name) == "" {
-		c.add(0, "name", "is empty: the image's repository name, e.g. name: my-image (without the field, it is %q)", DefaultName)
-	} else if !repoRe.MatchString(strings.ToLower(s.Name)) {
-		c.add(0, "name", "%q is not a valid repository name (lowercase letters, digits, and . _ - / between them)", s.Name)
-	}
-	if s.Registry != "" {
-		checkRegistry(c, s.Registry)
-	}
-	if s.BaseImage.Ref != "" {
-		if _, err := name.ParseReference(s.BaseImage.Ref); err != nil {
-			c.add(0, "base_image", "%q is not a valid image reference: %v", s.BaseImage.Ref, err)
-		}
-	}
-	if s.PythonVersion != "" && !pyVersionRe.MatchString(s.PythonVersion) {
-		c.add(0, "python_version", "%q is not a Python version; expected major.minor such as \"3.11\"", s.PythonVersion)
-	}
-	if s.PythonExec != "" && !path.IsAbs(s.PythonExec) && strings.ContainsAny(s.PythonExec, "/ \t") {
-		c.add(0, "python_exec", "%q must be an absolute path or a command name", s.PythonExec)
-	}
-	for i, p := range s.Packages {
-		if msg := checkPEP508(p); msg != "" {
-			c.add(0, fmt.Sprintf("packages[%d]", i), "%q is not a PEP 508 requirement: %s", p, msg)
-		}
-	}
-	for i, p := range s.AptPackages {
-		if !aptRe.MatchString(strings.TrimSpace(p)) {
-			c.add(0, fmt.Sprintf("apt_packages[%d]", i), "%q is not a Debian package name (lowercase letters, digits, + - .; optionally =version)", p)
-		}
-	}
-	for i, p := range s.CondaPackages {
-		if !condaRe.MatchString(strings.TrimSpace(p)) {
-			c.add(0, fmt.Sprintf("conda_packages[%d]", i), "%q is not a conda package spec (name, optional version constraint)", p)
-		}
-	}
-	for i, ch := range s.CondaChannels {
-		if ch == "" || strings.HasPrefix(ch, "-") || strings.IndexFunc(ch, unicode.IsSpace) >= 0 {
-			c.add(0, fmt.Sprintf("conda_channels[%d]", i), "%q is not a conda channel name or URL", ch)
-		}
-	}
-	if s.Cuda != "" && !cudaRe.MatchString(s.Cuda) {
-		c.add(0, "cuda", "%q is not a CUDA version; expected major.minor[.patch] such as \"12.4.1\"", s.Cuda)
-	}
-	if s.Cudnn != "" {
-		if !cudnnRe.MatchString(s.Cudnn) {
-			c.add(0, "cudnn", "%q is not a cuDNN version; expected a major version such as \"9\"", s.Cudnn)
-		}
-		if s.Cuda == "" {
-			c.add(0, "cudnn", "needs cuda to be set too")
-		}
-	}
-	checkMap(c, "env", s.Env, func(k string) string {
-		if !envNameRe.MatchString(k) {
-			return "is not a valid environment variable name (a letter or _, then letters, digits, _ . -; no = or spaces)"
-		}
-		return ""
-	})
-	checkEnvValues(c, s.Env)
-	checkMap(c, "labels", s.Labels, func(k string) string {
-		if k == "" || strings.IndexFunc(k, unicode.IsSpace) >= 0 || strings.Contains(k, "=") {
-			return "is not a valid label key (no spaces or =)"
-		}
-		return ""
-	})
-	for i, cmd := range s.Commands {
-		if strings.TrimSpace(cmd) == "" {
-			c.add(0, fmt.Sprintf("commands[%d]", i), "is empty")
-		}
-	}
-	for i, p := range s.Copy {
-		if msg := checkRelPath(p); msg != "" {
-			c.add(0, fmt.Sprintf("copy[%d]", i), "%q %s", p, msg)
-		}
-	}
-	if s.PipIndex != "" {
-		checkIndexURL(c, "pip_index", s.PipIndex)
-	}
-	for i, u := range s.PipExtraIndexURL {
-		checkIndexURL(c, fmt.Sprintf("pip_extra_index_url[%d]", i), u)
-	}
-	if _, err := splitArgs(s.PipExtraArgs); err != nil {
-		c.add(0, "pip_extra_args", "%v", err)
-	}
-	if s.Requirements != "" {
-		if msg := checkRelPath(s.Requirements); msg != "" {
-			c.add(0, "requirements", "%q %s", s.Requirements, msg)
-		} else if msg := lockFileRequirements(s.Requirements); msg != "" {
-			c.add(0, "requirements", "%s", msg)
-		}
-	}
-	if len(s.CondaPackages) > 0 {
-		c.add(0, "conda_packages", "conda builds are not supported yet (planned: a micromamba environment beside the venv); install these with pip in packages, or use a base image that has them")
-	}
+	checkNaming(c, s)
+	checkPackages(c, s)
+	checkGPU(c, s)
+	checkEnvironment(c, s)
+	checkInputs(c, s)
 	if s.SourceRoot != "" {
 		if msg := checkRelPath(s.SourceRoot); msg != "" {
 			c.add(0, "source_root", "%q %s", s.SourceRoot, msg)
@@ -157,6 +70,119 @@ func validate(c *collector, s *Spec) {
 	checkSourceCopyMode(c, s)
 	if s.TagFormat != "" {
 		checkTagFormat(c, s.TagFormat)
+	}
+}
+
+// checkNaming checks the fields that name the image and its base.
+func checkNaming(c *collector, s *Spec) {
+	if strings.TrimSpace(s.Name) == "" {
+		c.add(0, "name", "is empty: the image's repository name, e.g. name: my-image (without the field, it is %q)", DefaultName)
+	} else if !repoRe.MatchString(strings.ToLower(s.Name)) {
+		c.add(0, "name", "%q is not a valid repository name (lowercase letters, digits, and . _ - / between them)", s.Name)
+	}
+	if s.Registry != "" {
+		checkRegistry(c, s.Registry)
+	}
+	if s.BaseImage.Ref != "" {
+		if _, err := name.ParseReference(s.BaseImage.Ref); err != nil {
+			c.add(0, "base_image", "%q is not a valid image reference: %v", s.BaseImage.Ref, err)
+		}
+	}
+}
+
+// checkPackages checks the interpreter and the packages installed (pip, apt, conda).
+func checkPackages(c *collector, s *Spec) {
+	if s.PythonVersion != "" && !pyVersionRe.MatchString(s.PythonVersion) {
+		c.add(0, "python_version", "%q is not a Python version; expected major.minor such as \"3.11\"", s.PythonVersion)
+	}
+	if s.PythonExec != "" && !path.IsAbs(s.PythonExec) && strings.ContainsAny(s.PythonExec, "/ \t") {
+		c.add(0, "python_exec", "%q must be an absolute path or a command name", s.PythonExec)
+	}
+	for i, p := range s.Packages {
+		if msg := checkPEP508(p); msg != "" {
+			c.add(0, fmt.Sprintf("packages[%d]", i), "%q is not a PEP 508 requirement: %s", p, msg)
+		}
+	}
+	for i, p := range s.AptPackages {
+		if !aptRe.MatchString(strings.TrimSpace(p)) {
+			c.add(0, fmt.Sprintf("apt_packages[%d]", i), "%q is not a Debian package name (lowercase letters, digits, + - .; optionally =version)", p)
+		}
+	}
+	for i, p := range s.CondaPackages {
+		if !condaRe.MatchString(strings.TrimSpace(p)) {
+			c.add(0, fmt.Sprintf("conda_packages[%d]", i), "%q is not a conda package spec (name, optional version constraint)", p)
+		}
+	}
+	for i, ch := range s.CondaChannels {
+		if ch == "" || strings.HasPrefix(ch, "-") || strings.IndexFunc(ch, unicode.IsSpace) >= 0 {
+			c.add(0, fmt.Sprintf("conda_channels[%d]", i), "%q is not a conda channel name or URL", ch)
+		}
+	}
+}
+
+// checkGPU checks the CUDA and cuDNN versions.
+func checkGPU(c *collector, s *Spec) {
+	if s.Cuda != "" && !cudaRe.MatchString(s.Cuda) {
+		c.add(0, "cuda", "%q is not a CUDA version; expected major.minor[.patch] such as \"12.4.1\"", s.Cuda)
+	}
+	if s.Cudnn != "" {
+		if !cudnnRe.MatchString(s.Cudnn) {
+			c.add(0, "cudnn", "%q is not a cuDNN version; expected a major version such as \"9\"", s.Cudnn)
+		}
+		if s.Cuda == "" {
+			c.add(0, "cudnn", "needs cuda to be set too")
+		}
+	}
+}
+
+// checkEnvironment checks the environment, labels and commands of the image.
+func checkEnvironment(c *collector, s *Spec) {
+	checkMap(c, "env", s.Env, func(k string) string {
+		if !envNameRe.MatchString(k) {
+			return "is not a valid environment variable name (a letter or _, then letters, digits, _ . -; no = or spaces)"
+		}
+		return ""
+	})
+	checkEnvValues(c, s.Env)
+	checkMap(c, "labels", s.Labels, func(k string) string {
+		if k == "" || strings.IndexFunc(k, unicode.IsSpace) >= 0 || strings.Contains(k, "=") {
+			return "is not a valid label key (no spaces or =)"
+		}
+		return ""
+	})
+	for i, cmd := range s.Commands {
+		if strings.TrimSpace(cmd) == "" {
+			c.add(0, fmt.Sprintf("commands[%d]", i), "is empty")
+		}
+	}
+}
+
+// checkInputs checks what the build reads: copies, pip's indexes and
+// arguments, the requirements file; conda packages are refused.
+func checkInputs(c *collector, s *Spec) {
+	for i, p := range s.Copy {
+		if msg := checkRelPath(p); msg != "" {
+			c.add(0, fmt.Sprintf("copy[%d]", i), "%q %s", p, msg)
+		}
+	}
+	if s.PipIndex != "" {
+		checkIndexURL(c, "pip_index", s.PipIndex)
+	}
+	for i, u := range s.PipExtraIndexURL {
+		checkIndexURL(c, fmt.Sprintf("pip_extra_index_url[%d]", i), u)
+	}
+	if _, err := splitArgs(s.PipExtraArgs); err != nil {
+		c.add(0, "pip_extra_args", "%v", err)
+	}
+	if s.Requirements != "" {
+		if msg := checkRelPath(s.Requirements); msg != "" {
+			c.add(0, "requirements", "%q %s", s.Requirements, msg)
+		} else if msg := lockFileRequirements(s.Requirements); msg != "" {
+			c.add(0, "requirements", "%s", msg)
+		}
+	}
+	if len(s.CondaPackages) > 0 {
+		c.add(0, "conda_packages", "conda builds are not supported yet (planned: a micromamba environment beside the venv); install these with pip in packages, or use a base image that has them")
 	}
 }
 
