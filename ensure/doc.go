@@ -8,4 +8,14 @@
 // Recorder) and its output is a stream of Events, so the CLI and the gRPC
 // server are two adapters over the same code: each renders the events its
 // way and maps error classes (ClassOf) to exit codes or status codes.
+//
+// The vocabulary of a call (Request, Event, Kind, Result, Outcome, Class,
+// Upload, File) is declared in package ensure/call and named here under
+// the same names: ensure.Event and call.Event are one type, so a Go caller
+// of the pipeline imports ensure alone, and a caller that only speaks to
+// a server (package client) imports call without linking the pipeline,
+// BuildKit or the registry cache. An event's progress is a
+// *progress.Status (package builder/progress), BuildKit's solve status in
+// ispec's own types; builder.SolveStatus converts it for BuildKit's
+// displays.
 package ensure
