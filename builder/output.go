@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/moby/buildkit/client"
+
+	"github.com/ispec-dev/ispec/internal/atomicfile"
 )
 
 // OutputType is the format of a local output.
@@ -103,10 +105,8 @@ func (o *Output) Check(n int) error {
 type outputFile struct {
 	out *Output
 
-	mu     sync.Mutex
-	f      *os.File
-	closed bool
-	err    error // the first write-side error (sync, close)
+	mu sync.Mutex
+	f  *atomicfile.File
 }
 
 // exportEntry returns BuildKit's exporter for a local output.
@@ -133,11 +133,7 @@ func (o *outputFile) open(map[string]string) (io.WriteCloser, error) {
 	if o.f != nil {
 		return nil, errors.New("the output was opened twice")
 	}
-	dir, base := filepath.Split(o.out.Path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	f, err := atomicfile.Create(o.out.Path)
 	if err != nil {
 		return nil, fmt.Errorf("creating output %s: %w", o.out, err)
 	}
@@ -153,40 +149,20 @@ func (o *outputFile) Write(p []byte) (int, error) { return o.f.Write(p) }
 func (o *outputFile) Close() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.closeLocked()
+	if err := o.f.Close(); err != nil {
+		return fmt.Errorf("writing output %s: %w", o.out, err)
+	}
+	return nil
 }
 
-func (o *outputFile) closeLocked() error {
-	if o.closed {
-		return o.err
-	}
-	o.closed = true
-	if err := o.f.Sync(); err != nil {
-		o.err = fmt.Errorf("writing output %s: %w", o.out, err)
-	}
-	if err := o.f.Close(); err != nil && o.err == nil {
-		o.err = fmt.Errorf("writing output %s: %w", o.out, err)
-	}
-	return o.err
-}
-
-// commit renames the finished temporary file to the output path.
+// commit puts the finished temporary file at the output path (mode 0644).
 func (o *outputFile) commit() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.f == nil {
 		return fmt.Errorf("output %s: buildkit wrote nothing", o.out)
 	}
-	if err := o.closeLocked(); err != nil {
-		o.removeLocked()
-		return err
-	}
-	if err := os.Chmod(o.f.Name(), 0o644); err != nil {
-		o.removeLocked()
-		return fmt.Errorf("output %s: %w", o.out, err)
-	}
-	if err := os.Rename(o.f.Name(), o.out.Path); err != nil {
-		o.removeLocked()
+	if err := o.f.Commit(0o644); err != nil {
 		return fmt.Errorf("output %s: %w", o.out, err)
 	}
 	return nil
@@ -197,9 +173,6 @@ func (o *outputFile) discard() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.f != nil {
-		o.closeLocked()
-		o.removeLocked()
+		o.f.Discard()
 	}
 }
-
-func (o *outputFile) removeLocked() { os.Remove(o.f.Name()) }

@@ -12,9 +12,11 @@ import (
 // File is a file being written; it replaces the file at its path only on
 // Commit. The zero value is not usable; call Create.
 type File struct {
-	path string
-	f    *os.File
-	done bool
+	path   string
+	f      *os.File
+	done   bool
+	closed bool
+	err    error // Close's error
 }
 
 // Create starts writing the file at path: a temporary file beside it.
@@ -29,18 +31,29 @@ func Create(path string) (*File, error) {
 // Write implements io.Writer.
 func (f *File) Write(p []byte) (int, error) { return f.f.Write(p) }
 
-// Commit syncs and closes the temporary file, sets its permission bits
-// to perm and renames it to the path. On failure the temporary file is
+// Close syncs and closes the temporary file without putting it in place
+// (see Commit). It returns the same error each time it is called.
+func (f *File) Close() error {
+	if f.closed {
+		return f.err
+	}
+	f.closed = true
+	f.err = f.f.Sync()
+	if err := f.f.Close(); f.err == nil {
+		f.err = err
+	}
+	return f.err
+}
+
+// Commit closes the temporary file (Close), sets its permission bits to
+// perm and renames it to the path. On failure the temporary file is
 // removed and the path is left as it was.
 func (f *File) Commit(perm os.FileMode) error {
 	if f.done {
 		return fmt.Errorf("%s: committed or discarded already", f.path)
 	}
 	f.done = true
-	err := f.f.Sync()
-	if cerr := f.f.Close(); err == nil {
-		err = cerr
-	}
+	err := f.Close()
 	if err == nil {
 		err = os.Chmod(f.f.Name(), perm)
 	}
@@ -60,7 +73,7 @@ func (f *File) Discard() {
 		return
 	}
 	f.done = true
-	f.f.Close()
+	f.Close()
 	os.Remove(f.f.Name())
 }
 
