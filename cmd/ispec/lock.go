@@ -14,12 +14,8 @@ import (
 	"github.com/ispec-dev/ispec/spec"
 )
 
-func newLockCmd() *cobra.Command {
-	var check bool
-	cmd := &cobra.Command{
-		Use:   "lock SPEC...",
-		Short: "Pin what a spec leaves floating (the base image's digests)",
-		Long: `Write SPEC.lock beside each spec file. It pins the base image's digest
+// lockLong is the help of `ispec lock`.
+const lockLong = `Write SPEC.lock beside each spec file. It pins the base image's digest
 for each target platform (and records a nested parent spec's reference).
 While a lock file is present the tag covers the pinned digests and builds
 use them, so an upstream change of the base tag neither changes the image
@@ -27,8 +23,15 @@ nor goes unnoticed.
 
 --check writes nothing: it resolves the base again and exits 1 naming what
 drifted when the upstream tag has moved, 0 when nothing did.
-The format is described in docs/lockfile.md.`,
-		Args: minArgs(1),
+The format is described in docs/lockfile.md.`
+
+func newLockCmd() *cobra.Command {
+	var check bool
+	cmd := &cobra.Command{
+		Use:   "lock SPEC...",
+		Short: "Pin what a spec leaves floating (the base image's digests)",
+		Long:  lockLong,
+		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := loadConfig(cmd)
 			if err != nil {
