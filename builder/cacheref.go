@@ -58,6 +58,25 @@ func (c CacheRefs) Refs() []string {
 	return out
 }
 
+// CheckCacheRegistry checks a cache registry setting: empty, or
+// host[:port][/path] without a scheme or empty path components, naming
+// repositories a registry accepts. It contacts nothing.
+func CheckCacheRegistry(cacheRegistry string) error {
+	prefix := strings.TrimSuffix(cacheRegistry, "/")
+	switch {
+	case prefix == "":
+		return nil
+	case strings.Contains(prefix, "://"):
+		return fmt.Errorf("cache registry %q: expected host[:port][/path], without a scheme", cacheRegistry)
+	case slices.Contains(strings.Split(prefix, "/"), ""):
+		return fmt.Errorf("cache registry %q: expected host[:port][/path], without empty path components", cacheRegistry)
+	}
+	if _, err := name.NewTag(prefix+"/"+CacheFamilyRepository+":"+CacheTag, name.StrictValidation); err != nil {
+		return fmt.Errorf("cache registry %q: %w", cacheRegistry, err)
+	}
+	return nil
+}
+
 // RegistryCacheRefs computes img's cache references. base overrides the
 // spec's base image as BuildOptions.Base does (a nested spec's parent
 // ref@digest). cacheRegistry ("host[:port][/path]") puts the cache there
@@ -66,13 +85,10 @@ func (c CacheRefs) Refs() []string {
 // is nowhere to keep a cache: the result is empty. The function is pure:
 // it contacts nothing.
 func RegistryCacheRefs(img *spec.Image, base, cacheRegistry string) (CacheRefs, error) {
+	if err := CheckCacheRegistry(cacheRegistry); err != nil {
+		return CacheRefs{}, err
+	}
 	prefix := strings.TrimSuffix(cacheRegistry, "/")
-	if strings.Contains(prefix, "://") {
-		return CacheRefs{}, fmt.Errorf("cache registry %q: expected host[:port][/path], without a scheme", cacheRegistry)
-	}
-	if prefix != "" && slices.Contains(strings.Split(prefix, "/"), "") {
-		return CacheRefs{}, fmt.Errorf("cache registry %q: expected host[:port][/path], without empty path components", cacheRegistry)
-	}
 	repo := img.Identity.Repository
 	var familyPrefix string
 	if prefix != "" {

@@ -193,26 +193,84 @@ func (b *Builder) Build(ctx context.Context, img *spec.Image, opts BuildOptions)
 		prog = NewProgress()
 	}
 	defer prog.Close()
+	j, err := b.plan(img, opts, prog)
+	if err != nil {
+		return nil, err
+	}
+	solveOpt := b.solveOpt(j)
+	// A build that pushes exports its registry cache after the push (see
+	// exportCacheAfterPush); an Output build writes no registry image and
+	// exports it in the same solve.
+	afterPush := opts.Output == nil && len(opts.CacheExports) > 0
+	if !afterPush {
+		solveOpt.CacheExports = cacheExports(opts.CacheExports)
+	}
+	resp, tr, err := b.runPushing(ctx, j, solveOpt)
+	if err != nil {
+		return nil, err
+	}
+	dgst, err := j.finish(resp)
+	if err != nil {
+		return nil, err
+	}
+	if afterPush {
+		solveOnly := func(ctx context.Context, c gateway.Client) (*gateway.Result, error) {
+			return b.solve(ctx, c, j.img, j.opts, j.plats, j.prog)
+		}
+		b.exportCacheAfterPush(ctx, solveOpt, solveOnly, opts, tr, prog)
+	}
+	return &Result{Ref: j.ref, Digest: dgst, Duration: time.Since(start), Daemon: b.opts.Addr, Warnings: tr.cacheWarnings(opts.CacheImports, opts.CacheExports)}, nil
+}
 
-	ref := opts.Ref
-	if ref == "" {
-		ref = img.Identity.Ref
+// job is one Build, checked: where the image goes and for which
+// platforms.
+type job struct {
+	img   *spec.Image
+	opts  BuildOptions
+	ref   string
+	plats []ocispecs.Platform
+	prog  *Progress
+	// out is the file an Output build writes; nil when it pushes.
+	out    *outputFile
+	export client.ExportEntry
+}
+
+// plan checks a build before BuildKit is asked: its platforms are ones
+// the workers build, every graph can be made, the output can hold it.
+func (b *Builder) plan(img *spec.Image, opts BuildOptions, prog *Progress) (*job, error) {
+	j := &job{img: img, opts: opts, ref: opts.Ref, prog: prog}
+	if j.ref == "" {
+		j.ref = img.Identity.Ref
 	}
 	if img.Parent != nil && opts.Base == "" {
 		return nil, errors.New("building a nested spec needs the parent image's ref@digest as BuildOptions.Base")
 	}
-	plats, err := b.checkPlatforms(img.Spec.Platform)
-	if err != nil {
+	var err error
+	if j.plats, err = b.checkPlatforms(img.Spec.Platform); err != nil {
 		return nil, err
 	}
 	// Every graph is made once before BuildKit is asked, so a spec the
 	// recipe cannot build fails before any work.
-	for _, p := range plats {
+	for _, p := range j.plats {
 		if _, err := Steps(img, Input{Platform: p}); err != nil {
 			return nil, err
 		}
 	}
-	export := client.ExportEntry{
+	j.export = pushExport(j.ref)
+	if opts.Output != nil {
+		if err := opts.Output.Check(len(j.plats)); err != nil {
+			return nil, err
+		}
+		j.out = &outputFile{out: opts.Output}
+		j.export = j.out.exportEntry(j.ref)
+	}
+	return j, nil
+}
+
+// pushExport is the export of a build that pushes to ref: reproducible
+// timestamps, OCI media types.
+func pushExport(ref string) client.ExportEntry {
+	return client.ExportEntry{
 		Type: client.ExporterImage,
 		Attrs: map[string]string{
 			"name":              ref,
@@ -222,96 +280,86 @@ func (b *Builder) Build(ctx context.Context, img *spec.Image, opts BuildOptions)
 			"source-date-epoch": "0",
 		},
 	}
-	var out *outputFile
-	if opts.Output != nil {
-		if err := opts.Output.Check(len(plats)); err != nil {
-			return nil, err
-		}
-		out = &outputFile{out: opts.Output}
-		export = out.exportEntry(ref)
-	}
+}
 
-	solveOpt := client.SolveOpt{
-		Exports:       []client.ExportEntry{export},
+// solveOpt is the session of a build: its export, its local folders, the
+// registry credentials and its secrets.
+func (b *Builder) solveOpt(j *job) client.SolveOpt {
+	return client.SolveOpt{
+		Exports:       []client.ExportEntry{j.export},
 		FrontendAttrs: map[string]string{"build-arg:SOURCE_DATE_EPOCH": "0"},
-		LocalMounts:   LocalMounts(img),
+		LocalMounts:   LocalMounts(j.img),
 		Session: []session.Attachable{
 			authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
 				AuthConfigProvider: authprovider.LoadAuthConfig(b.opts.DockerConfig),
 			}),
-			secretsprovider.NewSecretProvider(newSecretStore(img, opts.Secrets, opts.PipNetrc)),
+			secretsprovider.NewSecretProvider(newSecretStore(j.img, j.opts.Secrets, j.opts.PipNetrc)),
 		},
 		// Imports go with the gateway's solve requests (see solve): a
 		// client-side build reads no cache from SolveOpt.CacheImports.
 	}
-	// A build that pushes exports its registry cache after the push (see
-	// exportCacheAfterPush); an Output build writes no registry image and
-	// exports it in the same solve.
-	afterPush := opts.Output == nil && len(opts.CacheExports) > 0
-	if !afterPush {
-		solveOpt.CacheExports = cacheExports(opts.CacheExports)
-	}
+}
 
+// runPushing solves and exports the build, pushing again (up to
+// pushAttempts) when the registry did not know a blob the manifest names.
+// BeforePush runs between the solve and the push; its error is returned
+// as is.
+func (b *Builder) runPushing(ctx context.Context, j *job, solveOpt client.SolveOpt) (*client.SolveResponse, *tracker, error) {
 	var stopped error // BeforePush's
 	buildFunc := func(ctx context.Context, c gateway.Client) (*gateway.Result, error) {
-		res, err := b.solve(ctx, c, img, opts, plats, prog)
-		if err != nil || opts.BeforePush == nil {
+		res, err := b.solve(ctx, c, j.img, j.opts, j.plats, j.prog)
+		if err != nil || j.opts.BeforePush == nil {
 			return res, err
 		}
 		// The export (the push) runs after this function returns.
-		if err := opts.BeforePush(ctx); err != nil {
+		if err := j.opts.BeforePush(ctx); err != nil {
 			stopped = err
 			return nil, err
 		}
 		return res, nil
 	}
-	var (
-		tr   *tracker
-		resp *client.SolveResponse
-	)
 	for attempt := 1; ; attempt++ {
-		tr = newTracker()
-		resp, err = b.run(ctx, solveOpt, buildFunc, tr, prog, quietMissingCache)
+		tr := newTracker()
+		resp, err := b.run(ctx, solveOpt, buildFunc, tr, j.prog, quietMissingCache)
 		if err == nil {
-			break
+			return resp, tr, nil
 		}
-		if out != nil {
-			out.discard()
+		if j.out != nil {
+			j.out.discard()
 		}
 		if stopped != nil {
 			// BuildKit may report it as its own error: return the hook's.
-			return nil, stopped
+			return nil, nil, stopped
 		}
-		err = b.buildError(ctx, ref, tr, err, opts.Output)
+		err = b.buildError(ctx, j.ref, tr, err, j.opts.Output)
 		if attempt >= pushAttempts || !blobUnknownPush(err) {
-			return nil, err
+			return nil, nil, err
 		}
-		publishNotice(prog, PushRetryStep, fmt.Sprintf("%v\nthe registry did not know a blob the image's manifest names; the image is built, pushing it again (attempt %d of %d)\n", err, attempt+1, pushAttempts))
+		publishNotice(j.prog, PushRetryStep, fmt.Sprintf("%v\nthe registry did not know a blob the image's manifest names; the image is built, pushing it again (attempt %d of %d)\n", err, attempt+1, pushAttempts))
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("building %s: %w", ref, ctx.Err())
+			return nil, nil, fmt.Errorf("building %s: %w", j.ref, ctx.Err())
 		case <-time.After(time.Duration(attempt) * pushRetryDelay):
 		}
 	}
+}
+
+// finish returns the digest BuildKit exported, and puts an Output build's
+// file in place.
+func (j *job) finish(resp *client.SolveResponse) (string, error) {
 	dgst := resp.ExporterResponse[exptypes.ExporterImageDigestKey]
 	if dgst == "" {
-		if out != nil {
-			out.discard()
+		if j.out != nil {
+			j.out.discard()
 		}
-		return nil, fmt.Errorf("building %s: buildkit returned no image digest", ref)
+		return "", fmt.Errorf("building %s: buildkit returned no image digest", j.ref)
 	}
-	if out != nil {
-		if err := out.commit(); err != nil {
-			return nil, err
+	if j.out != nil {
+		if err := j.out.commit(); err != nil {
+			return "", err
 		}
 	}
-	if afterPush {
-		solveOnly := func(ctx context.Context, c gateway.Client) (*gateway.Result, error) {
-			return b.solve(ctx, c, img, opts, plats, prog)
-		}
-		b.exportCacheAfterPush(ctx, solveOpt, solveOnly, opts, tr, prog)
-	}
-	return &Result{Ref: ref, Digest: dgst, Duration: time.Since(start), Daemon: b.opts.Addr, Warnings: tr.cacheWarnings(opts.CacheImports, opts.CacheExports)}, nil
+	return dgst, nil
 }
 
 // Addr returns the address of the daemon b builds on.
@@ -334,11 +382,6 @@ func (b *Builder) Ping(ctx context.Context) error {
 // config, solves the graph and attaches the image config. When the daemon
 // cannot merge, the graph is linear and prog says so once.
 func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, opts BuildOptions, plats []ocispecs.Platform, prog *Progress) (*gateway.Result, error) {
-	type built struct {
-		ref      gateway.Reference
-		config   []byte
-		baseConf []byte
-	}
 	linear := opts.Linear
 	if !linear {
 		if err := mergeSupported(c.BuildOpts().LLBCaps); err != nil {
@@ -346,62 +389,86 @@ func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, 
 			publishNotice(prog, LinearFallbackStep, fmt.Sprintf("the BuildKit daemon cannot merge layers (%v): the steps run one after another, as in a Dockerfile\n", err))
 		}
 	}
-	out := make([]built, len(plats))
+	out := make([]platformImage, len(plats))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, p := range plats {
 		g.Go(func() error {
-			base := baseRef(img, opts.Base, p)
-			_, dgst, baseConf, err := c.ResolveImageConfig(gctx, base, sourceresolver.Opt{
-				LogName:  resolvePrefix + base,
-				ImageOpt: &sourceresolver.ResolveImageOpt{Platform: &p, ResolveMode: llb.ResolveModeDefault.String()},
-			})
-			if err != nil {
-				return fmt.Errorf("resolving base image %s: %w", base, err)
-			}
-			in := Input{Platform: p, Base: base, BaseConfig: baseConf, PipNetrc: len(opts.PipNetrc) > 0, Linear: linear}
-			if need, err := needsAccounts(img.Spec, baseConf); err != nil {
-				return err
-			} else if need {
-				if in.Accounts, err = readAccounts(gctx, c, base, p); err != nil {
-					return err
-				}
-			}
-			st, err := Graph(img, in)
-			if err != nil {
-				return err
-			}
-			mopts := []llb.ConstraintsOpt{llb.Platform(p)}
-			if opts.NoCache {
-				mopts = append(mopts, llb.IgnoreCache)
-			}
-			def, err := st.Marshal(gctx, mopts...)
-			if err != nil {
-				return fmt.Errorf("marshalling graph: %w", err)
-			}
-			res, err := c.Solve(gctx, gateway.SolveRequest{Definition: def.ToPB(), CacheImports: cacheImports(opts.CacheImports)})
-			if err != nil {
-				return err
-			}
-			ref, err := res.SingleRef()
-			if err != nil {
-				return err
-			}
-			cfg, err := Config(img, in, ConfigInput{BaseDigest: dgst.String(), Version: b.opts.Version})
-			if err != nil {
-				return err
-			}
-			dt, err := json.Marshal(cfg)
-			if err != nil {
-				return fmt.Errorf("encoding image config: %w", err)
-			}
-			out[i] = built{ref: ref, config: dt, baseConf: baseConf}
-			return nil
+			var err error
+			out[i], err = b.solvePlatform(gctx, c, img, opts, p, linear)
+			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	return exportResult(plats, out)
+}
 
+// platformImage is one platform's solved filesystem and image config.
+type platformImage struct {
+	ref      gateway.Reference
+	config   []byte
+	baseConf []byte
+}
+
+// solvePlatform resolves the base image of platform p, solves the graph
+// on it and makes the image config.
+func (b *Builder) solvePlatform(ctx context.Context, c gateway.Client, img *spec.Image, opts BuildOptions, p ocispecs.Platform, linear bool) (platformImage, error) {
+	base := baseRef(img, opts.Base, p)
+	_, dgst, baseConf, err := c.ResolveImageConfig(ctx, base, sourceresolver.Opt{
+		LogName:  resolvePrefix + base,
+		ImageOpt: &sourceresolver.ResolveImageOpt{Platform: &p, ResolveMode: llb.ResolveModeDefault.String()},
+	})
+	if err != nil {
+		return platformImage{}, fmt.Errorf("resolving base image %s: %w", base, err)
+	}
+	in := Input{Platform: p, Base: base, BaseConfig: baseConf, PipNetrc: len(opts.PipNetrc) > 0, Linear: linear}
+	if need, err := needsAccounts(img.Spec, baseConf); err != nil {
+		return platformImage{}, err
+	} else if need {
+		if in.Accounts, err = readAccounts(ctx, c, base, p); err != nil {
+			return platformImage{}, err
+		}
+	}
+	ref, err := solveGraph(ctx, c, img, in, opts)
+	if err != nil {
+		return platformImage{}, err
+	}
+	cfg, err := Config(img, in, ConfigInput{BaseDigest: dgst.String(), Version: b.opts.Version})
+	if err != nil {
+		return platformImage{}, err
+	}
+	dt, err := json.Marshal(cfg)
+	if err != nil {
+		return platformImage{}, fmt.Errorf("encoding image config: %w", err)
+	}
+	return platformImage{ref: ref, config: dt, baseConf: baseConf}, nil
+}
+
+// solveGraph solves the graph of img on in, importing the registry cache.
+func solveGraph(ctx context.Context, c gateway.Client, img *spec.Image, in Input, opts BuildOptions) (gateway.Reference, error) {
+	st, err := Graph(img, in)
+	if err != nil {
+		return nil, err
+	}
+	mopts := []llb.ConstraintsOpt{llb.Platform(in.Platform)}
+	if opts.NoCache {
+		mopts = append(mopts, llb.IgnoreCache)
+	}
+	def, err := st.Marshal(ctx, mopts...)
+	if err != nil {
+		return nil, fmt.Errorf("marshalling graph: %w", err)
+	}
+	res, err := c.Solve(ctx, gateway.SolveRequest{Definition: def.ToPB(), CacheImports: cacheImports(opts.CacheImports)})
+	if err != nil {
+		return nil, err
+	}
+	return res.SingleRef()
+}
+
+// exportResult is what the image exporter takes: one platform's image, or
+// one per platform for an index.
+func exportResult(plats []ocispecs.Platform, out []platformImage) (*gateway.Result, error) {
 	res := gateway.NewResult()
 	var eps exptypes.Platforms
 	for i, p := range plats {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -27,9 +26,25 @@ type Token struct {
 	digest [sha256.Size]byte
 }
 
-// namePattern is what a token's name may be: it reaches logs and metric
-// labels.
-var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
+// validName reports whether name may be a token's name (it reaches logs
+// and metric labels): 1 to 64 letters, digits and ._@-, starting with a
+// letter or digit. Checked by hand rather than with a regexp, whose
+// bounded repetition would be compiled at every start of the program.
+func validName(name string) bool {
+	if name == "" || len(name) > 64 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && strings.IndexByte("._@-", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // ParseTokens reads a token file. Each line is one of
 //
@@ -84,7 +99,7 @@ func parseToken(line string) (Token, error) {
 	case 1:
 	case 2, 3:
 		t.Name, secret = parts[0], parts[1]
-		if !namePattern.MatchString(t.Name) {
+		if !validName(t.Name) {
 			return Token{}, fmt.Errorf("name %q: expected letters, digits, '.', '_', '@' or '-', at most 64", t.Name)
 		}
 		if len(parts) == 3 {

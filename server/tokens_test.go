@@ -32,6 +32,11 @@ func TestParseTokens(t *testing.T) {
 		{name: "too many colons", file: "a:b:admin:c\n", err: "line 1: too many colons"},
 		{name: "bad name", file: "c i:abc\n", err: "line 1: a token has no spaces"},
 		{name: "name with a slash", file: "ci/x:abc\n", err: `line 1: name "ci/x"`},
+		{name: "name of every allowed character", file: "a.b_c@d-9:abc\n", want: []want{{name: "a.b_c@d-9"}}},
+		{name: "name of 64 characters", file: strings.Repeat("n", 64) + ":abc\n", want: []want{{name: strings.Repeat("n", 64)}}},
+		{name: "name of 65 characters", file: strings.Repeat("n", 65) + ":abc\n", err: `line 1: name "nnn`},
+		{name: "name starting with a dash", file: "-ci:abc\n", err: `line 1: name "-ci"`},
+		{name: "name with a non-ASCII letter", file: "é:abc\n", err: `line 1: name "é"`},
 		{name: "the same token twice", file: "a:abc\nb:abc\n", err: "line 2: the same token as line 1"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -27,36 +27,8 @@ type buildResult struct {
 	Error *errorRecord `json:"error,omitempty"`
 }
 
-func newBuildResult(specPath string, res *ensure.Result) buildResult {
-	ref := res.Ref.Name()
-	if res.Output != "" {
-		// Inside a tarball the image keeps the name the spec gives it.
-		ref = res.Ref.String()
-	}
-	return buildResult{
-		Spec: specPath, Ref: ref, Digest: res.Digest.String(),
-		Built:   res.Outcome == ensure.OutcomeBuilt || res.Outcome == ensure.OutcomeJoined,
-		Outcome: res.Outcome.String(), Output: res.Output, Duration: res.Duration.Seconds(),
-	}
-}
-
-type buildFlags struct {
-	asJSON, force, noCache, verify bool
-	noRegistryCache                bool
-	progress, output               string
-	// The pre-build mode: concurrent builds, a results file, the
-	// arguments of pyflyte register.
-	jobs      int
-	jsonOut   string
-	imageArgs bool
-}
-
-func newBuildCmd() *cobra.Command {
-	var f buildFlags
-	cmd := &cobra.Command{
-		Use:   "build SPEC...",
-		Short: "Build and push each spec's image, only when it is absent",
-		Long: `For each spec: compute its reference, ask the registry, and only when
+// buildLong is the help of `ispec build`.
+const buildLong = `For each spec: compute its reference, ask the registry, and only when
 the image is absent build it with BuildKit and push it. A spec whose base
 is another spec builds the parent first (once, however many children
 share it). Prints ref@digest per spec on stdout; progress goes to stderr
@@ -113,9 +85,40 @@ workers cannot build a platform the spec asks for, 130 or 143 when
 SIGINT or SIGTERM interrupted it (no spec is started after that). With
 --json a spec that failed gets a record with "error": {"class",
 "message"} (class invalid, unavailable, failed or interrupted); with
---progress json all of stderr is JSON.`,
-		Args: minArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error { return runBuild(cmd, f, args) },
+--progress json all of stderr is JSON.`
+
+func newBuildResult(specPath string, res *ensure.Result) buildResult {
+	ref := res.Ref.Name()
+	if res.Output != "" {
+		// Inside a tarball the image keeps the name the spec gives it.
+		ref = res.Ref.String()
+	}
+	return buildResult{
+		Spec: specPath, Ref: ref, Digest: res.Digest.String(),
+		Built:   res.Outcome == ensure.OutcomeBuilt || res.Outcome == ensure.OutcomeJoined,
+		Outcome: res.Outcome.String(), Output: res.Output, Duration: res.Duration.Seconds(),
+	}
+}
+
+type buildFlags struct {
+	asJSON, force, noCache, verify bool
+	noRegistryCache                bool
+	progress, output               string
+	// The pre-build mode: concurrent builds, a results file, the
+	// arguments of pyflyte register.
+	jobs      int
+	jsonOut   string
+	imageArgs bool
+}
+
+func newBuildCmd() *cobra.Command {
+	var f buildFlags
+	cmd := &cobra.Command{
+		Use:   "build SPEC...",
+		Short: "Build and push each spec's image, only when it is absent",
+		Long:  buildLong,
+		Args:  minArgs(1),
+		RunE:  func(cmd *cobra.Command, args []string) error { return runBuild(cmd, f, args) },
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object per spec: spec, ref, digest, built, output, duration_seconds; for a spec that failed, error (class, message)")

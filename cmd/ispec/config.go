@@ -142,40 +142,12 @@ func loadConfig(cmd *cobra.Command) (*config, error) {
 		Server:             v.GetString("server"),
 		TokenFile:          v.GetString("token-file"),
 		Token:              v.GetString("token"),
-		Serve: serveConfig{
-			Listen:               v.GetString("listen"),
-			MetricsListen:        v.GetString("metrics-listen"),
-			AllowedRegistries:    v.GetStringSlice("allowed-registries"),
-			MaxBuilds:            v.GetInt("max-builds"),
-			MaxQueue:             v.GetInt("max-queue"),
-			BuildTimeout:         v.GetDuration("build-timeout"),
-			FailureTTL:           v.GetDuration("failure-ttl"),
-			ShutdownGrace:        v.GetDuration("shutdown-grace"),
-			TLSCert:              v.GetString("tls-cert"),
-			TLSKey:               v.GetString("tls-key"),
-			ClientCA:             v.GetString("client-ca"),
-			LogFormat:            v.GetString("log-format"),
-			UploadDir:            v.GetString("upload-dir"),
-			RedisURL:             v.GetString("redis-url"),
-			LeaseTTL:             v.GetDuration("lease-ttl"),
-			MaxPerDaemon:         v.GetInt("max-builds-per-daemon"),
-			TLSTerminatedByProxy: v.GetBool("tls-terminated-by-proxy"),
-		},
-		CacheRegistry: v.GetString("cache-registry"),
+		Serve:              loadServeConfig(v),
+		CacheRegistry:      v.GetString("cache-registry"),
 	}
-	for _, sz := range []struct {
-		key string
-		to  *int64
-	}{{"upload-cache-size", &c.Serve.UploadCacheSize}, {"upload-in-flight", &c.Serve.UploadInFlight}} {
-		if raw := v.GetString(sz.key); raw != "" {
-			n, err := parseBytes(raw)
-			if err != nil {
-				return nil, usageError{fmt.Errorf("%s: %w", sz.key, err)}
-			}
-			*sz.to = n
-		}
+	if err := loadSizes(v, &c.Serve); err != nil {
+		return nil, err
 	}
-	c.Serve.AllowedLookupRegistries = v.GetStringSlice("allowed-lookup-registries")
 	if v.IsSet("registry-cache") {
 		on := v.GetBool("registry-cache")
 		c.RegistryCache = &on
@@ -190,7 +162,53 @@ func loadConfig(cmd *cobra.Command) (*config, error) {
 	if err := checkBuildkitTLS(c.BuildkitTLS); err != nil {
 		return nil, err
 	}
+	if cmd.Flags().Lookup("cache-registry") != nil {
+		if err := builder.CheckCacheRegistry(c.CacheRegistry); err != nil {
+			return nil, usageError{fmt.Errorf("cache-registry: %w", err)}
+		}
+	}
 	return c, nil
+}
+
+// loadServeConfig resolves the settings of `ispec serve` but its sizes.
+func loadServeConfig(v *viper.Viper) serveConfig {
+	return serveConfig{
+		Listen:                  v.GetString("listen"),
+		MetricsListen:           v.GetString("metrics-listen"),
+		AllowedRegistries:       v.GetStringSlice("allowed-registries"),
+		AllowedLookupRegistries: v.GetStringSlice("allowed-lookup-registries"),
+		MaxBuilds:               v.GetInt("max-builds"),
+		MaxQueue:                v.GetInt("max-queue"),
+		BuildTimeout:            v.GetDuration("build-timeout"),
+		FailureTTL:              v.GetDuration("failure-ttl"),
+		ShutdownGrace:           v.GetDuration("shutdown-grace"),
+		TLSCert:                 v.GetString("tls-cert"),
+		TLSKey:                  v.GetString("tls-key"),
+		ClientCA:                v.GetString("client-ca"),
+		LogFormat:               v.GetString("log-format"),
+		UploadDir:               v.GetString("upload-dir"),
+		RedisURL:                v.GetString("redis-url"),
+		LeaseTTL:                v.GetDuration("lease-ttl"),
+		MaxPerDaemon:            v.GetInt("max-builds-per-daemon"),
+		TLSTerminatedByProxy:    v.GetBool("tls-terminated-by-proxy"),
+	}
+}
+
+// loadSizes reads the server's byte sizes ("4GiB") into sc.
+func loadSizes(v *viper.Viper, sc *serveConfig) error {
+	for _, sz := range []struct {
+		key string
+		to  *int64
+	}{{"upload-cache-size", &sc.UploadCacheSize}, {"upload-in-flight", &sc.UploadInFlight}} {
+		if raw := v.GetString(sz.key); raw != "" {
+			n, err := parseBytes(raw)
+			if err != nil {
+				return usageError{fmt.Errorf("%s: %w", sz.key, err)}
+			}
+			*sz.to = n
+		}
+	}
+	return nil
 }
 
 // configKeys returns the settings a config file may hold: the fields of

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -25,30 +26,9 @@ differ.`,
 				return err
 			}
 			a, b := imgs[0], imgs[1]
-			diffs := spec.Diff(a, b)
 			same := a.Identity.Tag == b.Identity.Tag
-			out := cmd.OutOrStdout()
-			if asJSON {
-				if diffs == nil {
-					diffs = []spec.Difference{}
-				}
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(map[string]any{"a": a.Identity, "b": b.Identity, "same_tag": same, "differences": diffs}); err != nil {
-					return err
-				}
-			} else {
-				for _, d := range diffs {
-					fmt.Fprintf(out, "%s:\n  a: %s\n  b: %s\n", d.Field, orAbsent(d.A), orAbsent(d.B))
-					if d.Detail != "" {
-						fmt.Fprintf(out, "  changed: %s\n", printable(d.Detail))
-					}
-				}
-				if same {
-					fmt.Fprintf(out, "tags are the same: %s\n", a.Identity.Tag)
-				} else {
-					fmt.Fprintf(out, "tags differ: %s vs %s\n", a.Identity.Tag, b.Identity.Tag)
-				}
+			if err := renderDiff(cmd.OutOrStdout(), a, b, spec.Diff(a, b), asJSON); err != nil {
+				return err
 			}
 			if !same {
 				return &exitError{code: 1}
@@ -58,6 +38,32 @@ differ.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the differences as JSON")
 	return cmd
+}
+
+// renderDiff prints the differences between a and b and whether their
+// tags differ, as text or JSON.
+func renderDiff(out io.Writer, a, b *spec.Image, diffs []spec.Difference, asJSON bool) error {
+	same := a.Identity.Tag == b.Identity.Tag
+	if asJSON {
+		if diffs == nil {
+			diffs = []spec.Difference{}
+		}
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"a": a.Identity, "b": b.Identity, "same_tag": same, "differences": diffs})
+	}
+	for _, d := range diffs {
+		fmt.Fprintf(out, "%s:\n  a: %s\n  b: %s\n", d.Field, orAbsent(d.A), orAbsent(d.B))
+		if d.Detail != "" {
+			fmt.Fprintf(out, "  changed: %s\n", printable(d.Detail))
+		}
+	}
+	if same {
+		fmt.Fprintf(out, "tags are the same: %s\n", a.Identity.Tag)
+	} else {
+		fmt.Fprintf(out, "tags differ: %s vs %s\n", a.Identity.Tag, b.Identity.Tag)
+	}
+	return nil
 }
 
 func orAbsent(s string) string {

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
 
 	"github.com/ispec-dev/ispec/cache"
+	"github.com/ispec-dev/ispec/spec"
 )
 
 // existsResult is one line of `ispec exists --json`.
@@ -19,12 +22,8 @@ type existsResult struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-func newExistsCmd() *cobra.Command {
-	var asJSON, verify bool
-	cmd := &cobra.Command{
-		Use:   "exists SPEC...",
-		Short: "Ask the registry whether each spec's image exists",
-		Long: `Compute each spec's reference and ask its registry for it. Prints
+// existsLong is the help of `ispec exists`.
+const existsLong = `Compute each spec's reference and ask its registry for it. Prints
 ref@digest for each image that exists. Three answers, never two: exists,
 absent (the registry said so) or unknown (authentication failure, server
 errors after retries, timeout, DNS), which is an error with the registry's
@@ -36,73 +35,25 @@ Credentials come from the Docker config (DOCKER_CONFIG or
 ~/.docker/config.json, with credential helpers).
 
 Exit 0 when all exist, 1 when any is absent (and none unknown), 3 when any
-is unknown, 2 for an invalid spec.`,
-		Args: minArgs(1),
+is unknown, 2 for an invalid spec.`
+
+func newExistsCmd() *cobra.Command {
+	var asJSON, verify bool
+	cmd := &cobra.Command{
+		Use:   "exists SPEC...",
+		Short: "Ask the registry whether each spec's image exists",
+		Long:  existsLong,
+		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, imgs, err := loadSpecs(cmd, args)
 			if err != nil {
 				return err
 			}
-			refs := make([]name.Tag, len(imgs))
-			for i, img := range imgs {
-				if refs[i], err = imageTag(img); err != nil {
-					return err
-				}
+			results, err := lookupAll(cmd.Context(), cfg, imgs, verify, cmd.ErrOrStderr())
+			if err != nil {
+				return err
 			}
-			var results []cache.Result
-			if cfg.Server != "" {
-				c, err := dialServer(cfg)
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				if results, err = c.Lookup(cmd.Context(), imgs); err != nil {
-					return err
-				}
-			} else {
-				remote, err := newRemote(cfg)
-				if err != nil {
-					return err
-				}
-				checker, _ := withIndex(cfg, remote, verify, newMessages(cmd.ErrOrStderr(), ""))
-				results = cache.LookupAll(cmd.Context(), checker, refs, 0)
-			}
-			code := exitOK
-			out, enc := cmd.OutOrStdout(), json.NewEncoder(cmd.OutOrStdout())
-			for i, r := range results {
-				line := existsResult{Spec: args[i], Ref: r.Ref.Name(), State: r.State.String(), Reason: r.Message}
-				switch r.State {
-				case cache.Exists:
-					line.Digest = r.Digest.String()
-				case cache.Absent:
-					if code == exitOK {
-						code = exitAbsent
-					}
-				default:
-					code = exitUnavailable
-					if r.Err != nil {
-						line.Reason = r.Err.Error()
-					}
-				}
-				if asJSON {
-					if err := enc.Encode(line); err != nil {
-						return err
-					}
-					continue
-				}
-				switch r.State {
-				case cache.Exists:
-					fmt.Fprintf(out, "%s@%s\n", line.Ref, line.Digest)
-				case cache.Absent:
-					fmt.Fprintf(cmd.ErrOrStderr(), "%s: absent\n", line.Ref)
-				default:
-					fmt.Fprintf(cmd.ErrOrStderr(), "%s: unknown: %s\n", line.Ref, line.Reason)
-				}
-			}
-			if code != exitOK {
-				return &exitError{code: code}
-			}
-			return nil
+			return renderExists(cmd.OutOrStdout(), cmd.ErrOrStderr(), args, results, asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per spec: spec, ref, state, digest, reason")
@@ -110,4 +61,71 @@ is unknown, 2 for an invalid spec.`,
 	addServerFlags(cmd.Flags())
 	cmd.Flags().StringSlice("insecure-registries", nil, "registries reached over plain HTTP besides loopback ones (env ISPEC_INSECURE_REGISTRIES)")
 	return cmd
+}
+
+// lookupAll asks whether each image exists: through the configured
+// server, or the local index and the registry.
+func lookupAll(ctx context.Context, cfg *config, imgs []*spec.Image, verify bool, stderr io.Writer) ([]cache.Result, error) {
+	refs := make([]name.Tag, len(imgs))
+	for i, img := range imgs {
+		var err error
+		if refs[i], err = imageTag(img); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Server != "" {
+		c, err := dialServer(cfg)
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		return c.Lookup(ctx, imgs)
+	}
+	lk, err := newLookup(cfg, verify, newMessages(stderr, ""))
+	if err != nil {
+		return nil, err
+	}
+	return cache.LookupAll(ctx, lk.Checker, refs, 0), nil
+}
+
+// renderExists prints each spec's answer (ref@digest on stdout, absent
+// and unknown on stderr; or JSON lines) and returns the exit code's
+// error: 1 when any is absent, 3 when any is unknown.
+func renderExists(out, stderr io.Writer, specs []string, results []cache.Result, asJSON bool) error {
+	code := exitOK
+	enc := json.NewEncoder(out)
+	for i, r := range results {
+		line := existsResult{Spec: specs[i], Ref: r.Ref.Name(), State: r.State.String(), Reason: r.Message}
+		switch r.State {
+		case cache.Exists:
+			line.Digest = r.Digest.String()
+		case cache.Absent:
+			if code == exitOK {
+				code = exitAbsent
+			}
+		default:
+			code = exitUnavailable
+			if r.Err != nil {
+				line.Reason = r.Err.Error()
+			}
+		}
+		if asJSON {
+			if err := enc.Encode(line); err != nil {
+				return err
+			}
+			continue
+		}
+		switch r.State {
+		case cache.Exists:
+			fmt.Fprintf(out, "%s@%s\n", line.Ref, line.Digest)
+		case cache.Absent:
+			fmt.Fprintf(stderr, "%s: absent\n", line.Ref)
+		default:
+			fmt.Fprintf(stderr, "%s: unknown: %s\n", line.Ref, line.Reason)
+		}
+	}
+	if code != exitOK {
+		return &exitError{code: code}
+	}
+	return nil
 }

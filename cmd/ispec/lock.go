@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -14,12 +15,8 @@ import (
 	"github.com/ispec-dev/ispec/spec"
 )
 
-func newLockCmd() *cobra.Command {
-	var check bool
-	cmd := &cobra.Command{
-		Use:   "lock SPEC...",
-		Short: "Pin what a spec leaves floating (the base image's digests)",
-		Long: `Write SPEC.lock beside each spec file. It pins the base image's digest
+// lockLong is the help of `ispec lock`.
+const lockLong = `Write SPEC.lock beside each spec file. It pins the base image's digest
 for each target platform (and records a nested parent spec's reference).
 While a lock file is present the tag covers the pinned digests and builds
 use them, so an upstream change of the base tag neither changes the image
@@ -27,8 +24,15 @@ nor goes unnoticed.
 
 --check writes nothing: it resolves the base again and exits 1 naming what
 drifted when the upstream tag has moved, 0 when nothing did.
-The format is described in docs/lockfile.md.`,
-		Args: minArgs(1),
+The format is described in docs/lockfile.md.`
+
+func newLockCmd() *cobra.Command {
+	var check bool
+	cmd := &cobra.Command{
+		Use:   "lock SPEC...",
+		Short: "Pin what a spec leaves floating (the base image's digests)",
+		Long:  lockLong,
+		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := loadConfig(cmd)
 			if err != nil {
@@ -40,34 +44,9 @@ The format is described in docs/lockfile.md.`,
 			if err != nil {
 				return err
 			}
-			drifted := false
-			for _, p := range args {
-				img, err := spec.Load(cmd.Context(), p, opts)
-				if err != nil {
-					return err
-				}
-				fresh, err := resolveLock(cmd.Context(), r, img)
-				if err != nil {
-					return err
-				}
-				if !check {
-					if err := spec.WriteLock(p, fresh); err != nil {
-						return err
-					}
-					fmt.Fprintln(cmd.OutOrStdout(), spec.LockPath(p))
-					continue
-				}
-				old, err := spec.ReadLock(p)
-				if err != nil {
-					return err
-				}
-				if old == nil {
-					return usageError{fmt.Errorf("%s: no lock file to check; run ispec lock %s", p, p)}
-				}
-				for _, d := range lockDrift(old, fresh) {
-					drifted = true
-					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", spec.LockPath(p), d)
-				}
+			drifted, err := lockEach(cmd.Context(), r, args, opts, check, cmd.OutOrStdout())
+			if err != nil {
+				return err
 			}
 			if drifted {
 				return &exitError{code: exitAbsent}
@@ -78,6 +57,41 @@ The format is described in docs/lockfile.md.`,
 	cmd.Flags().BoolVar(&check, "check", false, "report drift from upstream without writing; exit 1 when something drifted")
 	cmd.Flags().StringSlice("insecure-registries", nil, "registries reached over plain HTTP besides loopback ones (env ISPEC_INSECURE_REGISTRIES)")
 	return cmd
+}
+
+// lockEach writes the lock of each spec at paths (printing its path), or
+// with check compares it with a fresh one (printing what drifted);
+// drifted is whether anything did.
+func lockEach(ctx context.Context, r *cache.Remote, paths []string, opts spec.Options, check bool, out io.Writer) (drifted bool, err error) {
+	for _, p := range paths {
+		img, err := spec.Load(ctx, p, opts)
+		if err != nil {
+			return false, err
+		}
+		fresh, err := resolveLock(ctx, r, img)
+		if err != nil {
+			return false, err
+		}
+		if !check {
+			if err := spec.WriteLock(p, fresh); err != nil {
+				return false, err
+			}
+			fmt.Fprintln(out, spec.LockPath(p))
+			continue
+		}
+		old, err := spec.ReadLock(p)
+		if err != nil {
+			return false, err
+		}
+		if old == nil {
+			return false, usageError{fmt.Errorf("%s: no lock file to check; run ispec lock %s", p, p)}
+		}
+		for _, d := range lockDrift(old, fresh) {
+			drifted = true
+			fmt.Fprintf(out, "%s: %s\n", spec.LockPath(p), d)
+		}
+	}
+	return drifted, nil
 }
 
 // resolveLock asks the registry what the spec's floating inputs are now.

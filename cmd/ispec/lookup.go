@@ -2,11 +2,11 @@ package main
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/ispec-dev/ispec/cache"
+	"github.com/ispec-dev/ispec/internal/assemble"
 	"github.com/ispec-dev/ispec/spec"
 )
 
@@ -25,35 +25,19 @@ func imageTag(img *spec.Image) (name.Tag, error) {
 
 // newRemote returns the registry client the configuration asks for.
 func newRemote(cfg *config) (*cache.Remote, error) {
-	r, err := cache.NewRemote(cache.WithInsecureRegistries(cfg.InsecureRegistries...), cache.WithUserAgent("ispec/"+ispecVersion()))
+	l, err := assemble.NewLookup(assemble.LookupSettings{InsecureRegistries: cfg.InsecureRegistries, UserAgent: "ispec/" + ispecVersion()})
 	if err != nil {
 		return nil, usageError{err}
 	}
-	return r, nil
+	return l.Remote, nil
 }
 
-// withIndex returns a lookup that remembers positive answers in the local
-// index of the cache dir, and that index. Without a usable index it warns
-// and returns remote itself (and a nil index): lookups still work.
-func withIndex(cfg *config, remote *cache.Remote, verify bool, msgs *messages) (cache.Checker, *cache.Index) {
-	if cfg.CacheDir == "" {
-		return remote, nil
-	}
-	idx, err := cache.OpenIndex(cfg.CacheDir)
+// newLookup returns the lookup cfg asks for: the local index in front of
+// the registry (without a usable index, it warns and asks the registry).
+func newLookup(cfg *config, verify bool, msgs *messages) (*assemble.Lookup, error) {
+	l, err := assemble.NewLookup(cfg.lookupSettings(verify, msgs))
 	if err != nil {
-		msgs.warn("local index unavailable, asking the registry: %v", err)
-		return remote, nil
+		return nil, usageError{err}
 	}
-	// The same failure (an index that cannot be opened) repeats on every
-	// lookup: say it once.
-	var mu sync.Mutex
-	said := map[string]bool{}
-	return cache.NewCached(remote, idx, cache.WithVerify(verify), cache.WithIndexErrors(func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if !said[err.Error()] {
-			said[err.Error()] = true
-			msgs.warn("local index: %v", err)
-		}
-	})), idx
+	return l, nil
 }

@@ -59,7 +59,9 @@ type buildRun struct {
 	stdout io.Writer
 	stderr io.Writer
 	msgs   *messages
-	start  time.Time
+	// mode is the progress display (see progressMode).
+	mode  string
+	start time.Time
 
 	mu      sync.Mutex
 	records []specRecord
@@ -72,7 +74,7 @@ type buildRun struct {
 func newBuildRun(ctx context.Context, f buildFlags, paths []string, imgs []*spec.Image, stdout, stderr io.Writer, msgs *messages) *buildRun {
 	n := len(paths)
 	r := &buildRun{
-		ctx: ctx, f: f, paths: paths, imgs: imgs, stdout: stdout, stderr: stderr, msgs: msgs, start: time.Now(),
+		ctx: ctx, f: f, paths: paths, imgs: imgs, stdout: stdout, stderr: stderr, msgs: msgs, mode: progressMode(f, len(paths)), start: time.Now(),
 		records: make([]specRecord, n), codes: make([]int, n), lines: make([]string, n), done: make([]bool, n),
 	}
 	for i, p := range paths {

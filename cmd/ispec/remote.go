@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -14,12 +15,6 @@ import (
 	"github.com/ispec-dev/ispec/ensure"
 	"github.com/ispec-dev/ispec/spec"
 )
-
-// ensurer makes images exist: the local pipeline, or a server's.
-type ensurer interface {
-	Ensure(ctx context.Context, img *spec.Image, req ensure.Request) (*ensure.Result, error)
-	close()
-}
 
 // newEnsurer returns the pipeline `build` runs: the server's when one is
 // configured, else a local one.
@@ -47,6 +42,14 @@ type serverPipeline struct {
 func (r *serverPipeline) Ensure(ctx context.Context, img *spec.Image, req ensure.Request) (*ensure.Result, error) {
 	return r.c.Build(ctx, img, req, r.detail)
 }
+
+// Export is refused: a server pushes, it writes no local file.
+func (r *serverPipeline) Export(context.Context, *spec.Image, *builder.Output, ensure.Request) (*ensure.Result, error) {
+	return nil, usageError{errors.New("--output writes a local file: it cannot go through --server")}
+}
+
+// Prepare does nothing: the server prepares its own lookups.
+func (r *serverPipeline) Prepare(context.Context, []*spec.Image) {}
 
 func (r *serverPipeline) close() { r.c.Close() }
 

@@ -2,40 +2,21 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/health"
-	"google.golang.org/grpc/health/grpc_health_v1"
 
-	apiv1 "github.com/ispec-dev/ispec/api/ispec/v1"
-	"github.com/ispec-dev/ispec/coord"
-	"github.com/ispec-dev/ispec/ensure"
-	"github.com/ispec-dev/ispec/internal/netaddr"
-	"github.com/ispec-dev/ispec/pool"
+	"github.com/ispec-dev/ispec/internal/assemble"
 	"github.com/ispec-dev/ispec/server"
 )
 
-func newServeCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "serve",
-		Short: "Run the build service (gRPC ispec.v1.ImageService)",
-		Long: `Serve ispec.v1.ImageService over gRPC: other tools resolve, look up and
+// serveLong is the help of `ispec serve`.
+const serveLong = `Serve ispec.v1.ImageService over gRPC: other tools resolve, look up and
 build images through it, and concurrent callers of one tag share one build
 (they join it: the same events from its start, the same result). A caller
 that disconnects does not cancel a build others wait on; a failed build is
@@ -82,8 +63,14 @@ daemon ranked first for its base image and apt packages (rendezvous
 hashing), so related specs share a warm cache; a daemon that fails its
 health check is skipped.
 
-Settings come from defaults < config file < ISPEC_* environment < flags.`,
-		Args: exactArgs(0),
+Settings come from defaults < config file < ISPEC_* environment < flags.`
+
+func newServeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the build service (gRPC ispec.v1.ImageService)",
+		Long:  serveLong,
+		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cmd)
 			if err != nil {
@@ -123,272 +110,61 @@ Settings come from defaults < config file < ISPEC_* environment < flags.`,
 	return cmd
 }
 
+// serve runs the server cfg describes until ctx ends.
 func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
-	sc := cfg.Serve
-	log, err := newLogger(sc.LogFormat, stderr)
+	log, err := newLogger(cfg.Serve.LogFormat, stderr)
 	if err != nil {
 		return err
 	}
-	creds, err := serverTLS(sc)
-	if err != nil {
-		return err
+	err = server.Run(ctx, cfg.serverConfig(log, stderr))
+	if errors.Is(err, server.ErrConfig) {
+		return usageError{err}
 	}
-	var aopts []server.AuthOption
-	if cfg.TokenFile != "" {
-		tf, err := server.OpenTokenFile(cfg.TokenFile)
-		if err != nil {
-			return usageError{err}
-		}
-		aopts = append(aopts, server.WithTokenFile(tf))
-	}
-	if sc.ClientCA != "" {
-		aopts = append(aopts, server.WithClientCertificates())
-	}
-	authn, err := server.NewAuth(append(aopts, server.WithAuthLogger(log))...)
-	if err != nil {
-		return err
-	}
-	// Who can reach the server is decided from the address it bound, not
-	// from how --listen spells it.
-	lis, err := server.Listen(sc.Listen)
-	if err != nil {
-		return usageError{fmt.Errorf("listen: %w", err)}
-	}
-	defer lis.Close()
-	local := netaddr.Local(lis.Addr())
-	switch {
-	case !authn.Enabled() && !local:
-		return usageError{fmt.Errorf("listen %s (%s): a non-loopback address needs authentication: set --token-file or --client-ca", sc.Listen, lis.Addr())}
-	case authn.UsesTokens() && creds == nil && !local && !sc.TLSTerminatedByProxy:
-		return usageError{fmt.Errorf("listen %s (%s): bearer tokens would cross the network in plain text: serve TLS (--tls-cert and --tls-key), "+
-			"or set --tls-terminated-by-proxy when a proxy or service mesh in front of the server terminates TLS", sc.Listen, lis.Addr())}
-	}
+	return err
+}
 
-	// Builds run under their own context: SIGTERM drains, it does not
-	// cancel; only the end of the grace period does.
-	buildCtx, stopBuilds := context.WithCancel(context.Background())
-	defer stopBuilds()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	p, err := newServePipeline(buildCtx, cfg, stderr, log, reg)
-	if err != nil {
-		return err
-	}
-	defer p.close()
-	sopts := []server.Option{server.WithSpecOptions(cfg.specOptions()), server.WithAllowedRegistries(sc.AllowedRegistries...),
-		server.WithAllowedLookupRegistries(sc.AllowedLookupRegistries...), server.WithLogger(log), server.WithRegisterer(reg), server.WithUploadDir(sc.UploadDir)}
+// serverConfig is the server's configuration: where it listens, who may
+// call, how it drains, and the pipeline behind it.
+func (c *config) serverConfig(log *slog.Logger, stderr io.Writer) server.Config {
+	sc := c.Serve
+	sopts := []server.Option{server.WithSpecOptions(c.specOptions()), server.WithAllowedRegistries(sc.AllowedRegistries...),
+		server.WithAllowedLookupRegistries(sc.AllowedLookupRegistries...), server.WithUploadDir(sc.UploadDir)}
 	if sc.UploadCacheSize > 0 {
 		sopts = append(sopts, server.WithUploadCacheSize(sc.UploadCacheSize))
 	}
 	if sc.UploadInFlight > 0 {
 		sopts = append(sopts, server.WithUploadInFlight(sc.UploadInFlight))
 	}
-	srv, err := server.New(p.Pipeline, p.lookup, sopts...)
-	if err != nil {
-		return usageError{err}
+	return server.Config{
+		Listen: sc.Listen, MetricsListen: sc.MetricsListen,
+		TLS:       server.TLSFiles{Cert: sc.TLSCert, Key: sc.TLSKey, ClientCA: sc.ClientCA},
+		TokenFile: c.TokenFile, TLSTerminatedByProxy: sc.TLSTerminatedByProxy,
+		ShutdownGrace: sc.ShutdownGrace, Logger: log, Options: sopts,
+		LogAttrs: []any{"buildkit", c.BuildkitAddr, "redis", sc.RedisURL != "", "lease_ttl", sc.LeaseTTL,
+			"max_builds", sc.MaxBuilds, "max_queue", sc.MaxQueue, "allowed_registries", sc.AllowedRegistries,
+			"allowed_lookup_registries", sc.AllowedLookupRegistries},
+		Backend: func(ctx context.Context, reg prometheus.Registerer) (*server.Backend, error) {
+			return c.serveBackend(ctx, reg, log, stderr)
+		},
 	}
-	defer srv.Close()
-	gs, hs, err := srv.GRPC(authn, reg, creds)
-	if err != nil {
-		return err
-	}
-	// Health follows BuildKit: NOT_SERVING until a daemon answers, and
-	// while none does.
-	setHealth(hs, grpc_health_v1.HealthCheckResponse_NOT_SERVING)
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	go p.buildkit.Watch(watchCtx, buildkitCheckEvery, func(err error) {
-		if err != nil {
-			log.Warn("buildkit does not answer: health NOT_SERVING until it does; builds fail as unavailable meanwhile", "error", err)
-			setHealth(hs, grpc_health_v1.HealthCheckResponse_NOT_SERVING)
-			return
-		}
-		log.Info("buildkit answers: health SERVING")
-		setHealth(hs, grpc_health_v1.HealthCheckResponse_SERVING)
-	})
-
-	if sc.MetricsListen != "" {
-		ml, err := net.Listen("tcp", sc.MetricsListen)
-		if err != nil {
-			return usageError{fmt.Errorf("metrics-listen: %w", err)}
-		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go hsrv.Serve(ml)
-		defer hsrv.Close()
-	}
-	if !authn.Enabled() {
-		log.Warn("no authentication configured: listening on loopback or a unix socket only; every caller is the same one and sees every build", "listen", lis.Addr().String())
-	}
-	log.Info("serving", "listen", lis.Addr().String(), "tls", creds != nil, "tls_terminated_by_proxy", sc.TLSTerminatedByProxy, "metrics", sc.MetricsListen, "buildkit", cfg.BuildkitAddr, "redis", sc.RedisURL != "", "lease_ttl", sc.LeaseTTL,
-		"max_builds", sc.MaxBuilds, "max_queue", sc.MaxQueue, "allowed_registries", sc.AllowedRegistries,
-		"allowed_lookup_registries", sc.AllowedLookupRegistries)
-	served := make(chan error, 1)
-	go func() { served <- gs.Serve(lis) }()
-
-	select {
-	case err := <-served:
-		return fmt.Errorf("serving: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down: no new builds; running builds finish", "grace", sc.ShutdownGrace)
-	hs.Shutdown()
-	srv.Drain()
-	deadline := time.After(sc.ShutdownGrace)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-drain:
-	for !srv.Idle() {
-		select {
-		case <-deadline:
-			log.Warn("grace period over: stopping running builds")
-			stopBuilds()
-			break drain
-		case <-tick.C:
-		}
-	}
-	// Stopped builds release their leases and write their final records
-	// before Redis and BuildKit are closed (deferred above).
-	settled := time.After(30 * time.Second)
-settle:
-	for !srv.Idle() {
-		select {
-		case <-settled:
-			log.Warn("builds still stopping after 30s: closing Redis and BuildKit under them (their leases expire)")
-			break settle
-		case <-tick.C:
-		}
-	}
-	stopped := make(chan struct{})
-	go func() { gs.GracefulStop(); close(stopped) }()
-	select {
-	case <-stopped:
-	case <-time.After(5 * time.Second):
-		gs.Stop()
-	}
-	log.Info("stopped")
-	return nil
 }
 
-// buildkitCheckEvery is how often the server checks that a BuildKit
-// daemon answers, for its health.
-const buildkitCheckEvery = 5 * time.Second
-
-// setHealth sets the server's health, overall and of ImageService (a
-// no-op once the health server is shut down).
-func setHealth(hs *health.Server, st grpc_health_v1.HealthCheckResponse_ServingStatus) {
-	hs.SetServingStatus("", st)
-	hs.SetServingStatus(apiv1.ImageService_ServiceDesc.ServiceName, st)
-}
-
-// servePipeline is the server's pipeline: the local index in front of the
-// registry, a lock per tag (in process, or a Redis lease shared by
+// serveBackend assembles the server's pipeline: the local index in front
+// of the registry, a lock per tag (in process, or a Redis lease shared by
 // replicas), bounded builds, on one BuildKit daemon or a pool.
-type servePipeline struct {
-	*ensure.Pipeline
-	lookup   ensure.Lookup
-	buildkit *pool.Pool
-	closers  []func() error
-}
-
-func newServePipeline(ctx context.Context, cfg *config, stderr io.Writer, log *slog.Logger, reg prometheus.Registerer) (*servePipeline, error) {
-	sc := cfg.Serve
-	remote, err := newRemote(cfg)
-	if err != nil {
-		return nil, err
+func (c *config) serveBackend(ctx context.Context, reg prometheus.Registerer, log *slog.Logger, stderr io.Writer) (*server.Backend, error) {
+	sc := c.Serve
+	s := c.pipelineSettings(false, false, newMessages(stderr, ""))
+	s.Serve = &assemble.ServeSettings{
+		MaxPerDaemon: sc.MaxPerDaemon, MaxBuilds: sc.MaxBuilds, MaxQueue: sc.MaxQueue,
+		BuildTimeout: sc.BuildTimeout, FailureTTL: sc.FailureTTL,
+		RedisURL: sc.RedisURL, LeaseTTL: sc.LeaseTTL, Logger: log, Registerer: reg,
 	}
-	msgs := newMessages(stderr, "")
-	checker, _ := withIndex(cfg, remote, false, msgs)
-	sp := &servePipeline{lookup: checker}
-	b, err := newBuildkit(cfg.BuildkitAddr, cfg.BuildkitTLS, reg, pool.WithMaxPerDaemon(sc.MaxPerDaemon))
+	p, err := assemble.New(ctx, s)
 	if err != nil {
-		return nil, err
-	}
-	sp.buildkit = b
-	sp.closers = append(sp.closers, b.Close)
-	opts, err := commonOptions(ctx, cfg, checker, b, cfg.cacheMode(false), msgs)
-	if err != nil {
-		sp.close()
-		return nil, err
-	}
-	opts = append(opts,
-		ensure.WithMaxBuilds(sc.MaxBuilds), ensure.WithMaxQueue(sc.MaxQueue),
-		ensure.WithBuildTimeout(sc.BuildTimeout), ensure.WithFailureTTL(sc.FailureTTL), ensure.WithLogger(log))
-	var rc *coord.Redis
-	if sc.RedisURL != "" {
-		streamTTL := time.Hour
-		if sc.FailureTTL > streamTTL {
-			streamTTL = sc.FailureTTL
-		}
-		// go-redis's own messages go to the structured log, once per
-		// state change.
-		redis.SetLogger(coord.NewRedisLogger(log))
-		rc, err = coord.New(sc.RedisURL, coord.WithLeaseTTL(sc.LeaseTTL), coord.WithStreamTTL(streamTTL), coord.WithLogger(log))
-		if err != nil {
-			return nil, usageError{fmt.Errorf("redis-url: %w", errors.Unwrap(err))}
-		}
-		sp.closers = append(sp.closers, rc.Close)
-		opts = append(opts, ensure.WithLocker(rc), ensure.WithExchange(rc))
-	}
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "ispec_coordination_degraded", Help: "1 while Redis cannot be reached and builds are coordinated in this process only.",
-	}, func() float64 {
-		if rc != nil && rc.Degraded() {
-			return 1
-		}
-		return 0
-	}))
-	p, err := ensure.New(opts...)
-	if err != nil {
-		sp.close()
 		return nil, usageError{err}
 	}
-	sp.Pipeline = p
-	return sp, nil
-}
-
-func (p *servePipeline) close() {
-	for _, c := range p.closers {
-		c()
-	}
-}
-
-// splitComma splits a comma-separated list, trimming spaces.
-func splitComma(s string) []string {
-	parts := strings.Split(s, ",")
-	for i := range parts {
-		parts[i] = strings.TrimSpace(parts[i])
-	}
-	return parts
-}
-
-// serverTLS returns the server's transport credentials; nil for plain
-// text.
-func serverTLS(sc serveConfig) (credentials.TransportCredentials, error) {
-	if sc.TLSCert == "" && sc.TLSKey == "" {
-		if sc.ClientCA != "" {
-			return nil, usageError{errors.New("client-ca needs tls-cert and tls-key")}
-		}
-		return nil, nil
-	}
-	cert, err := tls.LoadX509KeyPair(sc.TLSCert, sc.TLSKey)
-	if err != nil {
-		return nil, usageError{fmt.Errorf("tls-cert/tls-key: %w", err)}
-	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if sc.ClientCA != "" {
-		pem, err := os.ReadFile(sc.ClientCA)
-		if err != nil {
-			return nil, usageError{fmt.Errorf("client-ca: %w", err)}
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, usageError{fmt.Errorf("client-ca %s: no PEM certificate", sc.ClientCA)}
-		}
-		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
-	}
-	return credentials.NewTLS(tc), nil
+	return &server.Backend{Pipeline: p.Pipeline, Lookup: p.Lookup.Checker, Health: p.Buildkit.Watch, Close: p.Close}, nil
 }
 
 func newLogger(format string, w io.Writer) (*slog.Logger, error) {

@@ -74,7 +74,9 @@ func Rules() map[string]Rule {
 		"pool":      {Ours: []string{"builder", "spec", "internal/clock"}, Never: join(config, []string{redis, "server", "cmd/...", "ensure", "coord"})},
 		"server": {Ours: []string{"api/ispec/v1", "wire", "blobstore", "builder", "builder/progress", "cache", "cache/lookup", "ensure", "ensure/call", "spec", "pool", "coord", "internal/clock", "internal/netaddr", "internal/replay"},
 			Never: join(config, []string{"cmd/...", "client"}), NeverDirect: []string{redis}},
-		"cmd/ispec": {Ours: []string{"api/ispec/v1", "wire", "blobstore", "builder", "builder/progress", "cache", "cache/lookup", "client", "coord", "ensure", "ensure/call", "pool", "server", "spec", "internal/atomicfile", "internal/clock", "internal/netaddr", "internal/replay"}},
+		"cmd/ispec": {Ours: []string{"api/ispec/v1", "wire", "blobstore", "builder", "builder/progress", "cache", "cache/lookup", "client", "coord", "ensure", "ensure/call", "pool", "server", "spec", "internal/assemble", "internal/atomicfile", "internal/clock", "internal/netaddr", "internal/replay"}},
+		// The one constructor of the pipeline, for the CLI and the server.
+		"internal/assemble": {Ours: []string{"builder", "cache", "coord", "ensure", "pool", "spec"}, Never: []string{"cmd/...", "server", "client"}},
 		// Internal helpers.
 		"internal/clock":        {Never: []string{Module + "/..."}},
 		"internal/replay":       {Never: []string{Module + "/..."}},
