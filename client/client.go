@@ -392,7 +392,7 @@ func eventFromAPI(ev *apiv1.BuildEvent) (ensure.Event, *ensure.Result) {
 	case ev.GetFound() != nil:
 		out.Kind = ensure.KindFound
 	case ev.GetBuilding() != nil:
-		out.Kind = ensure.KindBuilding
+		out.Kind, out.Fence = ensure.KindBuilding, ev.GetBuilding().GetFence()
 	case ev.GetProgress() != nil:
 		out.Kind, out.Status = ensure.KindProgress, server.ProgressFromAPI(ev.GetProgress())
 	case ev.GetPushed() != nil:

@@ -211,14 +211,27 @@ func TestCallerThatLeavesDoesNotStopTheBuild(t *testing.T) {
 	}()
 	<-building
 	stayer := make(chan *ensure.Result, 1)
+	joined := make(chan struct{})
+	var joinedOnce sync.Once
 	go func() {
-		r, err := c.Build(context.Background(), img, ensure.Request{}, apiv1.ProgressDetail_PROGRESS_DETAIL_NONE)
+		r, err := c.Build(context.Background(), img, ensure.Request{Sink: func(ev ensure.Event) {
+			if ev.Kind == ensure.KindJoined {
+				joinedOnce.Do(func() { close(joined) })
+			}
+		}}, apiv1.ProgressDetail_PROGRESS_DETAIL_NONE)
 		if err != nil {
 			t.Error(err)
 		}
 		stayer <- r
 	}()
-	time.Sleep(300 * time.Millisecond)
+	// The first caller leaves only once the second has joined its build.
+	select {
+	case <-joined:
+	case r := <-stayer:
+		t.Fatalf("the second caller ended before it joined: %+v", r)
+	case <-time.After(time.Minute):
+		t.Fatal("the second caller did not join the running build within a minute")
+	}
 	cancel()
 	if err := <-leaver; err == nil {
 		t.Error("the cancelled caller got a result")

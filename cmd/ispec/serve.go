@@ -232,9 +232,10 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 		return fmt.Errorf("serving: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: no new builds; running builds finish", "grace", sc.ShutdownGrace)
-	hs.Shutdown()
 	srv.Drain()
+	hs.Shutdown()
+	// Logged once new builds are refused (tests wait for this line).
+	log.Info("shutting down: no new builds; running builds finish", "grace", sc.ShutdownGrace)
 	deadline := time.After(sc.ShutdownGrace)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
