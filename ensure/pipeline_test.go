@@ -332,7 +332,11 @@ func TestWatchReplaysFromTheStart(t *testing.T) {
 	b := &fakeBuilder{reg: reg, gate: make(chan struct{})}
 	p := newTestPipeline(t, reg, b)
 	var ev events
-	go p.Ensure(context.Background(), image(testRef), Request{Sink: ev.sink})
+	built := make(chan error, 1)
+	go func() {
+		_, err := p.Ensure(context.Background(), image(testRef), Request{Sink: ev.sink})
+		built <- err
+	}()
 	ev.await(t, KindProgress)
 	id := p.Builds()[0].ID
 	var watched events
@@ -356,7 +360,12 @@ func TestWatchReplaysFromTheStart(t *testing.T) {
 		t.Errorf("watched events = %v, want %v", got, want)
 	}
 	// Once finished, the build keeps its events, not its progress.
-	ev.await(t, KindDone)
+	if err := <-built; err != nil {
+		t.Fatalf("the build: %v", err)
+	}
+	if !contains(ev.list(), KindDone) {
+		t.Errorf("the build's caller got %v, without Done", ev.list())
+	}
 	var after events
 	if _, err := p.Watch(context.Background(), id, after.sink); err != nil {
 		t.Fatal(err)
@@ -427,7 +436,11 @@ func TestJoinFollowsARunningBuildOnly(t *testing.T) {
 	if _, err := p.Join(context.Background(), tag, Request{}); !errors.Is(err, ErrNoBuild) {
 		t.Fatalf("Join with no build: %v, want ErrNoBuild", err)
 	}
-	go p.Ensure(context.Background(), image(testRef), Request{})
+	started := make(chan error, 1)
+	go func() {
+		_, err := p.Ensure(context.Background(), image(testRef), Request{})
+		started <- err
+	}()
 	<-b.start
 	done := make(chan *Result, 1)
 	in := make(arrivals, 1)
@@ -442,6 +455,9 @@ func TestJoinFollowsARunningBuildOnly(t *testing.T) {
 	close(b.gate)
 	if r := <-done; r == nil || r.Outcome != OutcomeJoined || r.Digest != digestOf(testRef) {
 		t.Errorf("Join = %+v, want joined", r)
+	}
+	if err := <-started; err != nil {
+		t.Errorf("the build joined: %v", err)
 	}
 	if len(b.builds()) != 1 {
 		t.Errorf("%d builds, want 1", len(b.builds()))

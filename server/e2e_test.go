@@ -414,14 +414,24 @@ func TestInvalidSpecNamesFileLineAndField(t *testing.T) {
 func TestExistingImageUploadsNoFileBytes(t *testing.T) {
 	h := start(t, setup{})
 	c := h.client(t)
+	// The spec's source_root holds a file whose bytes the first build
+	// uploads.
 	img := h.newSpec(t, "")
+	before := h.uploadBytes(t)
 	first, err := c.Build(context.Background(), img, ensure.Request{}, apiv1.ProgressDetail_PROGRESS_DETAIL_NONE)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if n := h.uploadBytes(t) - before; n == 0 {
+		t.Fatal("the first build uploaded no file bytes; want its source file's")
+	}
+	before = h.uploadBytes(t)
 	again, err := c.Build(context.Background(), img, ensure.Request{}, apiv1.ProgressDetail_PROGRESS_DETAIL_NONE)
 	if err != nil || again.Outcome != ensure.OutcomeFound || again.Digest != first.Digest {
 		t.Fatalf("second build = %+v, %v; want found %s", again, err, first.Digest)
+	}
+	if n := h.uploadBytes(t) - before; n != 0 {
+		t.Errorf("building the existing image uploaded %.0f file bytes, want none", n)
 	}
 	res, err := c.Lookup(context.Background(), []*spec.Image{img})
 	if err != nil || res[0].State != cache.Exists || res[0].Digest != first.Digest {
