@@ -161,6 +161,13 @@ type BuildOptions struct {
 	// the worker can merge branches. The image has the same files, config
 	// and layer history either way.
 	Linear bool
+
+	// family is the registry cache family reference WithRegistryCache put
+	// in CacheImports and CacheExports, keyed by the spec's base names;
+	// the build keys it by the digests they resolve to (pinnedFamily).
+	family string
+	// familyPrefix is where family refs live (see RegistryCacheRefs).
+	familyPrefix string
 }
 
 // Result is a built and pushed image.
@@ -244,17 +251,15 @@ func (b *Builder) Build(ctx context.Context, img *spec.Image, opts BuildOptions)
 		// Imports go with the gateway's solve requests (see solve): a
 		// client-side build reads no cache from SolveOpt.CacheImports.
 	}
-	// A build that pushes exports its registry cache after the push (see
-	// exportCacheAfterPush); an Output build writes no registry image and
-	// exports it in the same solve.
-	afterPush := opts.Output == nil && len(opts.CacheExports) > 0
-	if !afterPush {
-		solveOpt.CacheExports = cacheExports(opts.CacheExports)
-	}
+	// The registry cache is exported after the image is pushed (or
+	// written), in a solve of its own (see exportCacheAfterPush), once the
+	// bases it is keyed by are resolved.
+	afterPush := len(opts.CacheExports) > 0
+	pins := &basePins{}
 
 	var stopped error // BeforePush's
 	buildFunc := func(ctx context.Context, c gateway.Client) (*gateway.Result, error) {
-		res, err := b.solve(ctx, c, img, opts, plats, prog)
+		res, err := b.solve(ctx, c, img, opts, plats, prog, pins)
 		if err != nil || opts.BeforePush == nil {
 			return res, err
 		}
@@ -305,13 +310,14 @@ func (b *Builder) Build(ctx context.Context, img *spec.Image, opts BuildOptions)
 			return nil, err
 		}
 	}
+	cacheOpts := opts.pinnedFamily(img, pins.all())
 	if afterPush {
 		solveOnly := func(ctx context.Context, c gateway.Client) (*gateway.Result, error) {
-			return b.solve(ctx, c, img, opts, plats, prog)
+			return b.solve(ctx, c, img, opts, plats, prog, pins)
 		}
-		b.exportCacheAfterPush(ctx, solveOpt, solveOnly, opts, tr, prog)
+		b.exportCacheAfterPush(ctx, solveOpt, solveOnly, cacheOpts, tr, prog)
 	}
-	return &Result{Ref: ref, Digest: dgst, Duration: time.Since(start), Daemon: b.opts.Addr, Warnings: tr.cacheWarnings(opts.CacheImports, opts.CacheExports)}, nil
+	return &Result{Ref: ref, Digest: dgst, Duration: time.Since(start), Daemon: b.opts.Addr, Warnings: tr.cacheWarnings(cacheOpts.CacheImports, cacheOpts.CacheExports)}, nil
 }
 
 // Addr returns the address of the daemon b builds on.
@@ -333,11 +339,15 @@ func (b *Builder) Ping(ctx context.Context) error {
 // solve runs inside BuildKit's gateway: per platform it resolves the base
 // config, solves the graph and attaches the image config. When the daemon
 // cannot merge, the graph is linear and prog says so once.
-func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, opts BuildOptions, plats []ocispecs.Platform, prog *Progress) (*gateway.Result, error) {
+func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, opts BuildOptions, plats []ocispecs.Platform, prog *Progress, pins *basePins) (*gateway.Result, error) {
 	type built struct {
 		ref      gateway.Reference
 		config   []byte
 		baseConf []byte
+	}
+	type resolved struct {
+		in   Input
+		dgst string
 	}
 	linear := opts.Linear
 	if !linear {
@@ -346,26 +356,49 @@ func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, 
 			publishNotice(prog, LinearFallbackStep, fmt.Sprintf("the BuildKit daemon cannot merge layers (%v): the steps run one after another, as in a Dockerfile\n", err))
 		}
 	}
-	out := make([]built, len(plats))
+	// Every platform's base is resolved (once per build: pins) before
+	// any step runs, since the registry cache family is keyed by them.
+	ins := make([]resolved, len(plats))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, p := range plats {
 		g.Go(func() error {
 			base := baseRef(img, opts.Base, p)
-			_, dgst, baseConf, err := c.ResolveImageConfig(gctx, base, sourceresolver.Opt{
+			key := platforms.Format(p)
+			from := pins.get(key)
+			if from == "" {
+				from = base
+			}
+			_, dgst, baseConf, err := c.ResolveImageConfig(gctx, from, sourceresolver.Opt{
 				LogName:  resolvePrefix + base,
 				ImageOpt: &sourceresolver.ResolveImageOpt{Platform: &p, ResolveMode: llb.ResolveModeDefault.String()},
 			})
 			if err != nil {
 				return fmt.Errorf("resolving base image %s: %w", base, err)
 			}
-			in := Input{Platform: p, Base: base, BaseConfig: baseConf, PipNetrc: len(opts.PipNetrc) > 0, Linear: linear}
+			from = pinBase(from, dgst)
+			pins.set(key, from)
+			in := Input{Platform: p, Base: base, From: from, BaseConfig: baseConf, PipNetrc: len(opts.PipNetrc) > 0, Linear: linear}
 			if need, err := needsAccounts(img.Spec, baseConf); err != nil {
 				return err
 			} else if need {
-				if in.Accounts, err = readAccounts(gctx, c, base, p); err != nil {
+				if in.Accounts, err = readAccounts(gctx, c, base, from, p); err != nil {
 					return err
 				}
 			}
+			ins[i] = resolved{in: in, dgst: dgst.String()}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	imports := cacheImports(opts.pinnedFamily(img, pins.all()).CacheImports)
+	out := make([]built, len(plats))
+	g, gctx = errgroup.WithContext(ctx)
+	for i, p := range plats {
+		g.Go(func() error {
+			in, dgst := ins[i].in, ins[i].dgst
+			baseConf := in.BaseConfig
 			st, err := Graph(img, in)
 			if err != nil {
 				return err
@@ -378,7 +411,7 @@ func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, 
 			if err != nil {
 				return fmt.Errorf("marshalling graph: %w", err)
 			}
-			res, err := c.Solve(gctx, gateway.SolveRequest{Definition: def.ToPB(), CacheImports: cacheImports(opts.CacheImports)})
+			res, err := c.Solve(gctx, gateway.SolveRequest{Definition: def.ToPB(), CacheImports: imports})
 			if err != nil {
 				return err
 			}
@@ -386,7 +419,7 @@ func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, 
 			if err != nil {
 				return err
 			}
-			cfg, err := Config(img, in, ConfigInput{BaseDigest: dgst.String(), Version: b.opts.Version})
+			cfg, err := Config(img, in, ConfigInput{BaseDigest: dgst, Version: b.opts.Version})
 			if err != nil {
 				return err
 			}
