@@ -25,9 +25,9 @@ func needsAccounts(s *spec.Spec, baseConfig []byte) (bool, error) {
 
 // readAccounts reads the base image's /etc/passwd and /etc/group and which
 // of AccountPaths it has, from the base as BuildKit pulls it for the
-// build.
-func readAccounts(ctx context.Context, c gateway.Client, base string, p ocispecs.Platform) (Accounts, error) {
-	def, err := llb.Image(base, llb.Platform(p), llb.WithCustomName("[ispec] base "+base)).Marshal(ctx, llb.Platform(p))
+// build (from: base resolved to a digest).
+func readAccounts(ctx context.Context, c gateway.Client, base, from string, p ocispecs.Platform) (Accounts, error) {
+	def, err := llb.Image(from, llb.Platform(p), llb.WithCustomName("[ispec] base "+base)).Marshal(ctx, llb.Platform(p))
 	if err != nil {
 		return Accounts{}, fmt.Errorf("reading the base image's users: %w", err)
 	}

@@ -35,7 +35,8 @@ const cacheFamilyHexLen = 32
 //     <prefix>/ispec-cache:family-<hash>, where the hash covers the
 //     recipe version, the base image of each platform, the apt set and
 //     the platforms; specs of other names with the same base and apt
-//     packages share it.
+//     packages share it. RegistryCacheRefs keys it by the base names it
+//     is given; a build keys it by the digests they resolve to.
 //
 // <prefix> is the cache registry when one is configured, else the
 // registry (host and path) the image is pushed to.
@@ -107,7 +108,7 @@ func RegistryCacheRefs(img *spec.Image, base, cacheRegistry string) (CacheRefs, 
 	}
 	refs := CacheRefs{
 		Repo:   prefix + "/" + repo + ":" + CacheTag,
-		Family: familyPrefix + "/" + CacheFamilyRepository + ":family-" + cacheFamily(img, base),
+		Family: familyRef(familyPrefix, cacheFamily(img, base)),
 	}
 	for _, r := range refs.Refs() {
 		if _, err := name.NewTag(r, name.StrictValidation); err != nil {
@@ -117,17 +118,69 @@ func RegistryCacheRefs(img *spec.Image, base, cacheRegistry string) (CacheRefs, 
 	return refs, nil
 }
 
+// familyRef is the family reference of hash under prefix.
+func familyRef(prefix, hash string) string {
+	return prefix + "/" + CacheFamilyRepository + ":family-" + hash
+}
+
+// familyPrefix returns where refs.Family lives: the reference without
+// its repository and tag.
+func familyPrefix(family string) string {
+	p, _, _ := strings.Cut(family, "/"+CacheFamilyRepository+":family-")
+	return p
+}
+
 // cacheFamily hashes what decides the first steps of the recipe: the
-// recipe version, each platform's base image and the apt set.
+// recipe version, each platform's base image (base, else the spec's) and
+// the apt set.
 func cacheFamily(img *spec.Image, base string) string {
+	return cacheFamilyOf(img, func(p string) string {
+		if base != "" {
+			return base
+		}
+		return img.BaseRef(p)
+	})
+}
+
+// pinnedFamily returns opts with its registry cache family reference
+// (the one WithRegistryCache set) keyed by the bases the build resolved
+// (pins: repository@digest by platform) rather than their tags: a tag
+// pushed again, even with the same files under other blobs, starts
+// another family, so a family's cache holds the steps of one base. opts
+// is returned as it is when it has no family reference.
+func (o BuildOptions) pinnedFamily(img *spec.Image, pins map[string]string) BuildOptions {
+	if o.family == "" || len(pins) == 0 {
+		return o
+	}
+	pinned := familyRef(o.familyPrefix, cacheFamilyOf(img, func(p string) string {
+		if r := pins[p]; r != "" {
+			return r
+		}
+		if o.Base != "" {
+			return o.Base
+		}
+		return img.BaseRef(p)
+	}))
+	swap := func(refs []string) []string {
+		out := slices.Clone(refs)
+		for i, r := range out {
+			if r == o.family {
+				out[i] = pinned
+			}
+		}
+		return out
+	}
+	o.CacheImports, o.CacheExports, o.family = swap(o.CacheImports), swap(o.CacheExports), pinned
+	return o
+}
+
+// cacheFamilyOf is cacheFamily with each platform's base given by baseOf.
+func cacheFamilyOf(img *spec.Image, baseOf func(platform string) string) string {
 	plats := slices.Clone(img.Spec.Platform)
 	slices.Sort(plats)
 	bases := make([]string, len(plats))
 	for i, p := range plats {
-		bases[i] = base
-		if base == "" {
-			bases[i] = img.BaseRef(p)
-		}
+		bases[i] = baseOf(p)
 	}
 	apt := slices.Clone(img.Spec.AptPackages)
 	slices.Sort(apt)
@@ -157,7 +210,8 @@ const (
 // WithRegistryCache returns opts with img's registry cache references
 // (RegistryCacheRefs, with opts.Base and cacheRegistry) as its imports and
 // exports, when mode says the build uses the cache; opts unchanged
-// otherwise.
+// otherwise. Build keys the family reference by the digests the bases
+// resolve to when it runs (a base tag pushed again starts a new family).
 func WithRegistryCache(opts BuildOptions, img *spec.Image, mode CacheMode, cacheRegistry string) (BuildOptions, error) {
 	if mode == CacheOff || (mode == CacheAuto && opts.Output != nil) {
 		return opts, nil
@@ -168,5 +222,6 @@ func WithRegistryCache(opts BuildOptions, img *spec.Image, mode CacheMode, cache
 	}
 	opts.CacheImports = refs.Refs()
 	opts.CacheExports = refs.Refs()
+	opts.family, opts.familyPrefix = refs.Family, familyPrefix(refs.Family)
 	return opts, nil
 }

@@ -210,3 +210,51 @@ func TestWithRegistryCache(t *testing.T) {
 		t.Errorf("off: %+v, %v", opts, err)
 	}
 }
+
+// TestFamilyIsKeyedByTheResolvedBase: a build keys the family reference
+// by the digest its base tag resolved to, so that a tag pushed again
+// (other blobs, the same files or not) starts another family; the
+// repository's reference and other imports stay as they were.
+func TestFamilyIsKeyedByTheResolvedBase(t *testing.T) {
+	img := loadSpec(t, "name: app\nregistry: ghcr.io/my-org\nbase_image: "+testBase+"\npackages: [a==1]\n", nil)
+	opts, err := WithRegistryCache(BuildOptions{CacheImports: nil}, img, CacheOn, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs, _ := RegistryCacheRefs(img, "", "")
+	repo := "127.0.0.1:5000/fixtures/debian-python"
+	pinsOf := func(hex string) map[string]string {
+		return map[string]string{"linux/amd64": pinBase(testBase, digest.Digest("sha256:"+strings.Repeat(hex, 64)))}
+	}
+	first, again, second := opts.pinnedFamily(img, pinsOf("1")), opts.pinnedFamily(img, pinsOf("1")), opts.pinnedFamily(img, pinsOf("2"))
+	for _, o := range []BuildOptions{first, second} {
+		if len(o.CacheImports) != 2 || o.CacheImports[0] != refs.Repo || o.CacheExports[0] != refs.Repo {
+			t.Errorf("repository reference changed: imports %q exports %q", o.CacheImports, o.CacheExports)
+		}
+		if o.CacheImports[1] == refs.Family || o.CacheImports[1] != o.CacheExports[1] || !strings.HasPrefix(o.CacheImports[1], "ghcr.io/my-org/ispec-cache:family-") {
+			t.Errorf("family %q (imports), %q (exports); want one keyed by the digest, not %q", o.CacheImports[1], o.CacheExports[1], refs.Family)
+		}
+	}
+	if first.CacheImports[1] != again.CacheImports[1] {
+		t.Errorf("one digest, two families: %q and %q", first.CacheImports[1], again.CacheImports[1])
+	}
+	if first.CacheImports[1] == second.CacheImports[1] {
+		t.Errorf("a re-pushed base (other digest) kept the family %q", first.CacheImports[1])
+	}
+	// The digest is the one a lock pins: a locked spec on that digest is
+	// in the same family.
+	if got := pinBase(testBase, "sha256:"+digest.Digest(strings.Repeat("1", 64))); got != repo+"@sha256:"+strings.Repeat("1", 64) {
+		t.Errorf("pinBase = %q", got)
+	}
+	if want := familyRef("ghcr.io/my-org", cacheFamily(img, repo+"@sha256:"+strings.Repeat("1", 64))); first.CacheImports[1] != want {
+		t.Errorf("family %q, want %q (a base pinned to that digest)", first.CacheImports[1], want)
+	}
+	// Without a family (no registry cache) nothing changes; a base that
+	// names a digest is kept.
+	if o := (BuildOptions{}).pinnedFamily(img, pinsOf("1")); o.CacheImports != nil || o.CacheExports != nil {
+		t.Errorf("no cache: %+v", o)
+	}
+	if got := pinBase(repo+"@sha256:"+strings.Repeat("3", 64), "sha256:"+digest.Digest(strings.Repeat("4", 64))); got != repo+"@sha256:"+strings.Repeat("3", 64) {
+		t.Errorf("a digest reference was pinned again: %q", got)
+	}
+}

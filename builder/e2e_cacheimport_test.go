@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
 	"github.com/ispec-dev/ispec/internal/testenv"
 	"github.com/ispec-dev/ispec/spec"
 )
@@ -156,7 +159,9 @@ func TestE2ECacheImportNested(t *testing.T) {
 // same files under other blobs (recompressed, or with other timestamps)
 // after other specs of the family exported their cache on it; a build of
 // the spec on a daemon with an empty cache (a new runner) still works,
-// and its venv is in its image.
+// and its venv is in its image. The family is keyed by the digest the
+// base resolved to: the builds on the new push write a new family and
+// leave the first push's as it was.
 func TestE2ECacheImportRepushedBase(t *testing.T) {
 	env := loadDevEnv(t)
 	for _, how := range []struct {
@@ -170,11 +175,12 @@ func TestE2ECacheImportRepushedBase(t *testing.T) {
 			mk := func(name, extra string) (*spec.Image, BuildOptions) {
 				doc := fmt.Sprintf("name: %s\nregistry: %s/%s\nbase_image: %s\npip_index: %s\n%s", name, env.Registry, ns, base, env.IndexURL, extra)
 				img := loadSpecIn(t, t.TempDir(), doc, importFiles)
-				refs, err := RegistryCacheRefs(img, "", "")
+				// As ispec builds: the family keyed by the base's digest.
+				opts, err := WithRegistryCache(BuildOptions{}, img, CacheOn, "")
 				if err != nil {
 					t.Fatal(err)
 				}
-				return img, cacheOpts(refs)
+				return img, opts
 			}
 			app, appOpts := mk("app", "source_root: .\npackages: [ispec-demo-a==1.0.0]\n")
 			other, otherOpts := mk("other", "packages: [ispec-demo-a==1.0.0]\ncopy: [conf.txt]\n")
@@ -189,6 +195,14 @@ func TestE2ECacheImportRepushedBase(t *testing.T) {
 			}
 			old, now := testenv.RepushImage(t, base, how.how)
 			t.Logf("base %s re-pushed: %s -> %s", base, old, now)
+			familyOn := func(d string) string {
+				return familyRef(familyPrefix(appOpts.family), cacheFamily(app, spec.Repository(base)+"@"+d))
+			}
+			oldFamily, newFamily := familyOn(old.String()), familyOn(now.String())
+			before := manifestDigest(t, oldFamily)
+			if before == "" {
+				t.Fatalf("no family %s written on the first push of the base", oldFamily)
+			}
 			// The family's cache is written again on the new push, by
 			// other specs, on the same daemon.
 			for _, s := range []struct {
@@ -198,6 +212,18 @@ func TestE2ECacheImportRepushedBase(t *testing.T) {
 				if _, _, err := build(t, b, s.img, s.opts); err != nil {
 					t.Fatalf("building %s on the new push of the base: %v", s.img.Identity.Ref, err)
 				}
+			}
+			if got := manifestDigest(t, oldFamily); got != before {
+				t.Errorf("the first push's family %s was written again on the new push (%s, was %s)", oldFamily, got, before)
+			}
+			if manifestDigest(t, newFamily) == "" {
+				t.Errorf("no family %s written on the new push of the base", newFamily)
+			}
+			// The spec exports its cache on the new push, then builds on
+			// a new runner (as --force does: its image exists) from that
+			// cache.
+			if _, _, err := build(t, b, app, appOpts); err != nil {
+				t.Fatalf("building on the new push of the base: %v", err)
 			}
 			env.PruneAll(t, bk.Host)
 			res, _, err := build(t, b, app, appOpts)
@@ -215,4 +241,19 @@ func TestE2ECacheImportRepushedBase(t *testing.T) {
 			}
 		})
 	}
+}
+
+// manifestDigest returns the digest ref's tag names in its (plain HTTP)
+// registry, "" when it does not exist.
+func manifestDigest(t *testing.T, ref string) string {
+	t.Helper()
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := remote.Head(r)
+	if err != nil {
+		return ""
+	}
+	return d.Digest.String()
 }

@@ -78,8 +78,13 @@ exec "$py" -m venv ` + VenvDir + `
 type Input struct {
 	// Platform is the platform the image is built for.
 	Platform ocispecs.Platform
-	// Base is the base image reference; a digest reference pins it.
+	// Base is the base image reference; a digest reference pins it. It
+	// is the name the image's config records.
 	Base string
+	// From, when set, is the image the graph starts from: Base resolved
+	// to a digest (repository@digest), so that a build reads the base it
+	// resolved even when the tag moves meanwhile. Empty: Base.
+	From string
 	// PipNetrc says whether a netrc file with index credentials is given
 	// (BuildOptions.PipNetrc); the pip steps then mount it as a secret.
 	PipNetrc bool
@@ -96,6 +101,14 @@ type Input struct {
 	// base joined with BuildKit's merge and diff operations (see Graph);
 	// a worker without merge-op support needs Linear.
 	Linear bool
+}
+
+// from is the image the graph starts from.
+func (in Input) from() string {
+	if in.From != "" {
+		return in.From
+	}
+	return in.Base
 }
 
 // Step is one step of the recipe: a pure function from the state so far
@@ -135,7 +148,7 @@ func Graph(img *spec.Image, in Input) (llb.State, error) {
 	if planUser(img.Spec, base.Config.User, in.Accounts).create && !in.Accounts.Known() {
 		return llb.State{}, fmt.Errorf("creating user %s: %w", userName(img.Spec), ErrAccountsUnknown)
 	}
-	st := llb.Image(in.Base, llb.Platform(in.Platform), llb.WithCustomName("[ispec] base "+in.Base))
+	st := llb.Image(in.from(), llb.Platform(in.Platform), llb.WithCustomName("[ispec] base "+in.Base))
 	if len(in.BaseConfig) > 0 {
 		if st, err = st.WithImageConfig(in.BaseConfig); err != nil {
 			return llb.State{}, fmt.Errorf("reading base image config: %w", err)

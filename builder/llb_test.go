@@ -558,3 +558,30 @@ func checkNetrcOnPipOnly(t *testing.T, all map[digest.Digest]op) {
 		}
 	}
 }
+
+// TestGraphStartsFromTheResolvedBase: with Input.From (the base resolved
+// to a digest) the graph pulls that image, whatever the tag names now;
+// the step and the image's config still name the base as the spec does.
+func TestGraphStartsFromTheResolvedBase(t *testing.T) {
+	img := loadSpec(t, "name: app\nbase_image: "+testBase+"\npackages: [a==1]\n", nil)
+	from := spec.Repository(testBase) + "@sha256:" + strings.Repeat("a", 64)
+	in := Input{Platform: amd64, Base: testBase, From: from, Accounts: debianAccounts(), Linear: true}
+	st, err := Graph(img, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, _ := chain(t, st)
+	if id := ops[0].GetSource().Identifier; id != "docker-image://"+from {
+		t.Errorf("base identifier = %q, want the resolved %q", id, from)
+	}
+	if n := names(ops)[0]; n != "[ispec] base "+testBase {
+		t.Errorf("base step named %q", n)
+	}
+	cfg, err := Config(img, in, ConfigInput{BaseDigest: "sha256:" + strings.Repeat("a", 64)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Config.Labels[labelBaseName]; got != testBase {
+		t.Errorf("base name label = %q, want %q", got, testBase)
+	}
+}

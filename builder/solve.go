@@ -161,6 +161,13 @@ type BuildOptions struct {
 	// the worker can merge branches. The image has the same files, config
 	// and layer history either way.
 	Linear bool
+
+	// family is the registry cache family reference WithRegistryCache put
+	// in CacheImports and CacheExports, keyed by the spec's base names;
+	// the build keys it by the digests they resolve to (pinnedFamily).
+	family string
+	// familyPrefix is where family refs live (see RegistryCacheRefs).
+	familyPrefix string
 }
 
 // Result is a built and pushed image.
@@ -198,13 +205,6 @@ func (b *Builder) Build(ctx context.Context, img *spec.Image, opts BuildOptions)
 		return nil, err
 	}
 	solveOpt := b.solveOpt(j)
-	// A build that pushes exports its registry cache after the push (see
-	// exportCacheAfterPush); an Output build writes no registry image and
-	// exports it in the same solve.
-	afterPush := opts.Output == nil && len(opts.CacheExports) > 0
-	if !afterPush {
-		solveOpt.CacheExports = cacheExports(opts.CacheExports)
-	}
 	resp, tr, err := b.runPushing(ctx, j, solveOpt)
 	if err != nil {
 		return nil, err
@@ -213,13 +213,17 @@ func (b *Builder) Build(ctx context.Context, img *spec.Image, opts BuildOptions)
 	if err != nil {
 		return nil, err
 	}
-	if afterPush {
+	// The registry cache is exported after the image is pushed (or
+	// written), in a solve of its own (see exportCacheAfterPush), keyed by
+	// the bases the build resolved.
+	cacheOpts := opts.pinnedFamily(img, j.pins.all())
+	if len(opts.CacheExports) > 0 {
 		solveOnly := func(ctx context.Context, c gateway.Client) (*gateway.Result, error) {
-			return b.solve(ctx, c, j.img, j.opts, j.plats, j.prog)
+			return b.solve(ctx, c, j.img, j.opts, j.plats, j.prog, j.pins)
 		}
-		b.exportCacheAfterPush(ctx, solveOpt, solveOnly, opts, tr, prog)
+		b.exportCacheAfterPush(ctx, solveOpt, solveOnly, cacheOpts, tr, prog)
 	}
-	return &Result{Ref: j.ref, Digest: dgst, Duration: time.Since(start), Daemon: b.opts.Addr, Warnings: tr.cacheWarnings(opts.CacheImports, opts.CacheExports)}, nil
+	return &Result{Ref: j.ref, Digest: dgst, Duration: time.Since(start), Daemon: b.opts.Addr, Warnings: tr.cacheWarnings(cacheOpts.CacheImports, cacheOpts.CacheExports)}, nil
 }
 
 // job is one Build, checked: where the image goes and for which
@@ -233,12 +237,14 @@ type job struct {
 	// out is the file an Output build writes; nil when it pushes.
 	out    *outputFile
 	export client.ExportEntry
+	// pins are the bases the build resolved, used by each of its solves.
+	pins *basePins
 }
 
 // plan checks a build before BuildKit is asked: its platforms are ones
 // the workers build, every graph can be made, the output can hold it.
 func (b *Builder) plan(img *spec.Image, opts BuildOptions, prog *Progress) (*job, error) {
-	j := &job{img: img, opts: opts, ref: opts.Ref, prog: prog}
+	j := &job{img: img, opts: opts, ref: opts.Ref, prog: prog, pins: &basePins{}}
 	if j.ref == "" {
 		j.ref = img.Identity.Ref
 	}
@@ -307,7 +313,7 @@ func (b *Builder) solveOpt(j *job) client.SolveOpt {
 func (b *Builder) runPushing(ctx context.Context, j *job, solveOpt client.SolveOpt) (*client.SolveResponse, *tracker, error) {
 	var stopped error // BeforePush's
 	buildFunc := func(ctx context.Context, c gateway.Client) (*gateway.Result, error) {
-		res, err := b.solve(ctx, c, j.img, j.opts, j.plats, j.prog)
+		res, err := b.solve(ctx, c, j.img, j.opts, j.plats, j.prog, j.pins)
 		if err != nil || j.opts.BeforePush == nil {
 			return res, err
 		}
@@ -381,7 +387,7 @@ func (b *Builder) Ping(ctx context.Context) error {
 // solve runs inside BuildKit's gateway: per platform it resolves the base
 // config, solves the graph and attaches the image config. When the daemon
 // cannot merge, the graph is linear and prog says so once.
-func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, opts BuildOptions, plats []ocispecs.Platform, prog *Progress) (*gateway.Result, error) {
+func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, opts BuildOptions, plats []ocispecs.Platform, prog *Progress, pins *basePins) (*gateway.Result, error) {
 	linear := opts.Linear
 	if !linear {
 		if err := mergeSupported(c.BuildOpts().LLBCaps); err != nil {
@@ -389,12 +395,27 @@ func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, 
 			publishNotice(prog, LinearFallbackStep, fmt.Sprintf("the BuildKit daemon cannot merge layers (%v): the steps run one after another, as in a Dockerfile\n", err))
 		}
 	}
-	out := make([]platformImage, len(plats))
+	// Every platform's base is resolved (once per build: pins) before
+	// any step runs, since the registry cache family is keyed by them.
+	ins := make([]resolvedBase, len(plats))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, p := range plats {
 		g.Go(func() error {
 			var err error
-			out[i], err = b.solvePlatform(gctx, c, img, opts, p, linear)
+			ins[i], err = resolveBase(gctx, c, img, opts, p, linear, pins)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	imports := cacheImports(opts.pinnedFamily(img, pins.all()).CacheImports)
+	out := make([]platformImage, len(plats))
+	g, gctx = errgroup.WithContext(ctx)
+	for i := range plats {
+		g.Go(func() error {
+			var err error
+			out[i], err = b.solvePlatform(gctx, c, img, opts, ins[i], imports)
 			return err
 		})
 	}
@@ -404,6 +425,43 @@ func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, 
 	return exportResult(plats, out)
 }
 
+// resolvedBase is one platform's base, resolved: the graph's input and
+// the digest its tag named.
+type resolvedBase struct {
+	in   Input
+	dgst string
+}
+
+// resolveBase resolves the base image of platform p (once per build:
+// pins keeps the digest the first solve found) and reads its accounts
+// when the spec's user needs them.
+func resolveBase(ctx context.Context, c gateway.Client, img *spec.Image, opts BuildOptions, p ocispecs.Platform, linear bool, pins *basePins) (resolvedBase, error) {
+	base := baseRef(img, opts.Base, p)
+	key := platforms.Format(p)
+	from := pins.get(key)
+	if from == "" {
+		from = base
+	}
+	_, dgst, baseConf, err := c.ResolveImageConfig(ctx, from, sourceresolver.Opt{
+		LogName:  resolvePrefix + base,
+		ImageOpt: &sourceresolver.ResolveImageOpt{Platform: &p, ResolveMode: llb.ResolveModeDefault.String()},
+	})
+	if err != nil {
+		return resolvedBase{}, fmt.Errorf("resolving base image %s: %w", base, err)
+	}
+	from = pinBase(from, dgst)
+	pins.set(key, from)
+	in := Input{Platform: p, Base: base, From: from, BaseConfig: baseConf, PipNetrc: len(opts.PipNetrc) > 0, Linear: linear}
+	if need, err := needsAccounts(img.Spec, baseConf); err != nil {
+		return resolvedBase{}, err
+	} else if need {
+		if in.Accounts, err = readAccounts(ctx, c, base, from, p); err != nil {
+			return resolvedBase{}, err
+		}
+	}
+	return resolvedBase{in: in, dgst: dgst.String()}, nil
+}
+
 // platformImage is one platform's solved filesystem and image config.
 type platformImage struct {
 	ref      gateway.Reference
@@ -411,30 +469,14 @@ type platformImage struct {
 	baseConf []byte
 }
 
-// solvePlatform resolves the base image of platform p, solves the graph
-// on it and makes the image config.
-func (b *Builder) solvePlatform(ctx context.Context, c gateway.Client, img *spec.Image, opts BuildOptions, p ocispecs.Platform, linear bool) (platformImage, error) {
-	base := baseRef(img, opts.Base, p)
-	_, dgst, baseConf, err := c.ResolveImageConfig(ctx, base, sourceresolver.Opt{
-		LogName:  resolvePrefix + base,
-		ImageOpt: &sourceresolver.ResolveImageOpt{Platform: &p, ResolveMode: llb.ResolveModeDefault.String()},
-	})
-	if err != nil {
-		return platformImage{}, fmt.Errorf("resolving base image %s: %w", base, err)
-	}
-	in := Input{Platform: p, Base: base, BaseConfig: baseConf, PipNetrc: len(opts.PipNetrc) > 0, Linear: linear}
-	if need, err := needsAccounts(img.Spec, baseConf); err != nil {
-		return platformImage{}, err
-	} else if need {
-		if in.Accounts, err = readAccounts(ctx, c, base, p); err != nil {
-			return platformImage{}, err
-		}
-	}
-	ref, err := solveGraph(ctx, c, img, in, opts)
+// solvePlatform solves the graph on one platform's resolved base and
+// makes the image config.
+func (b *Builder) solvePlatform(ctx context.Context, c gateway.Client, img *spec.Image, opts BuildOptions, rb resolvedBase, imports []gateway.CacheOptionsEntry) (platformImage, error) {
+	ref, err := solveGraph(ctx, c, img, rb.in, opts, imports)
 	if err != nil {
 		return platformImage{}, err
 	}
-	cfg, err := Config(img, in, ConfigInput{BaseDigest: dgst.String(), Version: b.opts.Version})
+	cfg, err := Config(img, rb.in, ConfigInput{BaseDigest: rb.dgst, Version: b.opts.Version})
 	if err != nil {
 		return platformImage{}, err
 	}
@@ -442,11 +484,11 @@ func (b *Builder) solvePlatform(ctx context.Context, c gateway.Client, img *spec
 	if err != nil {
 		return platformImage{}, fmt.Errorf("encoding image config: %w", err)
 	}
-	return platformImage{ref: ref, config: dt, baseConf: baseConf}, nil
+	return platformImage{ref: ref, config: dt, baseConf: rb.in.BaseConfig}, nil
 }
 
 // solveGraph solves the graph of img on in, importing the registry cache.
-func solveGraph(ctx context.Context, c gateway.Client, img *spec.Image, in Input, opts BuildOptions) (gateway.Reference, error) {
+func solveGraph(ctx context.Context, c gateway.Client, img *spec.Image, in Input, opts BuildOptions, imports []gateway.CacheOptionsEntry) (gateway.Reference, error) {
 	st, err := Graph(img, in)
 	if err != nil {
 		return nil, err
@@ -459,7 +501,7 @@ func solveGraph(ctx context.Context, c gateway.Client, img *spec.Image, in Input
 	if err != nil {
 		return nil, fmt.Errorf("marshalling graph: %w", err)
 	}
-	res, err := c.Solve(ctx, gateway.SolveRequest{Definition: def.ToPB(), CacheImports: cacheImports(opts.CacheImports)})
+	res, err := c.Solve(ctx, gateway.SolveRequest{Definition: def.ToPB(), CacheImports: imports})
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -9,11 +10,37 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 )
 
-// countingChecker counts lookups per reference and answers Absent.
+// countingChecker counts lookups and answers Absent. When atOnce is
+// set, each lookup holds on until atOnce run together (or all total have
+// started), so that a bound that is not kept shows as a higher peak.
 type countingChecker struct {
+	atOnce, total int64
+
 	calls   atomic.Int64
 	running atomic.Int64
 	peak    atomic.Int64
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced when running or calls change
+	stuck   atomic.Bool   // a lookup gave up holding on
+}
+
+func (c *countingChecker) notify() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.changed != nil {
+		close(c.changed)
+	}
+	c.changed = make(chan struct{})
+}
+
+func (c *countingChecker) wait() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.changed == nil {
+		c.changed = make(chan struct{})
+	}
+	return c.changed
 }
 
 func (c *countingChecker) Lookup(ctx context.Context, ref name.Tag) Result {
@@ -25,8 +52,23 @@ func (c *countingChecker) Lookup(ctx context.Context, ref name.Tag) Result {
 			break
 		}
 	}
-	time.Sleep(5 * time.Millisecond)
+	c.notify()
+	timeout := time.After(10 * time.Second)
+	for c.atOnce > 0 {
+		ch := c.wait()
+		if c.running.Load() >= c.atOnce || c.calls.Load() >= c.total {
+			break
+		}
+		select {
+		case <-ch:
+			continue
+		case <-timeout:
+			c.stuck.Store(true)
+		}
+		break
+	}
 	c.running.Add(-1)
+	c.notify()
 	return Result{Ref: ref, State: Absent}
 }
 
@@ -63,13 +105,16 @@ func TestLookupAllNormalizesAndBounds(t *testing.T) {
 		refs = append(refs, testTag(t, "ubuntu:"+string(rune('a'+i%20))))
 	}
 	refs = append(refs, testTag(t, "index.docker.io/library/ubuntu:a"), testTag(t, "docker.io/ubuntu:b"))
-	c := &countingChecker{}
+	c := &countingChecker{atOnce: 4, total: 20}
 	got := LookupAll(context.Background(), c, refs, 4)
 	if n := c.calls.Load(); n != 20 {
 		t.Errorf("lookups = %d, want 20 distinct", n)
 	}
-	if p := c.peak.Load(); p > 4 {
-		t.Errorf("peak concurrency = %d, want at most 4", p)
+	if p := c.peak.Load(); p != 4 {
+		t.Errorf("peak concurrency = %d, want 4 (the bound, reached)", p)
+	}
+	if c.stuck.Load() {
+		t.Error("lookups did not run 4 at a time within 10s")
 	}
 	for i := range got {
 		if got[i].Ref != refs[i] {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/ispec-dev/ispec/internal/clock"
 )
 
 // lockPoll is how often a waiting LockTag tries the lock again.
@@ -29,6 +31,19 @@ type LockOption func(*lockOptions)
 
 type lockOptions struct {
 	onWait func(pid int)
+	clock  clock.Clock
+}
+
+// LockClock has LockTag wait between its tries of a held lock on c (a
+// test's fake clock). A nil c is ignored.
+//
+// The default is the system clock.
+func LockClock(c clock.Clock) LockOption {
+	return func(o *lockOptions) {
+		if c != nil {
+			o.clock = c
+		}
+	}
 }
 
 // OnWait has LockTag call f once when another holder has the lock, before
@@ -48,7 +63,7 @@ func OnWait(f func(pid int)) LockOption {
 // operating system when the process dies; the lock file stays in place and
 // holds the process id of the holder while it is held.
 func LockTag(ctx context.Context, dir, ref string, opts ...LockOption) (unlock func() error, err error) {
-	var o lockOptions
+	o := lockOptions{clock: clock.Real{}}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -62,7 +77,7 @@ func LockTag(ctx context.Context, dir, ref string, opts ...LockOption) (unlock f
 		if o.onWait != nil {
 			o.onWait(lockHolder(path))
 		}
-		ok, err = fl.TryLockContext(ctx, lockPoll)
+		ok, err = retryLock(ctx, fl, o.clock)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("locking %s: %w", ref, err)
@@ -78,6 +93,23 @@ func LockTag(ctx context.Context, dir, ref string, opts ...LockOption) (unlock f
 		}
 		return nil
 	}, nil
+}
+
+// retryLock tries fl every lockPoll on clk until it is taken or ctx
+// ends.
+func retryLock(ctx context.Context, fl *flock.Flock, clk clock.Clock) (bool, error) {
+	for {
+		t := clk.NewTimer(lockPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false, ctx.Err()
+		case <-t.C():
+		}
+		if ok, err := fl.TryLock(); ok || err != nil {
+			return ok, err
+		}
+	}
 }
 
 // writeHolder records pid in the lock file (0 empties it). It is a hint

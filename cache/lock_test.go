@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ispec-dev/ispec/internal/clock"
 )
 
 func removeAndMkdir(path string) error {
@@ -19,24 +21,68 @@ func removeAndMkdir(path string) error {
 	return os.Mkdir(path, 0o755)
 }
 
+// contenders counts the goroutines that wait for a lock (OnWait was
+// called, the lock not taken yet) and those done with it, so that a
+// holder keeps the lock until every other goroutine tries it.
+type contenders struct {
+	mu            sync.Mutex
+	waiting, done int
+	changed       chan struct{} // closed and replaced on each change
+}
+
+func (c *contenders) add(waiting, done int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.waiting += waiting
+	c.done += done
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// awaitOthers waits until the n-1 other goroutines wait or are done.
+func (c *contenders) awaitOthers(t *testing.T, n int) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		c.mu.Lock()
+		ok, ch := c.waiting+c.done == n-1, c.changed
+		c.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-ch:
+		case <-timeout:
+			t.Error("the other goroutines did not all wait for the lock within 10s")
+			return
+		}
+	}
+}
+
 func TestLockTagSerializesGoroutines(t *testing.T) {
 	dir := t.TempDir()
+	const n = 4
 	var inside, overlaps atomic.Int64
+	c := &contenders{changed: make(chan struct{})}
 	var wg sync.WaitGroup
-	for range 4 {
+	for range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			unlock, err := LockTag(ctxTimeout(t, 10*time.Second), dir, "registry.example/app:abc")
+			waited := 0
+			unlock, err := LockTag(ctxTimeout(t, 10*time.Second), dir, "registry.example/app:abc", OnWait(func(int) { waited = 1; c.add(1, 0) }))
 			if err != nil {
 				t.Error(err)
 				return
 			}
+			c.add(-waited, 0)
 			if inside.Add(1) > 1 {
 				overlaps.Add(1)
 			}
-			time.Sleep(20 * time.Millisecond)
+			// Held until every other goroutine tries the lock.
+			c.awaitOthers(t, n)
 			inside.Add(-1)
+			c.add(0, 1)
 			if err := unlock(); err != nil {
 				t.Error(err)
 			}
@@ -51,6 +97,24 @@ func TestLockTagSerializesGoroutines(t *testing.T) {
 	}
 	if filepath.Dir(LockPath(dir, "x")) != filepath.Join(dir, "locks") {
 		t.Errorf("LockPath = %s, want it under locks/", LockPath(dir, "x"))
+	}
+}
+
+// awaitTimer waits until a timer is pending on clk (the waiter polls
+// again), failing after 10s.
+func awaitTimer(t *testing.T, clk *clock.Fake) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		ch := clk.Changed()
+		if clk.Waiters() == 1 {
+			return
+		}
+		select {
+		case <-ch:
+		case <-timeout:
+			t.Fatal("the waiter armed no timer within 10s")
+		}
 	}
 }
 
@@ -150,9 +214,10 @@ func TestLockTagOnWait(t *testing.T) {
 		t.Errorf("lock file names pid %d, want ours (%d)", pid, os.Getpid())
 	}
 	got := make(chan int, 4)
-	done := make(chan error)
+	done := make(chan error, 1)
+	clk := clock.NewFake(time.Now())
 	go func() {
-		u, err := LockTag(ctxTimeout(t, 5*time.Second), dir, ref, OnWait(func(pid int) { got <- pid }))
+		u, err := LockTag(ctxTimeout(t, 10*time.Second), dir, ref, OnWait(func(pid int) { got <- pid }), LockClock(clk))
 		if err == nil {
 			err = u()
 		}
@@ -161,12 +226,23 @@ func TestLockTagOnWait(t *testing.T) {
 	if pid := <-got; pid != os.Getpid() {
 		t.Errorf("OnWait pid = %d, want %d", pid, os.Getpid())
 	}
-	time.Sleep(3 * lockPoll)
+	// The waiter tries the held lock three more times, one poll apart.
+	for i := 0; i < 3; i++ {
+		awaitTimer(t, clk)
+		clk.Advance(lockPoll)
+	}
+	awaitTimer(t, clk)
 	if err := unlock(); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	clk.Advance(lockPoll)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiter did not take the released lock on its next try")
 	}
 	if len(got) != 0 {
 		t.Errorf("OnWait called again: %d more", len(got))

@@ -375,7 +375,7 @@ func eventFromAPI(ev *apiv1.BuildEvent) (call.Event, *call.Result) {
 	case ev.GetFound() != nil:
 		out.Kind = call.KindFound
 	case ev.GetBuilding() != nil:
-		out.Kind = call.KindBuilding
+		out.Kind, out.Fence = call.KindBuilding, ev.GetBuilding().GetFence()
 	case ev.GetProgress() != nil:
 		out.Kind, out.Status = call.KindProgress, wire.ProgressFromAPI(ev.GetProgress())
 	case ev.GetPushed() != nil:

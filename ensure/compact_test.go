@@ -63,6 +63,8 @@ type logBytes struct {
 	n        int
 	text     bytes.Buffer
 	progress int
+	want     int           // when set, all is closed once n reaches it
+	all      chan struct{} // see want
 }
 
 func (l *logBytes) sink(ev Event) {
@@ -78,6 +80,10 @@ func (l *logBytes) sink(ev Event) {
 			l.text.Write(lg.Data[:min(len(lg.Data), 200)])
 		}
 	}
+	if l.all != nil && l.n >= l.want {
+		close(l.all)
+		l.all = nil
+	}
 }
 
 func (l *logBytes) bytes() int {
@@ -91,7 +97,8 @@ func TestALateJoinerGetsCompactProgressAndAFinishedBuildKeepsNone(t *testing.T) 
 	reg := newFakeRegistry()
 	b := &loudBuilder{reg: reg, n: total, logged: make(chan struct{}), gate: make(chan struct{})}
 	p := newTestPipeline(t, reg, b, WithProgressLimit(limit))
-	var first logBytes
+	first := logBytes{want: total, all: make(chan struct{})}
+	all := first.all
 	done := make(chan error, 1)
 	go func() {
 		_, err := p.Ensure(context.Background(), image(testRef), Request{Sink: first.sink})
@@ -103,29 +110,20 @@ func TestALateJoinerGetsCompactProgressAndAFinishedBuildKeepsNone(t *testing.T) 
 		t.Fatal("the build did not log")
 	}
 	// The caller that follows from the start gets every byte.
-	deadline := time.Now().Add(30 * time.Second)
-	for first.bytes() < total {
-		if time.Now().After(deadline) {
-			t.Fatalf("the first caller got %d of %d log bytes", first.bytes(), total)
-		}
-		time.Sleep(time.Millisecond) // polls a condition
+	select {
+	case <-all:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the first caller got %d of %d log bytes within 30s", first.bytes(), total)
 	}
 	tag, _ := name.NewTag(testRef)
 	var late logBytes
 	joined := make(chan error, 1)
+	in := make(arrivals, 1)
 	go func() {
-		_, err := p.Join(context.Background(), tag, Request{Sink: late.sink})
+		_, err := p.Join(context.Background(), tag, Request{Sink: in.sink(late.sink)})
 		joined <- err
 	}()
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if bs := p.Builds(); len(bs) == 1 && bs[0].Callers == 2 {
-			break // the late caller joined
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the late caller did not join")
-		}
-		time.Sleep(time.Millisecond) // polls a condition
-	}
+	in.await(t, 1)
 	close(b.gate)
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -135,16 +136,92 @@ func (r *recorder) Record(ref name.Tag, d v1.Hash) error {
 
 // events collects a call's event kinds.
 type events struct {
-	mu    sync.Mutex
-	kinds []Kind
-	all   []Event
+	mu      sync.Mutex
+	kinds   []Kind
+	all     []Event
+	changed chan struct{} // closed on the next event, when a test waits
 }
 
 func (e *events) sink(ev Event) {
 	e.mu.Lock()
 	e.kinds = append(e.kinds, ev.Kind)
 	e.all = append(e.all, ev)
+	if e.changed != nil {
+		close(e.changed)
+		e.changed = nil
+	}
 	e.mu.Unlock()
+}
+
+// await waits for an event of kind k, failing after 10s.
+func (e *events) await(t *testing.T, k Kind) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		e.mu.Lock()
+		if contains(e.kinds, k) {
+			e.mu.Unlock()
+			return
+		}
+		if e.changed == nil {
+			e.changed = make(chan struct{})
+		}
+		ch := e.changed
+		e.mu.Unlock()
+		select {
+		case <-ch:
+		case <-timeout:
+			t.Fatalf("no %s event within 10s; got %v", k, e.list())
+		}
+	}
+}
+
+// arrivals tells of each call that started or joined a build (its
+// Accepted or Joined event), so that a test waits until n callers are
+// in instead of polling the pipeline.
+type arrivals chan struct{}
+
+// sink passes each event to next (when set) and tells of arrivals.
+func (a arrivals) sink(next Sink) Sink {
+	return func(ev Event) {
+		if next != nil {
+			next(ev)
+		}
+		if ev.Kind == KindAccepted || ev.Kind == KindJoined {
+			a <- struct{}{}
+		}
+	}
+}
+
+// await waits for n arrivals, failing after 10s.
+func (a arrivals) await(t *testing.T, n int) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for i := 0; i < n; i++ {
+		select {
+		case <-a:
+		case <-timeout:
+			t.Fatalf("%d of %d callers started or joined a build within 10s", i, n)
+		}
+	}
+}
+
+// awaitChange waits until cond holds, checking it again each time the
+// channel changed returns is closed, failing after 10s.
+func awaitChange(t *testing.T, what string, changed func() <-chan struct{}, cond func() bool) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		ch := changed()
+		if cond() {
+			return
+		}
+		select {
+		case <-ch:
+		case <-timeout:
+			t.Fatalf("%s: not within 10s", what)
+		}
+	}
 }
 
 func (e *events) list() []Kind {

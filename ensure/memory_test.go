@@ -139,22 +139,19 @@ func TestForceBypassesTheMemoryAndNeverJoins(t *testing.T) {
 		done <- res
 	}()
 	<-gated.start
+	var forced events
 	go func() {
-		res, err := q.Ensure(context.Background(), image(testRef), Request{Force: true})
+		res, err := q.Ensure(context.Background(), image(testRef), Request{Force: true, Sink: forced.sink})
 		if err != nil {
 			t.Error(err)
 		}
 		done <- res
 	}()
-	waitFor(t, func() bool {
-		n := 0
-		for _, bi := range q.Builds() {
-			if bi.State == StateRunning {
-				n++
-			}
-		}
-		return n == 2
-	})
+	// The forced call starts a build of its own (Accepted, not Joined).
+	forced.await(t, KindAccepted)
+	if n := len(q.Builds()); n != 2 {
+		t.Errorf("%d builds running, want 2", n)
+	}
 	close(gated.gate)
 	<-gated.start
 	for i := 0; i < 2; i++ {
@@ -209,6 +206,17 @@ type fakeExchange struct {
 	mu      sync.Mutex
 	follows []func() (*Result, error)
 	calls   int
+	changed chan struct{} // closed and replaced on each Follow call
+}
+
+// changes returns a channel closed on the next Follow call.
+func (x *fakeExchange) changes() <-chan struct{} {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.changed == nil {
+		x.changed = make(chan struct{})
+	}
+	return x.changed
 }
 
 func (x *fakeExchange) Publish(ref, id string, l Lease) Publication { return nopPublication{} }
@@ -216,6 +224,10 @@ func (x *fakeExchange) Publish(ref, id string, l Lease) Publication { return nop
 func (x *fakeExchange) Follow(ctx context.Context, ref string, fn Sink) (*Result, error) {
 	x.mu.Lock()
 	x.calls++
+	if x.changed != nil {
+		close(x.changed)
+		x.changed = nil
+	}
 	var next func() (*Result, error)
 	if len(x.follows) > 0 {
 		next, x.follows = x.follows[0], x.follows[1:]
@@ -265,7 +277,7 @@ func TestFollowerThatLosesTheStreamWaitsForTheLockThenFinds(t *testing.T) {
 	}()
 	// The follower retries on the clock after each non-result.
 	for i := 0; i < 3; i++ {
-		waitFor(t, func() bool { return clk.Waiters() == 1 })
+		awaitChange(t, "the follower arms its retry", clk.Changed, func() bool { return clk.Waiters() == 1 })
 		select {
 		case a := <-got:
 			t.Fatalf("the call ended after %d stream errors: %+v", i+1, a)
@@ -273,7 +285,7 @@ func TestFollowerThatLosesTheStreamWaitsForTheLockThenFinds(t *testing.T) {
 		}
 		clk.Advance(followRetry)
 	}
-	waitFor(t, func() bool { return x.followed() == 4 })
+	awaitChange(t, "the follower follows a fourth time", x.changes, func() bool { return x.followed() == 4 })
 	// The other replica pushes and frees the lock: the follower finds it.
 	reg.push(testRef, digestOf(testRef))
 	release()
@@ -315,11 +327,16 @@ func TestFollowersHoldNoBuildSlot(t *testing.T) {
 	release := lk.hold("reg.example/held:1")
 	p := newTestPipeline(t, reg, b, WithLocker(lk), WithMaxBuilds(1))
 	waiting := make(chan error, 1)
+	var ev events
 	go func() {
-		_, err := p.Ensure(context.Background(), image("reg.example/held:1"), Request{})
+		_, err := p.Ensure(context.Background(), image("reg.example/held:1"), Request{Sink: ev.sink})
 		waiting <- err
 	}()
-	waitFor(t, func() bool { return p.Stats().Queued == 1 })
+	// It waits for the tag's lock, without a slot.
+	ev.await(t, KindWaiting)
+	if s := p.Stats(); s.Running != 0 || s.Queued != 1 {
+		t.Errorf("stats %+v while the only call waits for its lock; want 0 running, 1 queued", s)
+	}
 	// The only slot is free for another tag while the first waits.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -64,20 +64,21 @@ func TestBuildRecordsWhoStartedAndJoined(t *testing.T) {
 	b := &fakeBuilder{reg: reg, gate: make(chan struct{})}
 	p := newTestPipeline(t, reg, b)
 	var wg sync.WaitGroup
+	in := make(arrivals, 5)
 	call := func(who string) {
 		defer wg.Done()
-		if _, err := p.Ensure(context.Background(), image(testRef), Request{Caller: who}); err != nil {
+		if _, err := p.Ensure(context.Background(), image(testRef), Request{Caller: who, Sink: in.sink(nil)}); err != nil {
 			t.Error(err)
 		}
 	}
 	wg.Add(1)
 	go call("alice")
-	waitFor(t, func() bool { return len(p.Builds()) == 1 })
+	in.await(t, 1)
 	for _, who := range []string{"bob", "alice", "bob", ""} {
 		wg.Add(1)
 		go call(who)
 	}
-	waitFor(t, func() bool { bs := p.Builds(); return len(bs) == 1 && bs[0].Callers == 5 })
+	in.await(t, 4)
 	close(b.gate)
 	wg.Wait()
 	bs := p.Builds()

@@ -3,6 +3,7 @@ package ensure
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"sync"
@@ -83,7 +84,7 @@ func TestRecheckAfterLockFindsAnotherProcessesPush(t *testing.T) {
 		defer close(done)
 		res, err = p.Ensure(context.Background(), image(testRef), Request{Sink: ev.sink})
 	}()
-	waitFor(t, func() bool { return contains(ev.list(), KindWaiting) })
+	ev.await(t, KindWaiting)
 	reg.push(testRef, digestOf("theirs"))
 	release()
 	<-done
@@ -110,25 +111,19 @@ func TestConcurrentCallersShareOneBuild(t *testing.T) {
 	var wg sync.WaitGroup
 	results := make([]*Result, n)
 	evs := make([]events, n)
+	in := make(arrivals, n)
 	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r, err := p.Ensure(context.Background(), image(testRef), Request{Sink: evs[i].sink})
+			r, err := p.Ensure(context.Background(), image(testRef), Request{Sink: in.sink(evs[i].sink)})
 			if err != nil {
 				t.Error(err)
 			}
 			results[i] = r
 		}()
 	}
-	waitFor(t, func() bool {
-		for _, bi := range p.Builds() {
-			if bi.Callers == n {
-				return true
-			}
-		}
-		return false
-	})
+	in.await(t, n)
 	close(b.gate)
 	wg.Wait()
 	if len(b.builds()) != 1 {
@@ -165,11 +160,12 @@ func TestCallerThatLeavesDoesNotCancelTheBuild(t *testing.T) {
 	}()
 	<-b.start
 	joined := make(chan *Result, 1)
+	in := make(arrivals, 1)
 	go func() {
-		r, _ := p.Ensure(context.Background(), image(testRef), Request{})
+		r, _ := p.Ensure(context.Background(), image(testRef), Request{Sink: in.sink(nil)})
 		joined <- r
 	}()
-	waitFor(t, func() bool { return len(p.Builds()) == 1 && p.Builds()[0].Callers == 2 })
+	in.await(t, 1)
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) || ClassOf(err) != ClassCanceled {
 		t.Errorf("leaving caller got %v, want canceled", err)
@@ -224,24 +220,48 @@ func TestQueueFullIsBusy(t *testing.T) {
 	reg := newFakeRegistry()
 	b := &fakeBuilder{reg: reg, gate: make(chan struct{})}
 	p := newTestPipeline(t, reg, b, WithMaxBuilds(1), WithMaxQueue(1))
+	b.start = make(chan string, 2)
 	var wg sync.WaitGroup
+	in := make(arrivals, 3)
 	for _, r := range []string{"reg.example/a:1", "reg.example/b:1"} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := p.Ensure(context.Background(), image(r), Request{}); err != nil {
+			if _, err := p.Ensure(context.Background(), image(r), Request{Sink: in.sink(nil)}); err != nil {
 				t.Error(err)
 			}
 		}()
 	}
-	waitFor(t, func() bool { s := p.Stats(); return s.Running == 1 && s.Queued == 1 })
+	// Both are accepted; one builds (in the builder), the other waits
+	// for the only slot.
+	in.await(t, 2)
+	var running string
+	select {
+	case running = <-b.start:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no build reached the builder within 10s")
+	}
+	if s := p.Stats(); s.Running != 1 || s.Queued != 1 {
+		t.Fatalf("stats %+v, want 1 running and 1 queued", s)
+	}
 	_, err := p.Ensure(context.Background(), image("reg.example/c:1"), Request{})
 	if !errors.Is(err, ErrBusy) || ClassOf(err) != ClassBusy {
 		t.Errorf("third build: err = %v, want ErrBusy", err)
 	}
-	// Joining a running build is always allowed.
-	go p.Ensure(context.Background(), image("reg.example/a:1"), Request{})
+	// Joining a running build is always allowed, with the queue full.
+	joined := make(chan error, 1)
+	go func() {
+		res, err := p.Ensure(context.Background(), image(running), Request{Sink: in.sink(nil)})
+		if err == nil && res.Outcome != OutcomeJoined {
+			err = fmt.Errorf("outcome %s, want joined", res.Outcome)
+		}
+		joined <- err
+	}()
+	in.await(t, 1)
 	close(b.gate)
+	if err := <-joined; err != nil {
+		t.Errorf("a caller of the running build with the queue full: %v", err)
+	}
 	wg.Wait()
 }
 
@@ -312,8 +332,12 @@ func TestWatchReplaysFromTheStart(t *testing.T) {
 	b := &fakeBuilder{reg: reg, gate: make(chan struct{})}
 	p := newTestPipeline(t, reg, b)
 	var ev events
-	go p.Ensure(context.Background(), image(testRef), Request{Sink: ev.sink})
-	waitFor(t, func() bool { return contains(ev.list(), KindProgress) })
+	built := make(chan error, 1)
+	go func() {
+		_, err := p.Ensure(context.Background(), image(testRef), Request{Sink: ev.sink})
+		built <- err
+	}()
+	ev.await(t, KindProgress)
 	id := p.Builds()[0].ID
 	var watched events
 	type watchEnd struct {
@@ -325,7 +349,7 @@ func TestWatchReplaysFromTheStart(t *testing.T) {
 		res, err := p.Watch(context.Background(), id, watched.sink)
 		ended <- watchEnd{res, err}
 	}()
-	waitFor(t, func() bool { return contains(watched.list(), KindProgress) })
+	watched.await(t, KindProgress)
 	close(b.gate)
 	w := <-ended
 	if w.err != nil || w.res.Outcome != OutcomeBuilt {
@@ -336,7 +360,12 @@ func TestWatchReplaysFromTheStart(t *testing.T) {
 		t.Errorf("watched events = %v, want %v", got, want)
 	}
 	// Once finished, the build keeps its events, not its progress.
-	waitFor(t, func() bool { return contains(ev.list(), KindDone) })
+	if err := <-built; err != nil {
+		t.Fatalf("the build: %v", err)
+	}
+	if !contains(ev.list(), KindDone) {
+		t.Errorf("the build's caller got %v, without Done", ev.list())
+	}
 	var after events
 	if _, err := p.Watch(context.Background(), id, after.sink); err != nil {
 		t.Fatal(err)
@@ -373,17 +402,6 @@ func contains(ks []Kind, k Kind) bool {
 	return false
 }
 
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestRegistryCacheIsOnForPushesByDefault(t *testing.T) {
 	for name, tc := range map[string]struct {
 		opts []Option
@@ -418,20 +436,28 @@ func TestJoinFollowsARunningBuildOnly(t *testing.T) {
 	if _, err := p.Join(context.Background(), tag, Request{}); !errors.Is(err, ErrNoBuild) {
 		t.Fatalf("Join with no build: %v, want ErrNoBuild", err)
 	}
-	go p.Ensure(context.Background(), image(testRef), Request{})
+	started := make(chan error, 1)
+	go func() {
+		_, err := p.Ensure(context.Background(), image(testRef), Request{})
+		started <- err
+	}()
 	<-b.start
 	done := make(chan *Result, 1)
+	in := make(arrivals, 1)
 	go func() {
-		r, err := p.Join(context.Background(), tag, Request{})
+		r, err := p.Join(context.Background(), tag, Request{Sink: in.sink(nil)})
 		if err != nil {
 			t.Error(err)
 		}
 		done <- r
 	}()
-	waitFor(t, func() bool { return len(p.Builds()) == 1 && p.Builds()[0].Callers == 2 })
+	in.await(t, 1)
 	close(b.gate)
 	if r := <-done; r == nil || r.Outcome != OutcomeJoined || r.Digest != digestOf(testRef) {
 		t.Errorf("Join = %+v, want joined", r)
+	}
+	if err := <-started; err != nil {
+		t.Errorf("the build joined: %v", err)
 	}
 	if len(b.builds()) != 1 {
 		t.Errorf("%d builds, want 1", len(b.builds()))

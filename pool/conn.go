@@ -47,6 +47,7 @@ type member struct {
 	slots chan struct{} // nil: no limit
 
 	connects singleflight.Group // one dial at a time; callers that come meanwhile share it
+	onWait   func()             // nil, or told when a caller waits for a connect (tests)
 
 	mu  sync.Mutex
 	cur *conn
@@ -107,6 +108,9 @@ func (m *member) connect(ctx context.Context) (*conn, error) {
 			m.mu.Unlock()
 			return c, nil
 		})
+		if m.onWait != nil {
+			m.onWait()
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()

@@ -181,8 +181,9 @@ func TestConnectsAgainAfterAFailureAndKeepsNoError(t *testing.T) {
 
 func TestConcurrentConnectsShareOneDial(t *testing.T) {
 	d := &fakeDialer{gate: make(chan struct{})}
-	p := newFakePool(t, d)
 	const n = 10
+	waiting := make(chan struct{}, n)
+	p := newFakePool(t, d, withConnectWait(func() { waiting <- struct{}{} }))
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for i := 0; i < n; i++ {
@@ -193,12 +194,13 @@ func TestConcurrentConnectsShareOneDial(t *testing.T) {
 			errs <- err
 		}()
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for dials, _ := d.count(); dials == 0; dials, _ = d.count() {
-		if time.Now().After(deadline) {
-			t.Fatal("no dial within 5s")
+	// Every build waits for a connection while the first dial hangs.
+	for i := 0; i < n; i++ {
+		select {
+		case <-waiting:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d builds waited for a connection within 10s", i, n)
 		}
-		time.Sleep(time.Millisecond)
 	}
 	close(d.gate)
 	wg.Wait()

@@ -40,6 +40,7 @@ type Pool struct {
 	health  time.Duration
 	clock   clock.Clock
 	dial    dialFunc
+	onWait  func() // tests: a caller waits for a connect (see member.onWait)
 	reg     prometheus.Registerer
 	builds  *prometheus.CounterVec
 	busy    *prometheus.GaugeVec
@@ -111,6 +112,15 @@ func withDial(d dialFunc) Option {
 	}
 }
 
+// withConnectWait has f called each time a caller starts waiting for a
+// connection being made (tests).
+func withConnectWait(f func()) Option {
+	return func(p *Pool) error {
+		p.onWait = f
+		return nil
+	}
+}
+
 // New returns a pool over the daemons at addrs (each as
 // builder.Options.Addr); base holds the options they share. It does not
 // connect.
@@ -131,7 +141,7 @@ func New(addrs []string, base builder.Options, opts ...Option) (*Pool, error) {
 		o := base
 		o.Addr = a
 		o.DialTimeout = p.health
-		m := &member{opts: o, dial: p.dial}
+		m := &member{opts: o, dial: p.dial, onWait: p.onWait}
 		if p.perD > 0 {
 			m.slots = make(chan struct{}, p.perD)
 		}

@@ -211,14 +211,27 @@ func TestCallerThatLeavesDoesNotStopTheBuild(t *testing.T) {
 	}()
 	<-building
 	stayer := make(chan *ensure.Result, 1)
+	joined := make(chan struct{})
+	var joinedOnce sync.Once
 	go func() {
-		r, err := c.Build(context.Background(), img, ensure.Request{}, apiv1.ProgressDetail_PROGRESS_DETAIL_NONE)
+		r, err := c.Build(context.Background(), img, ensure.Request{Sink: func(ev ensure.Event) {
+			if ev.Kind == ensure.KindJoined {
+				joinedOnce.Do(func() { close(joined) })
+			}
+		}}, apiv1.ProgressDetail_PROGRESS_DETAIL_NONE)
 		if err != nil {
 			t.Error(err)
 		}
 		stayer <- r
 	}()
-	time.Sleep(300 * time.Millisecond)
+	// The first caller leaves only once the second has joined its build.
+	select {
+	case <-joined:
+	case r := <-stayer:
+		t.Fatalf("the second caller ended before it joined: %+v", r)
+	case <-time.After(time.Minute):
+		t.Fatal("the second caller did not join the running build within a minute")
+	}
 	cancel()
 	if err := <-leaver; err == nil {
 		t.Error("the cancelled caller got a result")
@@ -401,14 +414,24 @@ func TestInvalidSpecNamesFileLineAndField(t *testing.T) {
 func TestExistingImageUploadsNoFileBytes(t *testing.T) {
 	h := start(t, setup{})
 	c := h.client(t)
+	// The spec's source_root holds a file whose bytes the first build
+	// uploads.
 	img := h.newSpec(t, "")
+	before := h.uploadBytes(t)
 	first, err := c.Build(context.Background(), img, ensure.Request{}, apiv1.ProgressDetail_PROGRESS_DETAIL_NONE)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if n := h.uploadBytes(t) - before; n == 0 {
+		t.Fatal("the first build uploaded no file bytes; want its source file's")
+	}
+	before = h.uploadBytes(t)
 	again, err := c.Build(context.Background(), img, ensure.Request{}, apiv1.ProgressDetail_PROGRESS_DETAIL_NONE)
 	if err != nil || again.Outcome != ensure.OutcomeFound || again.Digest != first.Digest {
 		t.Fatalf("second build = %+v, %v; want found %s", again, err, first.Digest)
+	}
+	if n := h.uploadBytes(t) - before; n != 0 {
+		t.Errorf("building the existing image uploaded %.0f file bytes, want none", n)
 	}
 	res, err := c.Lookup(context.Background(), []*spec.Image{img})
 	if err != nil || res[0].State != cache.Exists || res[0].Digest != first.Digest {

@@ -14,15 +14,42 @@ import (
 	"github.com/ispec-dev/ispec/internal/testenv"
 )
 
-// waitUntil waits for cond, failing after d.
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, d)
+// leaseWatch tells when, among callers spread over replicas, those of
+// one replica see their build take a lease (a fence) while those of
+// another wait for that lease: the events every caller gets.
+type leaseWatch struct {
+	mu       sync.Mutex
+	building map[int]bool // replicas whose callers saw a leased build
+	waiting  map[int]bool // replicas whose callers saw a held lock
+	holder   int
+	both     chan struct{} // closed once one builds while another waits
+	once     sync.Once
+}
+
+func newLeaseWatch() *leaseWatch {
+	return &leaseWatch{building: map[int]bool{}, waiting: map[int]bool{}, holder: -1, both: make(chan struct{})}
+}
+
+// sink is the event sink of a caller of replica ri.
+func (w *leaseWatch) sink(ri int) ensure.Sink {
+	return func(ev ensure.Event) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		switch {
+		case ev.Kind == ensure.KindBuilding && ev.Fence > 0:
+			w.building[ri] = true
+		case ev.Kind == ensure.KindWaiting:
+			w.waiting[ri] = true
+		default:
+			return
 		}
-		time.Sleep(20 * time.Millisecond)
+		for b := range w.building {
+			for f := range w.waiting {
+				if b != f {
+					w.once.Do(func() { w.holder = b; close(w.both) })
+				}
+			}
+		}
 	}
 }
 
@@ -39,34 +66,27 @@ func TestRedisStoppedWhileCallersFollowAnotherReplica(t *testing.T) {
 	img := rs[0].newSpec(t, fmt.Sprintf("commands: [\"sleep 5; echo %d > /followed.txt\"]\n", time.Now().UnixNano()))
 	const n = 10
 	results, errs := make([]*ensure.Result, n), make([]error, n)
+	watch := newLeaseWatch()
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		c := rs[i%len(rs)].client(t)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i], errs[i] = c.Build(context.Background(), img, ensure.Request{}, apiv1.ProgressDetail_PROGRESS_DETAIL_NONE)
+			results[i], errs[i] = c.Build(context.Background(), img, ensure.Request{Sink: watch.sink(i % len(rs))}, apiv1.ProgressDetail_PROGRESS_DETAIL_NONE)
 		}()
 	}
 	// One replica holds the lease (a fence) and builds; the other's
 	// callers wait for the lease and follow that build.
-	holder := -1
-	waitUntil(t, time.Minute, "one replica builds while the other follows", func() bool {
-		leased, waiting := 0, 0
-		for ri, r := range rs {
-			for _, b := range r.p.Builds() {
-				switch {
-				case b.State != ensure.StateRunning:
-				case b.Fence > 0:
-					leased++
-					holder = ri
-				default:
-					waiting++
-				}
-			}
-		}
-		return leased == 1 && waiting == 1
-	})
+	select {
+	case <-watch.both:
+	case <-time.After(time.Minute):
+		t.Fatal("no replica built under a lease while the other's callers waited for it, within a minute")
+	}
+	watch.mu.Lock()
+	holder := watch.holder
+	watch.mu.Unlock()
+	mark := [2]int{rs[0].rcLog.mark(), rs[1].rcLog.mark()}
 	rd.Stop()
 	wg.Wait()
 	follower := 1 - holder
@@ -82,9 +102,13 @@ func TestRedisStoppedWhileCallersFollowAnotherReplica(t *testing.T) {
 		}
 	}
 	rd.Start()
-	waitUntil(t, 30*time.Second, "coordination resumes", func() bool {
-		return !rs[0].rc.Degraded() && !rs[1].rc.Degraded()
-	})
+	// Each replica's coordinator logs when Redis answers again; those
+	// that never noticed Redis was gone have nothing to resume.
+	for ri, r := range rs {
+		if r.rc.Degraded() {
+			r.rcLog.await(t, mark[ri], "reachable again", 30*time.Second)
+		}
+	}
 	results2, errs2, repo := buildAcross(t, rs, 10, "commands: [\"sleep 2; echo NONCE > /resumed.txt\"]\n")
 	checkOneBuild(t, rs[0].env, results2, errs2, repo)
 }

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -26,7 +27,60 @@ import (
 // pipeline.
 type replica struct {
 	*harness
-	rc *coord.Redis
+	rc    *coord.Redis
+	rcLog *logEvents // what its coordinator logs
+}
+
+// logEvents is a slog handler that keeps each message, so that a test
+// waits for a line the code logs instead of polling its state.
+type logEvents struct {
+	mu      sync.Mutex
+	msgs    []string
+	changed chan struct{} // closed and replaced on each message
+}
+
+func newLogEvents() *logEvents { return &logEvents{changed: make(chan struct{})} }
+
+func (l *logEvents) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logEvents) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.msgs = append(l.msgs, r.Message)
+	close(l.changed)
+	l.changed = make(chan struct{})
+	return nil
+}
+func (l *logEvents) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logEvents) WithGroup(string) slog.Handler      { return l }
+
+// mark is where the next message will be.
+func (l *logEvents) mark() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.msgs)
+}
+
+// await waits for a message from index from on that contains substr,
+// failing after d.
+func (l *logEvents) await(t testing.TB, from int, substr string, d time.Duration) {
+	t.Helper()
+	timeout := time.After(d)
+	for {
+		l.mu.Lock()
+		for _, m := range l.msgs[from:] {
+			if strings.Contains(m, substr) {
+				l.mu.Unlock()
+				return
+			}
+		}
+		changed := l.changed
+		l.mu.Unlock()
+		select {
+		case <-changed:
+		case <-timeout:
+			t.Fatalf("no log line with %q within %s", substr, d)
+		}
+	}
 }
 
 func startReplica(t testing.TB, redisURL string, ttl time.Duration, b ensure.Builder) *replica {
@@ -44,7 +98,8 @@ func startReplica(t testing.TB, redisURL string, ttl time.Duration, b ensure.Bui
 		t.Cleanup(func() { bb.Close() })
 		b = bb
 	}
-	rc, err := coord.New(redisURL, coord.WithLeaseTTL(ttl))
+	rcLog := newLogEvents()
+	rc, err := coord.New(redisURL, coord.WithLeaseTTL(ttl), coord.WithLogger(slog.New(rcLog)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +112,7 @@ func startReplica(t testing.TB, redisURL string, ttl time.Duration, b ensure.Bui
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &replica{harness: &harness{env: env, addr: serveLoopback(t, srv), p: p}, rc: rc}
+	return &replica{harness: &harness{env: env, addr: serveLoopback(t, srv), p: p}, rc: rc, rcLog: rcLog}
 }
 
 // buildAcross runs n Build calls spread over the replicas and returns
@@ -207,19 +262,22 @@ func TestALeaseWhoseRenewalsFailStopsTheBuildBeforeThePush(t *testing.T) {
 	// A builds under its lease; Redis hangs (paused) right after A took
 	// it, so no renewal and no check before the push gets an answer.
 	aDone := make(chan error, 1)
+	leased := make(chan struct{})
+	var leasedOnce sync.Once
 	go func() {
-		_, err := a.client(t).Build(context.Background(), img, ensure.Request{}, apiv1.ProgressDetail_PROGRESS_DETAIL_NONE)
+		_, err := a.client(t).Build(context.Background(), img, ensure.Request{Sink: func(ev ensure.Event) {
+			if ev.Kind == ensure.KindBuilding && ev.Fence > 0 {
+				leasedOnce.Do(func() { close(leased) })
+			}
+		}}, apiv1.ProgressDetail_PROGRESS_DETAIL_NONE)
 		aDone <- err
 	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if bs := a.p.Builds(); len(bs) == 1 && bs[0].Fence > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("replica A took no lease")
-		}
-		time.Sleep(20 * time.Millisecond) // polls a condition
+	select {
+	case <-leased:
+	case err := <-aDone:
+		t.Fatalf("replica A's build ended before it took a lease: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("replica A took no lease within 30s")
 	}
 	rd.Pause()
 	t.Cleanup(rd.Resume)

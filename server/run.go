@@ -250,9 +250,10 @@ func (cfg Config) logServing(addr, metrics net.Addr, authn *Auth, tls bool) {
 // grace period ends, then (after stopping them) until they have released
 // what they hold, at most SettleTimeout.
 func (cfg Config) drain(srv *Server, hs *health.Server, stopBuilds func()) {
-	cfg.Logger.Info("shutting down: no new builds; running builds finish", "grace", cfg.ShutdownGrace)
-	hs.Shutdown()
 	srv.Drain()
+	hs.Shutdown()
+	// Logged once new builds are refused (tests wait for this line).
+	cfg.Logger.Info("shutting down: no new builds; running builds finish", "grace", cfg.ShutdownGrace)
 	if !waitIdle(srv, cfg.ShutdownGrace) {
 		cfg.Logger.Warn("grace period over: stopping running builds")
 		stopBuilds()

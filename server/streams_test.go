@@ -45,16 +45,20 @@ func (r *memRegistry) Lookup(_ context.Context, ref name.Tag) cache.Result {
 	return cache.Result{Ref: ref, State: cache.Absent}
 }
 
-// loudBuilder waits for start, logs n bytes in 4 KiB lines, publishes a
-// step named "logged", waits for finish, then pushes.
+// loudBuilder tells that it was called, waits for start, logs n bytes
+// in 4 KiB lines, publishes a step named "logged", waits for finish, then
+// pushes.
 type loudBuilder struct {
 	reg           *memRegistry
 	n             int
+	called        chan struct{} // closed when the first build reaches the builder
+	calledOnce    sync.Once
 	start, finish chan struct{}
 	logged        chan struct{} // closed once the logs are out
 }
 
 func (b *loudBuilder) Build(ctx context.Context, img *spec.Image, opts builder.BuildOptions) (*builder.Result, error) {
+	b.calledOnce.Do(func() { close(b.called) })
 	for _, gate := range []chan struct{}{b.start, nil, b.finish} {
 		if gate == nil {
 			d := godigest.FromString("make")
@@ -112,7 +116,7 @@ type fakeServer struct {
 func startFake(t *testing.T, logBytes int, opts ...server.Option) *fakeServer {
 	t.Helper()
 	reg := &memRegistry{tags: map[string]v1.Hash{}}
-	b := &loudBuilder{reg: reg, n: logBytes, start: make(chan struct{}), finish: make(chan struct{}), logged: make(chan struct{})}
+	b := &loudBuilder{reg: reg, n: logBytes, called: make(chan struct{}), start: make(chan struct{}), finish: make(chan struct{}), logged: make(chan struct{})}
 	p, err := ensure.New(ensure.WithLookup(reg), ensure.WithBuilder(b))
 	if err != nil {
 		t.Fatal(err)
@@ -178,16 +182,18 @@ func (s *fakeServer) startBuildSeen(t *testing.T, detail apiv1.ProgressDetail) (
 		}
 		done <- err
 	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if b := s.p.Builds(); len(b) == 1 {
-			return b[0].ID, done, seen
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the build did not start")
-		}
-		time.Sleep(5 * time.Millisecond) // polls a condition
+	select {
+	case <-s.b.called:
+	case err := <-done:
+		t.Fatalf("the build ended before it reached the builder: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the build did not reach the builder within 30s")
 	}
+	b := s.p.Builds()
+	if len(b) != 1 {
+		t.Fatalf("%d builds running, want 1", len(b))
+	}
+	return b[0].ID, done, seen
 }
 
 func (s *fakeServer) watch(t *testing.T, id string) apiv1.ImageService_WatchClient {

@@ -37,30 +37,59 @@ func TestKilledReplicaLeaseExpiresAndTheOtherBuilds(t *testing.T) {
 	}
 	building := make(chan struct{})
 	var once sync.Once
-	go dial(a.addr).Build(context.Background(), img, ensure.Request{Sink: func(ev ensure.Event) {
-		if ev.Kind == ensure.KindBuilding {
-			once.Do(func() { close(building) })
-		}
-	}}, apiv1.ProgressDetail_PROGRESS_DETAIL_NONE)
+	// a's caller loses its server: its result is only awaited, so that
+	// the call does not outlive the test.
+	aDone := make(chan error, 1)
+	go func() {
+		_, err := dial(a.addr).Build(context.Background(), img, ensure.Request{Sink: func(ev ensure.Event) {
+			if ev.Kind == ensure.KindBuilding {
+				once.Do(func() { close(building) })
+			}
+		}}, apiv1.ProgressDetail_PROGRESS_DETAIL_NONE)
+		aDone <- err
+	}()
 	select {
 	case <-building:
+	case err := <-aDone:
+		t.Fatalf("the first replica's build ended before it started: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("the first replica did not start building")
 	}
-	// Callers on the surviving replica wait for (follow) a's build.
+	// Callers on the surviving replica wait for (follow) a's build: each
+	// is told the lock is held before a is killed.
 	const n = 5
 	results, errs := make([]*ensure.Result, n), make([]error, n)
 	var wg sync.WaitGroup
+	waiting := make(chan int, n)
 	cb := dial(b.addr)
 	for i := 0; i < n; i++ {
 		wg.Add(1)
+		var told sync.Once
 		go func() {
 			defer wg.Done()
-			results[i], errs[i] = cb.Build(context.Background(), img, ensure.Request{}, apiv1.ProgressDetail_PROGRESS_DETAIL_NONE)
+			results[i], errs[i] = cb.Build(context.Background(), img, ensure.Request{Sink: func(ev ensure.Event) {
+				if ev.Kind == ensure.KindWaiting {
+					told.Do(func() { waiting <- i })
+				}
+			}}, apiv1.ProgressDetail_PROGRESS_DETAIL_NONE)
 		}()
 	}
-	time.Sleep(time.Second)
+	for range n {
+		select {
+		case <-waiting:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the surviving replica's callers were not all waiting for a's lease within 30s\n%s", b.log)
+		}
+	}
 	a.cmd.Process.Kill() // kill -9
+	select {
+	case err := <-aDone:
+		if err == nil {
+			t.Error("the killed replica's caller got a result")
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("the killed replica's caller did not end within 30s")
+	}
 	start := time.Now()
 	wg.Wait()
 	for i := range results {

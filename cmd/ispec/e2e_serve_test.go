@@ -29,14 +29,42 @@ type serveProc struct {
 
 // syncBuffer is a buffer a process writes while the test reads it.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
+	mu      sync.Mutex
+	b       strings.Builder
+	changed chan struct{} // closed and replaced on each write
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
 	return s.b.Write(p)
+}
+
+// waitFor waits until the buffer holds substr, failing after d.
+func (s *syncBuffer) waitFor(t *testing.T, substr string, d time.Duration) {
+	t.Helper()
+	timeout := time.After(d)
+	for {
+		s.mu.Lock()
+		if strings.Contains(s.b.String(), substr) {
+			s.mu.Unlock()
+			return
+		}
+		if s.changed == nil {
+			s.changed = make(chan struct{})
+		}
+		changed := s.changed
+		s.mu.Unlock()
+		select {
+		case <-changed:
+		case <-timeout:
+			t.Fatalf("no %q within %s in:\n%s", substr, d, s.String())
+		}
+	}
 }
 
 func (s *syncBuffer) String() string {
@@ -157,17 +185,12 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Wait until the build runs on the server.
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(errb.String(), "commands[0]") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the build did not start: %q", errb.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	errb.waitFor(t, "commands[0]", 20*time.Second)
 	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// The server says so once it refuses new builds.
+	srv.log.waitFor(t, "shutting down", 20*time.Second)
 	other := uniqueSpec(t, env, "")
 	if _, errOut, code := runProc(t, "build", "--server", srv.addr, other); code != exitUnavailable {
 		t.Errorf("a new build during the drain: exit %d %q, want 3 (refused)", code, errOut)

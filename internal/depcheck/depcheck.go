@@ -60,7 +60,7 @@ func Rules() map[string]Rule {
 		"api/ispec/v1":     {Never: join(config, []string{Module + "/...", buildkit, prometheus, redis, bbolt})},
 		// The core.
 		"spec":    {Ours: []string{"internal/atomicfile", "internal/pathutil"}, Never: join(core, network, []string{buildkit})},
-		"cache":   {Ours: []string{"cache/lookup", "internal/netaddr"}, Never: join(core, []string{buildkit, "builder", "ensure"})},
+		"cache":   {Ours: []string{"cache/lookup", "internal/clock", "internal/netaddr"}, Never: join(core, []string{buildkit, "builder", "ensure"})},
 		"builder": {Ours: []string{"spec", "builder/progress", "internal/replay", "internal/atomicfile"}, Never: join(config, []string{prometheus, redis, bbolt, "cache", "ensure"})},
 		"ensure": {Ours: []string{"builder", "builder/progress", "cache", "cache/lookup", "ensure/call", "spec", "internal/replay", "internal/clock", "internal/randid"},
 			Never: join(config, []string{prometheus, redis, "api/...", "server", "client", "coord", "pool"}), NeverDirect: []string{grpc}},

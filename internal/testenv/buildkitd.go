@@ -112,7 +112,10 @@ func (d *Buildkitd) Stop() {
 	d.cmd = nil
 }
 
-// waitWorkers polls the daemon until it lists a worker.
+// waitWorkers polls the daemon until it lists a worker. BuildKit's
+// readiness is the state of another process with no event to wait on:
+// this is the test environment's one poll, bounded by timeout and ended
+// early when the daemon exits.
 func waitWorkers(host string, exited <-chan error, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

@@ -1,8 +1,11 @@
 package testenv
 
 import (
+	"bufio"
 	"net"
 	"os/exec"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -39,11 +42,43 @@ func (r *Redis) Start() {
 	r.t.Helper()
 	_, port, _ := net.SplitHostPort(r.Addr)
 	r.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	out, err := r.cmd.StdoutPipe()
+	if err != nil {
+		r.t.Fatal(err)
+	}
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatalf("starting redis-server: %v", err)
 	}
-	if err := waitDial("tcp", r.Addr, 10*time.Second); err != nil {
-		r.t.Fatalf("redis-server on %s: %v", r.Addr, err)
+	// The server says when it accepts connections; its log is read to
+	// the end so that it never blocks on a full pipe.
+	ready, ended := make(chan struct{}), make(chan struct{})
+	var log strings.Builder
+	var mu sync.Mutex
+	go func() {
+		defer close(ended)
+		sc := bufio.NewScanner(out)
+		once := sync.Once{}
+		for sc.Scan() {
+			mu.Lock()
+			if log.Len() < 4096 {
+				log.WriteString(sc.Text() + "\n")
+			}
+			mu.Unlock()
+			if strings.Contains(sc.Text(), "Ready to accept connections") {
+				once.Do(func() { close(ready) })
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-ended:
+		mu.Lock()
+		defer mu.Unlock()
+		r.t.Fatalf("redis-server on %s ended before it was ready:\n%s", r.Addr, log.String())
+	case <-time.After(10 * time.Second):
+		mu.Lock()
+		defer mu.Unlock()
+		r.t.Fatalf("redis-server on %s: not ready within 10s:\n%s", r.Addr, log.String())
 	}
 }
 
@@ -86,18 +121,4 @@ func freeAddr(t testing.TB) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-func waitDial(network, addr string, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for {
-		c, err := net.DialTimeout(network, addr, time.Second)
-		if err == nil {
-			return c.Close()
-		}
-		if time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
