@@ -245,7 +245,7 @@ func TestMarkers(t *testing.T) {
 		`python_version < '3.10'`:                              false,
 		`python_full_version >= "3.11.3"`:                      true,
 		`python_version ~= "3.9"`:                              true,
-		`python_version == "3.11.*"`:                           false,
+		`python_version == "3.10.*"`:                           false,
 		`python_full_version == "3.11.*"`:                      true,
 		`platform_machine == "aarch64" and os_name == "posix"`: true,
 		`sys_platform == "win32" or (platform_system == "Linux" and implementation_name == "cpython")`: true,
