@@ -73,7 +73,10 @@ func (img *Image) document() map[string]any {
 		sp["env"] = s.Env
 	}
 	putList("commands", s.Commands)
-	if img.Requirements != nil {
+	switch {
+	case img.PythonLock != nil:
+		sp["requirements"] = img.pythonLockDocument()
+	case img.Requirements != nil:
 		sp["requirements"] = img.requirementsDocument()
 	}
 	if len(img.Copies) > 0 {

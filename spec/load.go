@@ -9,6 +9,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/ispec-dev/ispec/pylock"
 )
 
 // Options are the choices that come from configuration, not the spec file.
@@ -64,6 +66,10 @@ type Image struct {
 	Requirements *Tree
 	// RequirementsFile is the requirements file's path in Requirements.
 	RequirementsFile string
+	// PythonLock is set when the requirements file is a Python lock file
+	// (uv.lock, poetry.lock, pylock.toml): what it pins on each platform.
+	// Requirements then holds the lock and the pyproject.toml beside it.
+	PythonLock *PythonLock
 	// Secrets are the pip_secret_mounts sources, in the same order, with
 	// every symlink resolved: the files the build reads them from.
 	Secrets []string
@@ -317,7 +323,11 @@ func (img *Image) hashFiles(ctx context.Context, f *fsys, c *collector, extraSec
 			secrets = append(secrets, info)
 		}
 	}
-	if s.Requirements != "" {
+	if format, ok := pylock.FormatOf(s.Requirements); ok {
+		if err := img.loadPythonLock(ctx, f, c, format); err != nil {
+			return err
+		}
+	} else if s.Requirements != "" {
 		if err := img.loadRequirements(ctx, f, c); err != nil {
 			return err
 		}
