@@ -84,9 +84,10 @@ type Image struct {
 	// Document is the canonical hash input (what `ispec explain` prints).
 	Document []byte
 
-	pinned  map[string]string
-	digests map[string]string // Options.Digests
-	written []string          // copy as written, for errors about its items
+	pinned   map[string]string
+	floating []Floating        // this spec's own floating Python requirements
+	digests  map[string]string // Options.Digests
+	written  []string          // copy as written, for errors about its items
 }
 
 // writtenIndex is the position in the spec file of the i-th normalized
@@ -163,6 +164,7 @@ func (l *loader) load(ctx context.Context, file, real string) (*Image, error) {
 	}
 	img := &Image{File: file, Dir: filepath.Dir(real), Spec: normalize(s), digests: l.opts.Digests, written: s.Copy}
 	img.Spec.lines = s.lines
+	img.floating = floatingPackages(file, s)
 
 	if p := img.Spec.BaseImage.Spec; p != "" {
 		parent, err := l.parent(ctx, img, c, p)
