@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -76,3 +77,30 @@ func floatingLine(text string) (req string, floats bool) {
 	pinned := strings.Contains(req, "@") || strings.Contains(pepVersionRe.FindString(strings.TrimSpace(req[len(pepNameRe.FindString(req)):])), "==")
 	return req, !(hashed && pinned)
 }
+
+// ErrFloating is matched (errors.Is) by the error LockedError returns,
+// as is ErrInvalid.
+var ErrFloating = errors.New("Python requirements float")
+
+// LockedError returns nil when no Python requirement of img (or of its
+// nested base specs) floats, else an invalid-spec error naming each one,
+// for builds that must install only pinned distributions (build
+// --locked).
+func (img *Image) LockedError() error {
+	fl := img.Floating()
+	if len(fl) == 0 {
+		return nil
+	}
+	errs := make(Errors, len(fl))
+	for i, f := range fl {
+		errs[i] = &FieldError{File: f.File, Line: f.Line, Field: f.Field,
+			Msg: fmt.Sprintf("%q %s; locked builds install only pinned Python requirements: name a lock file (uv.lock, poetry.lock or pylock.toml) in requirements, or pin each requirement with == and --hash", f.Requirement, f.Why)}
+	}
+	return &lockedError{errs}
+}
+
+type lockedError struct{ errs Errors }
+
+func (e *lockedError) Error() string { return e.errs.Error() }
+
+func (e *lockedError) Unwrap() []error { return []error{e.errs, ErrFloating} }

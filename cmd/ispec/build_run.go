@@ -81,6 +81,12 @@ func runBuild(cmd *cobra.Command, f buildFlags, args []string) error {
 			run.failed(i, usageError{fmt.Errorf("cache-registry: %w", err)}, 0)
 			continue
 		}
+		if cfg.Locked {
+			if err := img.LockedError(); err != nil {
+				run.failed(i, err, 0)
+				continue
+			}
+		}
 		switch {
 		case out != nil:
 			err = checkOutput(img, out.For(img.Spec.Name, img.Identity.Tag))
