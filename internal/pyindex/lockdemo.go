@@ -13,7 +13,7 @@ import "fmt"
 // The fixtures hold these wheels' sha256 sums; Build makes the same bytes
 // every time.
 var LockDemo = []Wheel{
-	{Name: "ispec-lk-core", Version: "1.0.0", RequiresDist: []string{"ispec-lk-util>=1.0", `ispec-lk-fast>=0.5; extra == "fast"`}},
+	{Name: "ispec-lk-core", Version: "1.0.0", ProvidesExtra: []string{"fast"}, RequiresDist: []string{"ispec-lk-util>=1.0", `ispec-lk-fast>=0.5; extra == "fast"`}},
 	{Name: "ispec-lk-util", Version: "1.0.0"},
 	{Name: "ispec-lk-util", Version: "1.1.0"},
 	{Name: "ispec-lk-fast", Version: "0.5.0"},
