@@ -202,7 +202,7 @@ func Steps(img *spec.Image, in Input) ([]Step, error) {
 		} else if img.Requirements != nil {
 			steps = append(steps, requirementsStep(img, pip, plat, s.PipSecretMounts, in.PipNetrc))
 		}
-		if len(s.Packages) > 0 {
+		if len(s.Packages) > 0 && (img.PythonLock == nil || !img.PythonLock.Resolved) {
 			steps = append(steps, packagesStep(pip, s.Packages, plat, s.PipSecretMounts, in.PipNetrc))
 		}
 	}

@@ -38,11 +38,10 @@ const constraintsFile = "/run/ispec/constraints/constraints.txt"
 // requirements.
 const ResolveStepName = "[ispec] pip install --dry-run --ignore-installed --report"
 
-// NeedsResolve reports whether img has Python requirements pip resolves
-// when it is built: packages, or a requirements file that is not a
-// Python lock.
+// NeedsResolve reports whether img has Python requirements `ispec lock`
+// resolves: packages, or a requirements file that is not a Python lock.
 func NeedsResolve(img *spec.Image) bool {
-	return len(img.Spec.Packages) > 0 || (img.Requirements != nil && img.PythonLock == nil)
+	return !img.NamesPythonLock() && (len(img.Spec.Packages) > 0 || img.Requirements != nil)
 }
 
 // ResolveGraph returns the graph that resolves img's Python requirements
@@ -73,7 +72,7 @@ func ResolveGraph(img *spec.Image, in Input, constraints []byte) (llb.State, err
 	args = append(args, img.Spec.Packages...)
 	plat := platforms.Format(in.Platform)
 	opts := pipOptions(plat, img.Spec.PipSecretMounts, in.PipNetrc)
-	if img.Requirements != nil && img.PythonLock == nil {
+	if img.Requirements != nil && !img.NamesPythonLock() {
 		args = append(args, "-r", path.Join(requirementsDir, img.RequirementsFile))
 		opts = append(opts, llb.AddMount(requirementsDir, localState(localRequirements, img.Requirements, "requirements"), llb.Readonly))
 	}
@@ -135,9 +134,10 @@ func (b *Builder) ResolvePython(ctx context.Context, img *spec.Image, opts Resol
 			secretsprovider.NewSecretProvider(newSecretStore(img, opts.Secrets, opts.PipNetrc)),
 		},
 	}
-	if img.PythonLock != nil && img.Requirements != nil {
-		// The lock is not sent; a requirements file would be.
-		delete(solveOpt.LocalMounts, localRequirements)
+	if img.Requirements != nil && !img.NamesPythonLock() {
+		// Pins from the spec's own lock leave the requirements file out
+		// of a build; the resolution reads it.
+		solveOpt.LocalMounts[localRequirements] = newTreeFS(img.Requirements, singleFileName)
 	}
 	fn := func(ctx context.Context, c gateway.Client) (*gateway.Result, error) {
 		_, _, baseConf, err := c.ResolveImageConfig(ctx, opts.Base, sourceresolver.Opt{

@@ -74,6 +74,11 @@ func (img *Image) document() map[string]any {
 	}
 	putList("commands", s.Commands)
 	switch {
+	case img.PythonLock != nil && img.PythonLock.Resolved:
+		sp["python_pinned"] = img.pythonPinnedDocument()
+		if img.Requirements != nil {
+			sp["requirements"] = img.requirementsDocument()
+		}
 	case img.PythonLock != nil:
 		sp["requirements"] = img.pythonLockDocument()
 	case img.Requirements != nil:

@@ -198,6 +198,9 @@ func (l *loader) load(ctx context.Context, file, real string) (*Image, error) {
 			return nil, err
 		}
 	}
+	if err := img.applyLockedPython(file); err != nil {
+		return nil, err
+	}
 	img.computeIdentity()
 	l.done[real] = img
 	return img, nil

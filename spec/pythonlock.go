@@ -30,6 +30,10 @@ type PythonLock struct {
 	// Pyproject is the pyproject.toml beside the lock, relative to the
 	// spec's folder; "" when there is none.
 	Pyproject string
+	// Resolved is true when the pins come from the spec's own lock file
+	// (`ispec lock`): they replace the packages and the requirements
+	// file, and Format is FormatIspecLock.
+	Resolved bool
 }
 
 // loadPythonLock reads the Python lock file the spec's requirements name
