@@ -278,3 +278,35 @@ func TestVersionOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestWritePEP751RoundTrips: the pylock.toml written from each
+// platform's pins reads back to the same pins on each platform.
+func TestWritePEP751RoundTrips(t *testing.T) {
+	h := func(c string) string { return strings.Repeat(c, 64) }
+	common := Pin{Name: "a", Version: "1.0", File: "a-1.0-py3-none-any.whl", URL: "https://i/a-1.0-py3-none-any.whl", SHA256: h("1")}
+	amdOnly := Pin{Name: "b", Version: "2.0", File: "b-2.0-py3-none-any.whl", URL: "https://i/b-2.0-py3-none-any.whl", SHA256: h("2")}
+	armSdist := Pin{Name: "c", Version: "3.0", File: "c-3.0.tar.gz", URL: "https://i/c-3.0.tar.gz", SHA256: h("3")}
+	in := map[string][]Pin{"linux/amd64": {common, amdOnly}, "linux/arm64": {common, armSdist}}
+	data, err := WritePEP751(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := Parse("pylock.toml", FormatPEP751, data, nil)
+	if err != nil {
+		t.Fatalf("Parse:\n%s\n%v", data, err)
+	}
+	for plat, want := range in {
+		got, err := l.Pins(Target{Platform: plat, Python: "3.11"})
+		if err != nil {
+			t.Fatalf("Pins(%s): %v", plat, err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("Pins(%s) = %+v, want %+v\n%s", plat, got, want, data)
+		}
+		for i := range want {
+			if got[i].Name != want[i].Name || got[i].URL != want[i].URL || got[i].SHA256 != want[i].SHA256 || got[i].File != want[i].File {
+				t.Errorf("Pins(%s)[%d] = %+v, want %+v", plat, i, got[i], want[i])
+			}
+		}
+	}
+}
