@@ -16,17 +16,29 @@ import (
 
 func newLockCmd() *cobra.Command {
 	var check bool
+	var pylockFile string
+	var upgrade []string
 	cmd := &cobra.Command{
 		Use:   "lock SPEC...",
-		Short: "Pin what a spec leaves floating (the base image's digests)",
+		Short: "Pin what a spec leaves floating (the base image's digests, its Python packages)",
 		Long: `Write SPEC.lock beside each spec file. It pins the base image's digest
 for each target platform (and records a nested parent spec's reference).
 While a lock file is present the tag covers the pinned digests and builds
 use them, so an upstream change of the base tag neither changes the image
 nor goes unnoticed.
 
---check writes nothing: it resolves the base again and exits 1 naming what
-drifted when the upstream tag has moved, 0 when nothing did.
+It also resolves the spec's Python packages and requirements file with
+pip's own resolver, on the pinned base for each platform, inside BuildKit
+(pip install --dry-run --report), and records every distribution (name,
+version, file, URL, sha256): builds then install exactly those, with
+--no-deps --require-hashes. A spec whose requirements name a Python lock
+file (uv.lock, poetry.lock, pylock.toml) is pinned by it already.
+--pylock FILE also writes the pins as a PEP 751 pylock.toml;
+--upgrade-package NAME moves that package only, keeping every other pin.
+
+--check writes nothing: it resolves the base and the Python packages again
+and exits 1 naming what drifted (a moved base tag; each package locked and
+available side by side), 0 when nothing did.
 The format is described in docs/lockfile.md.`,
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -40,6 +52,11 @@ The format is described in docs/lockfile.md.`,
 			if err != nil {
 				return err
 			}
+			if pylockFile != "" && len(args) != 1 {
+				return usageError{fmt.Errorf("--pylock writes one file: give one spec, not %d", len(args))}
+			}
+			py := &pythonLocker{cfg: cfg}
+			defer py.close()
 			drifted := false
 			for _, p := range args {
 				img, err := spec.Load(cmd.Context(), p, opts)
@@ -50,21 +67,30 @@ The format is described in docs/lockfile.md.`,
 				if err != nil {
 					return err
 				}
+				old, err := spec.ReadLock(p)
+				if err != nil {
+					return err
+				}
+				if err := py.lock(cmd.Context(), img, fresh, old, upgrade); err != nil {
+					return err
+				}
 				if !check {
 					if err := spec.WriteLock(p, fresh); err != nil {
 						return err
 					}
 					fmt.Fprintln(cmd.OutOrStdout(), spec.LockPath(p))
+					if pylockFile != "" {
+						if err := writePylock(pylockFile, fresh); err != nil {
+							return err
+						}
+						fmt.Fprintln(cmd.OutOrStdout(), pylockFile)
+					}
 					continue
-				}
-				old, err := spec.ReadLock(p)
-				if err != nil {
-					return err
 				}
 				if old == nil {
 					return usageError{fmt.Errorf("%s: no lock file to check; run ispec lock %s", p, p)}
 				}
-				for _, d := range lockDrift(old, fresh) {
+				for _, d := range append(lockDrift(old, fresh), pythonDrift(old, fresh)...) {
 					drifted = true
 					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", spec.LockPath(p), d)
 				}
@@ -76,6 +102,11 @@ The format is described in docs/lockfile.md.`,
 		},
 	}
 	cmd.Flags().BoolVar(&check, "check", false, "report drift from upstream without writing; exit 1 when something drifted")
+	cmd.Flags().StringVar(&pylockFile, "pylock", "", "also write the Python pins as a PEP 751 pylock.toml to `FILE`")
+	cmd.Flags().StringSliceVar(&upgrade, "upgrade-package", nil, "move only the Python package `NAME` (repeatable), keeping every other pin")
+	cmd.Flags().String("buildkit-addr", "", "BuildKit address, to resolve Python packages (env ISPEC_BUILDKIT_ADDR or BUILDKIT_HOST)")
+	addBuildkitTLSFlags(cmd.Flags())
+	cmd.Flags().String("pip-netrc", "", "netrc file with private package index credentials, given to pip as a BuildKit secret (env ISPEC_PIP_NETRC)")
 	cmd.Flags().StringSlice("insecure-registries", nil, "registries reached over plain HTTP besides loopback ones (env ISPEC_INSECURE_REGISTRIES)")
 	return cmd
 }
