@@ -49,7 +49,8 @@ func NeedsResolve(img *spec.Image) bool {
 // one platform, with pip's own resolver and the spec's index options and
 // secrets: the base, the virtual environment, then `pip install --dry-run
 // --ignore-installed --report` into a folder of its own, which is the
-// state returned (it holds pip-report.json). constraints, when not empty,
+// state returned (it holds pip-report.json). The pip step never comes
+// from BuildKit's cache. constraints, when not empty,
 // is a pip constraints file (-c) the resolution must satisfy. It does no
 // I/O.
 func ResolveGraph(img *spec.Image, in Input, constraints []byte) (llb.State, error) {
@@ -81,7 +82,9 @@ func ResolveGraph(img *spec.Image, in Input, constraints []byte) (llb.State, err
 		c := llb.Scratch().File(llb.Mkfile(path.Base(constraintsFile), 0o644, constraints, llb.WithCreatedTime(*epoch())), llb.WithCustomName("[ispec] constraints"))
 		opts = append(opts, llb.AddMount(path.Dir(constraintsFile), c, llb.Readonly))
 	}
-	opts = append(opts, llb.Args(args), llb.WithCustomName(ResolveStepName))
+	// A resolution answers what the index serves now: never from
+	// BuildKit's cache.
+	opts = append(opts, llb.Args(args), llb.IgnoreCache, llb.WithCustomName(ResolveStepName))
 	run := st.Run(opts...)
 	return run.AddMount(reportDir, llb.Scratch()), nil
 }
