@@ -28,10 +28,11 @@ var ErrChanged = errors.New("file changed after it was hashed")
 // LocalMounts returns the files the graph of img reads through the BuildKit
 // session, by local source name: exactly the entries of img's trees, with
 // the modes that were hashed. A file whose content changed since it was
-// hashed fails the build with ErrChanged.
+// hashed fails the build with ErrChanged. A Python lock is not sent:
+// the graph holds the pins chosen from it.
 func LocalMounts(img *spec.Image) map[string]fsutil.FS {
 	m := map[string]fsutil.FS{}
-	if img.Requirements != nil {
+	if img.Requirements != nil && img.PythonLock == nil {
 		m[localRequirements] = newTreeFS(img.Requirements, singleFileName)
 	}
 	for i, t := range img.Copies {

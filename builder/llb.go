@@ -208,10 +208,14 @@ func Steps(img *spec.Image, in Input) ([]Step, error) {
 		if err != nil {
 			return nil, err
 		}
-		if img.Requirements != nil {
+		if pins, ok := img.PythonPins(plat); ok {
+			if len(pins) > 0 {
+				steps = append(steps, lockStep(img.PythonLock, pins, pip, plat, s.PipSecretMounts, in.PipNetrc))
+			}
+		} else if img.Requirements != nil {
 			steps = append(steps, requirementsStep(img, pip, plat, s.PipSecretMounts, in.PipNetrc))
 		}
-		if len(s.Packages) > 0 {
+		if len(s.Packages) > 0 && (img.PythonLock == nil || !img.PythonLock.Resolved) {
 			steps = append(steps, packagesStep(pip, s.Packages, plat, s.PipSecretMounts, in.PipNetrc))
 		}
 	}

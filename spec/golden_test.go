@@ -88,6 +88,20 @@ source_copy_mode: LOADED_MODULES
 	"flyte-defaults": {
 		"spec.yaml": "registry: GHCR.io/My-Org\npackages: [flytekit]\n",
 	},
+	"uv-lock": {
+		"spec.yaml":      "name: uvapp\nrequirements: uv.lock\npython_version: \"3.11\"\nplatform: [linux/amd64, linux/arm64]\n",
+		"pyproject.toml": "[project]\nname = \"app\"\nversion = \"0.1.0\"\ndependencies = [\"x\"]\n",
+		"uv.lock":        "version = 1\nrevision = 2\n\n[[package]]\nname = \"app\"\nversion = \"0.1.0\"\nsource = { virtual = \".\" }\ndependencies = [{ name = \"x\" }]\n\n[[package]]\nname = \"x\"\nversion = \"1.0\"\nsource = { registry = \"https://pypi.org/simple\" }\nwheels = [{ url = \"https://files.example/x-1.0-py3-none-any.whl\", hash = \"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" }]\n",
+	},
+	"poetry-lock": {
+		"spec.yaml":           "name: poetryapp\nrequirements: deps/poetry.lock\n",
+		"deps/pyproject.toml": "[tool.poetry.dependencies]\npython = \"^3.11\"\nx = \"^1\"\n",
+		"deps/poetry.lock":    "[[package]]\nname = \"x\"\nversion = \"1.0\"\ngroups = [\"main\"]\nfiles = [{file = \"x-1.0-py3-none-any.whl\", hash = \"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}]\n\n[metadata]\nlock-version = \"2.1\"\n",
+	},
+	"pylock-toml": {
+		"spec.yaml":   "name: pylockapp\nrequirements: pylock.toml\n",
+		"pylock.toml": "lock-version = \"1.0\"\ncreated-by = \"uv\"\n\n[[packages]]\nname = \"x\"\nversion = \"1.0\"\nwheels = [{ url = \"https://files.example/x-1.0-py3-none-any.whl\", hashes = { sha256 = \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" } }]\n",
+	},
 	"nested": {
 		"base.yaml":  "name: base\napt_packages: [jq]\n",
 		"child.yaml": "name: child\nbase_image: {spec: ./base.yaml}\npackages: [requests]\n",

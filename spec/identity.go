@@ -73,7 +73,15 @@ func (img *Image) document() map[string]any {
 		sp["env"] = s.Env
 	}
 	putList("commands", s.Commands)
-	if img.Requirements != nil {
+	switch {
+	case img.PythonLock != nil && img.PythonLock.Resolved:
+		sp["python_pinned"] = img.pythonPinnedDocument()
+		if img.Requirements != nil {
+			sp["requirements"] = img.requirementsDocument()
+		}
+	case img.PythonLock != nil:
+		sp["requirements"] = img.pythonLockDocument()
+	case img.Requirements != nil:
 		sp["requirements"] = img.requirementsDocument()
 	}
 	if len(img.Copies) > 0 {

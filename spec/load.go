@@ -9,6 +9,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/ispec-dev/ispec/pylock"
 )
 
 // Options are the choices that come from configuration, not the spec file.
@@ -64,6 +66,10 @@ type Image struct {
 	Requirements *Tree
 	// RequirementsFile is the requirements file's path in Requirements.
 	RequirementsFile string
+	// PythonLock is set when the requirements file is a Python lock file
+	// (uv.lock, poetry.lock, pylock.toml): what it pins on each platform.
+	// Requirements then holds the lock and the pyproject.toml beside it.
+	PythonLock *PythonLock
 	// Secrets are the pip_secret_mounts sources, in the same order, with
 	// every symlink resolved: the files the build reads them from.
 	Secrets []string
@@ -78,9 +84,10 @@ type Image struct {
 	// Document is the canonical hash input (what `ispec explain` prints).
 	Document []byte
 
-	pinned  map[string]string
-	digests map[string]string // Options.Digests
-	written []string          // copy as written, for errors about its items
+	pinned   map[string]string
+	floating []Floating        // this spec's own floating Python requirements
+	digests  map[string]string // Options.Digests
+	written  []string          // copy as written, for errors about its items
 }
 
 // writtenIndex is the position in the spec file of the i-th normalized
@@ -157,6 +164,7 @@ func (l *loader) load(ctx context.Context, file, real string) (*Image, error) {
 	}
 	img := &Image{File: file, Dir: filepath.Dir(real), Spec: normalize(s), digests: l.opts.Digests, written: s.Copy}
 	img.Spec.lines = s.lines
+	img.floating = floatingPackages(file, s)
 
 	if p := img.Spec.BaseImage.Spec; p != "" {
 		parent, err := l.parent(ctx, img, c, p)
@@ -189,6 +197,9 @@ func (l *loader) load(ctx context.Context, file, real string) (*Image, error) {
 		if img.pinned, err = img.Lock.pinned(file, img.Base, img.Spec.Platform); err != nil {
 			return nil, err
 		}
+	}
+	if err := img.applyLockedPython(file); err != nil {
+		return nil, err
 	}
 	img.computeIdentity()
 	l.done[real] = img
@@ -317,7 +328,11 @@ func (img *Image) hashFiles(ctx context.Context, f *fsys, c *collector, extraSec
 			secrets = append(secrets, info)
 		}
 	}
-	if s.Requirements != "" {
+	if format, ok := pylock.FormatOf(s.Requirements); ok {
+		if err := img.loadPythonLock(ctx, f, c, format); err != nil {
+			return err
+		}
+	} else if s.Requirements != "" {
 		if err := img.loadRequirements(ctx, f, c); err != nil {
 			return err
 		}

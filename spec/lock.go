@@ -23,6 +23,9 @@ type Lock struct {
 	BaseImage *LockedImage `json:"base_image,omitempty"`
 	// Parent records the nested base spec's tag, when the base is a spec.
 	Parent *LockedParent `json:"parent,omitempty"`
+	// Python pins what the spec's packages and requirements file resolve
+	// to, per platform, when `ispec lock` resolved them.
+	Python *LockedPython `json:"python,omitempty"`
 }
 
 // LockedImage is a base image reference pinned to digests.

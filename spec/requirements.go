@@ -272,6 +272,8 @@ type requirementsReader struct {
 	files map[string]Entry
 	stack []string
 	errs  Errors
+	// floating are the requirements without a pinned version and hash.
+	floating []Floating
 }
 
 func (r *requirementsReader) fail(rel string, line int, format string, args ...any) {
@@ -318,6 +320,9 @@ func (r *requirementsReader) read(rel string) string {
 	defer func() { r.stack = r.stack[:len(r.stack)-1] }()
 	for _, l := range requirementLines(string(data)) {
 		incs, probs := checkRequirementLine(l.text)
+		if req, floats := floatingLine(l.text); floats {
+			r.floating = append(r.floating, Floating{File: filepath.Join(r.shown, filepath.FromSlash(rel)), Line: l.n, Field: "requirements", Requirement: req, Why: floatingWhy(req)})
+		}
 		for _, p := range probs {
 			r.fail(rel, l.n, "%s", p)
 		}
@@ -367,6 +372,7 @@ func (img *Image) loadRequirements(ctx context.Context, f *fsys, c *collector) e
 	}
 	img.Requirements = requirementsTree(img.Dir, r.files)
 	img.RequirementsFile = rel
+	img.floating = append(img.floating, r.floating...)
 	return nil
 }
 

@@ -14,12 +14,6 @@ func TestUnsupportedIsRefusedAtLoad(t *testing.T) {
 	}{
 		"conda packages": {map[string]string{"spec.yaml": "name: a\nconda_packages: [numpy=1.26]\n"},
 			[]string{"spec.yaml:2", "conda_packages", "not supported yet"}},
-		"uv.lock": {map[string]string{"spec.yaml": "name: a\nrequirements: uv.lock\n", "uv.lock": "version = 1\n[[package]]\nname = \"x\"\n"},
-			[]string{"spec.yaml:2", "requirements", "is a lock file", "uv export"}},
-		"poetry.lock": {map[string]string{"spec.yaml": "name: a\nrequirements: sub/poetry.lock\n", "sub/poetry.lock": "[[package]]\n"},
-			[]string{"requirements", "is a lock file", "poetry export"}},
-		"pylock.toml": {map[string]string{"spec.yaml": "name: a\nrequirements: pylock.dev.toml\n", "pylock.dev.toml": "lock-version = \"1.0\"\n"},
-			[]string{"requirements", "is a lock file"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := loadErr(t, fixture(t, c.files), "spec.yaml")

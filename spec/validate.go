@@ -177,8 +177,6 @@ func checkInputs(c *collector, s *Spec) {
 	if s.Requirements != "" {
 		if msg := checkRelPath(s.Requirements); msg != "" {
 			c.add(0, "requirements", "%q %s", s.Requirements, msg)
-		} else if msg := lockFileRequirements(s.Requirements); msg != "" {
-			c.add(0, "requirements", "%s", msg)
 		}
 	}
 	if len(s.CondaPackages) > 0 {

@@ -133,6 +133,7 @@ func newBuildCmd() *cobra.Command {
 	fl.BoolVar(&f.noRegistryCache, "no-registry-cache", false, "neither import nor export BuildKit's cache in the registry (config registry-cache: false)")
 	fl.Bool("registry-cache", true, "import and export BuildKit's cache in the registry, --output builds included (default: pushes only; env ISPEC_REGISTRY_CACHE)")
 	fl.String("cache-registry", "", "registry (host[:port][/path]) for BuildKit's cache instead of each image's (env ISPEC_CACHE_REGISTRY)")
+	fl.Bool("locked", false, "refuse (exit 2) a spec whose Python requirements float: packages, or requirements lines without == and --hash; a lock file (uv.lock, poetry.lock, pylock.toml) does not float (env ISPEC_LOCKED)")
 	fl.String("pip-netrc", "", "netrc file with private package index credentials, given to pip as a BuildKit secret (env ISPEC_PIP_NETRC)")
 	addServerFlags(fl)
 	fl.String("buildkit-addr", "", "BuildKit address (env ISPEC_BUILDKIT_ADDR or BUILDKIT_HOST)")

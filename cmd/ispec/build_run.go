@@ -88,7 +88,7 @@ func (f buildFlags) outputFor(cfg *config, n int) (*builder.Output, error) {
 // build builds (or exports to out) the specs that loaded (errs are the
 // others') --jobs at a time, and reports.
 func (r *buildRun) build(cfg *config, errs []error, out *builder.Output) error {
-	valid := r.checkEach(errs, out)
+	valid := r.checkEach(errs, out, cfg.Locked)
 	warnLoaded(r.msgs, valid)
 	if len(valid) > 0 {
 		p, err := newEnsurer(r.ctx, cfg, r.f, r.msgs)
@@ -103,13 +103,17 @@ func (r *buildRun) build(cfg *config, errs []error, out *builder.Output) error {
 }
 
 // checkEach records the specs that failed to load, or cannot be built as
-// asked, and returns the others.
-func (r *buildRun) checkEach(errs []error, out *builder.Output) []*spec.Image {
+// asked (with locked, a spec whose Python requirements float), and
+// returns the others.
+func (r *buildRun) checkEach(errs []error, out *builder.Output, locked bool) []*spec.Image {
 	var valid []*spec.Image
 	for i, img := range r.imgs {
 		err := errs[i]
 		switch {
 		case err != nil:
+		case locked && img.LockedError() != nil:
+			// --locked: a spec whose Python requirements float is refused.
+			err = img.LockedError()
 		case out != nil:
 			err = checkOutput(img, out.For(img.Spec.Name, img.Identity.Tag))
 		default:

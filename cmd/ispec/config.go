@@ -37,6 +37,9 @@ type config struct {
 	// CacheRegistry is where the registry cache goes ("host[:port][/path]");
 	// empty: next to each image.
 	CacheRegistry string
+	// Locked refuses specs whose Python requirements float (build
+	// --locked, config key locked, ISPEC_LOCKED).
+	Locked bool
 	// RegistryCache is the registry-cache setting when given (config,
 	// ISPEC_REGISTRY_CACHE or --registry-cache); nil: on for pushes only.
 	RegistryCache *bool
@@ -144,6 +147,7 @@ func loadConfig(cmd *cobra.Command) (*config, error) {
 		Token:              v.GetString("token"),
 		Serve:              loadServeConfig(v),
 		CacheRegistry:      v.GetString("cache-registry"),
+		Locked:             v.GetBool("locked"),
 	}
 	if err := loadSizes(v, &c.Serve); err != nil {
 		return nil, err
@@ -215,7 +219,7 @@ func loadSizes(v *viper.Viper, sc *serveConfig) error {
 // config.
 func configKeys() []string {
 	return []string{"registry", "cache-dir", "buildkit-addr", "buildkit-ca", "buildkit-cert", "buildkit-key", "base-image", "python-base", "cuda-base", "insecure-registries", "pip-netrc",
-		"cache-registry", "registry-cache",
+		"cache-registry", "registry-cache", "locked",
 		// A server to go through.
 		"server", "token-file", "token",
 		// ispec serve.

@@ -22,7 +22,8 @@ func newExplainCmd() *cobra.Command {
 normalized spec, the digests of the files it references and the target
 platforms. Without --pretty the bytes printed are the bytes hashed
 (followed by a newline). --files also lists every file of each referenced
-tree with its mode and digest (the input of the tree digest).`,
+tree with its mode and digest (the input of the tree digest). Each Python requirement that floats
+(pip resolves it when the image is built) is named on stderr.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, imgs, err := loadSpecs(cmd, args)
@@ -40,6 +41,11 @@ tree with its mode and digest (the input of the tree digest).`,
 				doc = b.Bytes()
 			}
 			fmt.Fprintf(out, "%s\n", doc)
+			// On stderr: stdout is the bytes hashed.
+			if fl := img.Floating(); len(fl) > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d Python requirement(s) float (pip resolves them when the image is built; build --locked refuses them):\n", img.File, len(fl))
+				printFloating(cmd.ErrOrStderr(), img)
+			}
 			if files {
 				fmt.Fprintf(out, "\nspec_hash: %s\ntag: %s\n", img.Identity.SpecHash, img.Identity.Tag)
 				for _, t := range trees(img) {

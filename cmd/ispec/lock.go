@@ -22,15 +22,25 @@ While a lock file is present the tag covers the pinned digests and builds
 use them, so an upstream change of the base tag neither changes the image
 nor goes unnoticed.
 
---check writes nothing: it resolves the base again and exits 1 naming what
-drifted when the upstream tag has moved, 0 when nothing did.
+It also resolves the spec's Python packages and requirements file with
+pip's own resolver, on the pinned base for each platform, inside BuildKit
+(pip install --dry-run --report), and records every distribution (name,
+version, file, URL, sha256): builds then install exactly those, with
+--no-deps --require-hashes. A spec whose requirements name a Python lock
+file (uv.lock, poetry.lock, pylock.toml) is pinned by it already.
+--pylock FILE also writes the pins as a PEP 751 pylock.toml;
+--upgrade-package NAME moves that package only, keeping every other pin.
+
+--check writes nothing: it resolves the base and the Python packages again
+and exits 1 naming what drifted (a moved base tag; each package locked and
+available side by side), 0 when nothing did.
 The format is described in docs/lockfile.md.`
 
 func newLockCmd() *cobra.Command {
-	var check bool
+	var lf lockFlags
 	cmd := &cobra.Command{
 		Use:   "lock SPEC...",
-		Short: "Pin what a spec leaves floating (the base image's digests)",
+		Short: "Pin what a spec leaves floating (the base image's digests, its Python packages)",
 		Long:  lockLong,
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -44,7 +54,12 @@ func newLockCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			drifted, err := lockEach(cmd.Context(), r, args, opts, check, cmd.OutOrStdout())
+			if lf.pylock != "" && len(args) != 1 {
+				return usageError{fmt.Errorf("--pylock writes one file: give one spec, not %d", len(args))}
+			}
+			py := &pythonLocker{cfg: cfg}
+			defer py.close()
+			drifted, err := lockEach(cmd.Context(), r, py, args, opts, lf, cmd.OutOrStdout())
 			if err != nil {
 				return err
 			}
@@ -54,15 +69,27 @@ func newLockCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&check, "check", false, "report drift from upstream without writing; exit 1 when something drifted")
+	cmd.Flags().BoolVar(&lf.check, "check", false, "report drift from upstream without writing; exit 1 when something drifted")
+	cmd.Flags().StringVar(&lf.pylock, "pylock", "", "also write the Python pins as a PEP 751 pylock.toml to `FILE`")
+	cmd.Flags().StringSliceVar(&lf.upgrade, "upgrade-package", nil, "move only the Python package `NAME` (repeatable), keeping every other pin")
+	cmd.Flags().String("buildkit-addr", "", "BuildKit address, to resolve Python packages (env ISPEC_BUILDKIT_ADDR or BUILDKIT_HOST)")
+	addBuildkitTLSFlags(cmd.Flags())
+	cmd.Flags().String("pip-netrc", "", "netrc file with private package index credentials, given to pip as a BuildKit secret (env ISPEC_PIP_NETRC)")
 	cmd.Flags().StringSlice("insecure-registries", nil, "registries reached over plain HTTP besides loopback ones (env ISPEC_INSECURE_REGISTRIES)")
 	return cmd
+}
+
+// lockFlags are the flags of `ispec lock`.
+type lockFlags struct {
+	check   bool
+	pylock  string
+	upgrade []string
 }
 
 // lockEach writes the lock of each spec at paths (printing its path), or
 // with check compares it with a fresh one (printing what drifted);
 // drifted is whether anything did.
-func lockEach(ctx context.Context, r *cache.Remote, paths []string, opts spec.Options, check bool, out io.Writer) (drifted bool, err error) {
+func lockEach(ctx context.Context, r *cache.Remote, py *pythonLocker, paths []string, opts spec.Options, lf lockFlags, out io.Writer) (drifted bool, err error) {
 	for _, p := range paths {
 		img, err := spec.Load(ctx, p, opts)
 		if err != nil {
@@ -72,26 +99,45 @@ func lockEach(ctx context.Context, r *cache.Remote, paths []string, opts spec.Op
 		if err != nil {
 			return false, err
 		}
-		if !check {
-			if err := spec.WriteLock(p, fresh); err != nil {
-				return false, err
-			}
-			fmt.Fprintln(out, spec.LockPath(p))
-			continue
-		}
 		old, err := spec.ReadLock(p)
 		if err != nil {
 			return false, err
 		}
+		if err := py.lock(ctx, img, fresh, old, lf.upgrade); err != nil {
+			return false, err
+		}
+		if !lf.check {
+			if err := writeLocks(p, lf.pylock, fresh, out); err != nil {
+				return false, err
+			}
+			continue
+		}
 		if old == nil {
 			return false, usageError{fmt.Errorf("%s: no lock file to check; run ispec lock %s", p, p)}
 		}
-		for _, d := range lockDrift(old, fresh) {
+		for _, d := range append(lockDrift(old, fresh), pythonDrift(old, fresh)...) {
 			drifted = true
 			fmt.Fprintf(out, "%s: %s\n", spec.LockPath(p), d)
 		}
 	}
 	return drifted, nil
+}
+
+// writeLocks writes the lock of the spec at p, and pylockFile when it is
+// given, printing each path.
+func writeLocks(p, pylockFile string, fresh *spec.Lock, out io.Writer) error {
+	if err := spec.WriteLock(p, fresh); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, spec.LockPath(p))
+	if pylockFile == "" {
+		return nil
+	}
+	if err := writePylock(pylockFile, fresh); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, pylockFile)
+	return nil
 }
 
 // resolveLock asks the registry what the spec's floating inputs are now.

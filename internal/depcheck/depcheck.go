@@ -59,9 +59,10 @@ func Rules() map[string]Rule {
 		"ensure/call":      {Ours: []string{"builder/progress"}, Never: join(core, []string{buildkit, bbolt, "ensure", "spec"})},
 		"api/ispec/v1":     {Never: join(config, []string{Module + "/...", buildkit, prometheus, redis, bbolt})},
 		// The core.
-		"spec":    {Ours: []string{"internal/atomicfile", "internal/pathutil"}, Never: join(core, network, []string{buildkit})},
+		"pylock":  {Never: join(core, network, []string{buildkit, Module + "/..."})},
+		"spec":    {Ours: []string{"pylock", "internal/atomicfile", "internal/pathutil"}, Never: join(core, network, []string{buildkit})},
 		"cache":   {Ours: []string{"cache/lookup", "internal/clock", "internal/netaddr"}, Never: join(core, []string{buildkit, "builder", "ensure"})},
-		"builder": {Ours: []string{"spec", "builder/progress", "internal/replay", "internal/atomicfile"}, Never: join(config, []string{prometheus, redis, bbolt, "cache", "ensure"})},
+		"builder": {Ours: []string{"spec", "pylock", "builder/progress", "internal/replay", "internal/atomicfile"}, Never: join(config, []string{prometheus, redis, bbolt, "cache", "ensure"})},
 		"ensure": {Ours: []string{"builder", "builder/progress", "cache", "cache/lookup", "ensure/call", "spec", "internal/replay", "internal/clock", "internal/randid"},
 			Never: join(config, []string{prometheus, redis, "api/...", "server", "client", "coord", "pool"}), NeverDirect: []string{grpc}},
 		// Adapters.
@@ -74,7 +75,7 @@ func Rules() map[string]Rule {
 		"pool":      {Ours: []string{"builder", "spec", "internal/clock"}, Never: join(config, []string{redis, "server", "cmd/...", "ensure", "coord"})},
 		"server": {Ours: []string{"api/ispec/v1", "wire", "blobstore", "builder", "builder/progress", "cache", "cache/lookup", "ensure", "ensure/call", "spec", "pool", "coord", "internal/clock", "internal/netaddr", "internal/replay"},
 			Never: join(config, []string{"cmd/...", "client"}), NeverDirect: []string{redis}},
-		"cmd/ispec": {Ours: []string{"api/ispec/v1", "wire", "blobstore", "builder", "builder/progress", "cache", "cache/lookup", "client", "coord", "ensure", "ensure/call", "pool", "server", "spec", "internal/assemble", "internal/atomicfile", "internal/clock", "internal/netaddr", "internal/replay"}},
+		"cmd/ispec": {Ours: []string{"api/ispec/v1", "wire", "blobstore", "builder", "builder/progress", "cache", "cache/lookup", "client", "coord", "ensure", "ensure/call", "pool", "pylock", "server", "spec", "internal/assemble", "internal/atomicfile", "internal/clock", "internal/netaddr", "internal/replay"}},
 		// The one constructor of the pipeline, for the CLI and the server.
 		"internal/assemble": {Ours: []string{"builder", "cache", "coord", "ensure", "pool", "spec"}, Never: []string{"cmd/...", "server", "client"}},
 		// Internal helpers.

@@ -32,6 +32,9 @@ type Wheel struct {
 	Files map[string]string
 	// RequiresDist lists PEP 508 requirements written as Requires-Dist.
 	RequiresDist []string
+	// ProvidesExtra lists the extras written as Provides-Extra (pip
+	// ignores an extra a distribution does not provide).
+	ProvidesExtra []string
 	// Summary is the one-line description written to METADATA.
 	Summary string
 }
@@ -113,6 +116,9 @@ func Build(w Wheel) ([]byte, error) {
 	}
 	var meta strings.Builder
 	fmt.Fprintf(&meta, "Metadata-Version: 2.1\nName: %s\nVersion: %s\nSummary: %s\n", w.Name, w.Version, summary)
+	for _, x := range w.ProvidesExtra {
+		fmt.Fprintf(&meta, "Provides-Extra: %s\n", x)
+	}
 	for _, r := range w.RequiresDist {
 		fmt.Fprintf(&meta, "Requires-Dist: %s\n", r)
 	}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"archive/tar"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ispec-dev/ispec/internal/pyindex"
+	"github.com/ispec-dev/ispec/internal/testenv"
+	"github.com/ispec-dev/ispec/spec"
+)
+
+// lockIndex serves the given wheels from a folder of the test's own.
+func lockIndex(t *testing.T, wheels ...pyindex.Wheel) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, w := range wheels {
+		if _, err := pyindex.Write(dir, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: pyindex.Handler(dir), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String(), dir
+}
+
+// venvDists lists "name==version" of the image's virtual environment.
+func venvDists(t *testing.T, ref string) string {
+	t.Helper()
+	re := regexp.MustCompile(`^opt/venv/lib/python3[.0-9]*/site-packages/(ispec_[^/]+)-([^-/]+)\.dist-info/METADATA$`)
+	var out []string
+	layers, err := testenv.Pull(t, ref).Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range layers {
+		testenv.LayerEntries(t, l, func(name string, _ *tar.Header, _ io.Reader) {
+			if m := re.FindStringSubmatch(name); m != nil {
+				out = append(out, m[1]+"=="+m[2])
+			}
+		})
+	}
+	sort.Strings(out)
+	return strings.Join(out, " ")
+}
+
+// TestE2ELockPython: ispec lock pins an unpinned package's whole
+// resolution; a newer version published later is not installed and the
+// tag holds; lock --check names it, locked and available; the
+// --upgrade-package moves it and the tag; the --pylock file installs the
+// same set through requirements: pylock.toml; build --locked accepts the
+// locked spec.
+func TestE2ELockPython(t *testing.T) {
+	env := e2e(t)
+	var core, util10, util11, fast pyindex.Wheel
+	for _, w := range pyindex.LockDemo {
+		switch w.Name + " " + w.Version {
+		case "ispec-lk-core 1.0.0":
+			core = w
+		case "ispec-lk-util 1.0.0":
+			util10 = w
+		case "ispec-lk-util 1.1.0":
+			util11 = w
+		case "ispec-lk-fast 0.5.0":
+			fast = w
+		}
+	}
+	index, wheels := lockIndex(t, core, util10, fast)
+	n := time.Now().UnixNano()
+	dir := writeFiles(t, map[string]string{
+		"spec.yaml": fmt.Sprintf("name: lockpy\nregistry: %s/e2e-lockpy-%d\nbase_image: %s\npip_index: %s/simple\npackages: [\"ispec-lk-core[fast]\"]\n", env.Registry, n, env.BasePython, index),
+	})
+	s := filepath.Join(dir, "spec.yaml")
+	untagged, _, _ := runProc(t, "tag", s)
+
+	if out, errOut, code := runProc(t, "lock", s); code != 0 {
+		t.Fatalf("lock: exit %d\n%s\n%s", code, out, tail(errOut, 40))
+	}
+	l, err := spec.ReadLock(s)
+	if err != nil || l.Python == nil || len(l.Python.Platforms["linux/amd64"].Packages) != 3 {
+		t.Fatalf("lock file: %+v, %v; want three Python packages for linux/amd64", l, err)
+	}
+	lockedTag, _, _ := runProc(t, "tag", s)
+	if lockedTag == untagged {
+		t.Error("the Python pins did not change the tag")
+	}
+	if _, err := pyindex.Write(wheels, util11); err != nil {
+		t.Fatal(err)
+	}
+	res := buildJSON(t, s, "--locked", "--progress", "plain")
+	if got := venvDists(t, res.Ref); got != "ispec_lk_core==1.0.0 ispec_lk_fast==0.5.0 ispec_lk_util==1.0.0" {
+		t.Errorf("installed %s, want the locked util 1.0.0", got)
+	}
+	if tag, _, _ := runProc(t, "tag", s); tag != lockedTag {
+		t.Errorf("a newer version on the index moved the tag: %s, was %s", tag, lockedTag)
+	}
+
+	out, errOut, code := runProc(t, "lock", "--check", s)
+	if code != 1 || !strings.Contains(out, "python (linux/amd64): ispec-lk-util 1.0.0 locked, 1.1.0 available") {
+		t.Errorf("lock --check: exit %d, stdout %q, stderr %s; want 1 naming util 1.0.0 and 1.1.0", code, out, tail(errOut, 20))
+	}
+
+	pyl := filepath.Join(dir, "pylock.toml")
+	if out, errOut, code := runProc(t, "lock", "--upgrade-package", "ispec-lk-util", "--pylock", pyl, s); code != 0 {
+		t.Fatalf("lock --upgrade-package: exit %d\n%s\n%s", code, out, tail(errOut, 40))
+	}
+	if tag, _, _ := runProc(t, "tag", s); tag == lockedTag {
+		t.Error("--upgrade-package kept the tag")
+	}
+	res = buildJSON(t, s, "--progress", "plain")
+	want := "ispec_lk_core==1.0.0 ispec_lk_fast==0.5.0 ispec_lk_util==1.1.0"
+	if got := venvDists(t, res.Ref); got != want {
+		t.Errorf("after --upgrade-package: installed %s, want %s", got, want)
+	}
+
+	// The pylock.toml round-trips through requirements: pylock.toml.
+	data, err := os.ReadFile(pyl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir2 := writeFiles(t, map[string]string{
+		"spec.yaml":   fmt.Sprintf("name: lockpy2\nregistry: %s/e2e-lockpy-%d\nbase_image: %s\nrequirements: pylock.toml\n", env.Registry, n, env.BasePython),
+		"pylock.toml": string(data),
+	})
+	res = buildJSON(t, filepath.Join(dir2, "spec.yaml"), "--locked", "--progress", "plain")
+	if got := venvDists(t, res.Ref); got != want {
+		t.Errorf("from the written pylock.toml: installed %s, want %s", got, want)
+	}
+}
