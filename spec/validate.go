@@ -158,6 +158,7 @@ func validate(c *collector, s *Spec) {
 	if s.TagFormat != "" {
 		checkTagFormat(c, s.TagFormat)
 	}
+	validateLayers(c, s)
 }
 
 func checkUTF8(c *collector, s *Spec) {

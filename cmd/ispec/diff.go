@@ -16,7 +16,8 @@ func newDiffCmd() *cobra.Command {
 		Short: "Name the inputs that make two specs' tags differ",
 		Long: `Compare what was hashed for two spec files and name each input that
 differs (with the files that changed inside copied trees), then say
-whether the tags differ. Exit 0 when the tags are the same, 1 when they
+whether the tags differ. For specs with layers it also names the first
+layer that differs: the layers before it are reused. Exit 0 when the tags are the same, 1 when they
 differ.`,
 		Args: exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -34,7 +35,11 @@ differ.`,
 				}
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				if err := enc.Encode(map[string]any{"a": a.Identity, "b": b.Identity, "same_tag": same, "differences": diffs}); err != nil {
+				res := map[string]any{"a": a.Identity, "b": b.Identity, "same_tag": same, "differences": diffs}
+				if ld, ok := spec.FirstLayerDifference(a, b); ok {
+					res["first_layer"] = ld
+				}
+				if err := enc.Encode(res); err != nil {
 					return err
 				}
 			} else {
@@ -43,6 +48,9 @@ differ.`,
 					if d.Detail != "" {
 						fmt.Fprintf(out, "  changed: %s\n", printable(d.Detail))
 					}
+				}
+				if ld, ok := spec.FirstLayerDifference(a, b); ok {
+					fmt.Fprintf(out, "first layer that differs: %s; it and the layers after it are built again\n", ld)
 				}
 				if same {
 					fmt.Fprintf(out, "tags are the same: %s\n", a.Identity.Tag)
