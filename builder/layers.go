@@ -113,7 +113,7 @@ func planLayers(img *spec.Image, in Input, env []string, owner *llb.ChownOpt) (l
 			}
 			st = uvStep(name, field, i, lt, plat)
 		case spec.LayerCommands:
-			st = layerCommandsStep(name, l.Commands, p.workdir)
+			st = layerCommandsStep(name, l.Commands, p.workdir, venv)
 		case spec.LayerCopy:
 			if lt == nil || len(lt.Copies) != len(l.Copy) {
 				return p, fmt.Errorf("%s: the copied files were not loaded", field)
@@ -241,16 +241,22 @@ func uvStep(name, field string, i int, lt *spec.LayerTrees, plat string) Step {
 
 // layerCommandsStep runs a commands item's commands in one shell, in
 // order, stopping at the first that fails: one layer.
-func layerCommandsStep(name string, cmds []string, wd string) Step {
+func layerCommandsStep(name string, cmds []string, wd string, venv bool) Step {
 	script := strings.Join(cmds, "\n")
 	shown := name + " " + strings.Join(cmds, "; ")
 	return Step{Name: shown, Apply: func(st llb.State) llb.State {
-		return st.Run(
+		opts := []llb.RunOption{
 			llb.Args([]string{"/bin/sh", "-ec", script}),
 			llb.Dir(wd),
 			reproducibleEnv(),
 			llb.WithCustomName(shown),
-		).Root()
+		}
+		if venv {
+			// As the flat commands: no .pyc files written beside the
+			// packages of earlier layers.
+			opts = append(opts, llb.AddEnv("PYTHONDONTWRITEBYTECODE", "1"))
+		}
+		return st.Run(opts...).Root()
 	}}
 }
 

@@ -153,3 +153,86 @@ layers:
 		t.Errorf("with allow_changes: %v", err)
 	}
 }
+
+// TestE2ELayersEveryKind builds a spec with a layer of each kind but apt
+// and uv (apt is the flat step's; uv needs uv in the image) and checks
+// the image's files, env, working directory and history.
+func TestE2ELayersEveryKind(t *testing.T) {
+	env := loadDevEnv(t)
+	b := newE2EBuilder(t, env)
+	repo := fmt.Sprintf("e2e-layers-kinds-%d", time.Now().UnixNano())
+	dir := t.TempDir()
+	if _, err := pyindex.WriteWheel(filepath.Join(dir, "wheels"), "ispec-layers-local", "1.0.0", nil); err != nil {
+		t.Fatal(err)
+	}
+	doc := fmt.Sprintf(`name: kinds
+registry: %s/%s
+base_image: %s
+pip_index: %s
+layers:
+  - workdir: /app
+  - copy: [{src: bin/run.sh, dst: bin/}, {src: conf, dst: /etc/app}]
+  - env: {MODE: "layered", LAYERED_PATH: "/opt/tools:$PATH"}
+  - python_wheels: wheels
+  - requirements: requirements.txt
+  - commands: ["echo \"$MODE\" > mode.txt", "python -c 'import ispec_layers_local, ispec_demo_b'"]
+  - workdir: /root
+  - commands: ["touch here.txt"]
+`, env.Registry, repo, env.BasePython, env.IndexURL)
+	img := loadSpecIn(t, dir, doc, map[string]string{
+		"bin/run.sh":       "#!/bin/sh\necho run\n",
+		"conf/a.conf":      "a\n",
+		"requirements.txt": "ispec-demo-b==2.0.0\n",
+	})
+	res, _, err := build(t, b, img)
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	im := testenv.Pull(t, res.Ref)
+	files := layerFiles(t, im)
+	for _, p := range []string{"app/bin/run.sh", "etc/app/a.conf", "app/mode.txt", "root/here.txt"} {
+		if _, ok := files[p]; !ok {
+			t.Errorf("the image lacks /%s", p)
+		}
+	}
+	if f := files["app/bin/run.sh"]; f.mode&0o111 == 0 {
+		t.Errorf("run.sh lost its mode: %o", f.mode)
+	}
+	cfg, err := im.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Config.WorkingDir != "/root" {
+		t.Errorf("WorkingDir %q, want the last workdir layer's /root", cfg.Config.WorkingDir)
+	}
+	var mode, lpath, path string
+	for _, e := range cfg.Config.Env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			path = v
+		}
+		if v, ok := strings.CutPrefix(e, "MODE="); ok {
+			mode = v
+		}
+		if v, ok := strings.CutPrefix(e, "LAYERED_PATH="); ok {
+			lpath = v
+		}
+	}
+	// The env layer comes before the first Python layer, so before the
+	// virtual environment: it expands PATH as it stood then.
+	if mode != "layered" || !strings.HasPrefix(lpath, "/opt/tools:/usr/local/") || strings.Contains(lpath, "venv") {
+		t.Errorf("env MODE=%q LAYERED_PATH=%q", mode, lpath)
+	}
+	if !strings.HasPrefix(path, "/opt/venv/bin:") {
+		t.Errorf("PATH %q does not start with the virtual environment's bin", path)
+	}
+	layers, _ := im.Layers()
+	nonEmpty := 0
+	for _, h := range cfg.History {
+		if !h.EmptyLayer {
+			nonEmpty++
+		}
+	}
+	if nonEmpty != len(layers) {
+		t.Errorf("%d layers but %d non-empty history entries", len(layers), nonEmpty)
+	}
+}
