@@ -88,6 +88,13 @@ func Config(img *spec.Image, in Input, ci ConfigInput) (ocispecs.Image, error) {
 		out.Config.Cmd = nil
 	}
 	out.Config.WorkingDir = workdir(s)
+	if len(s.Layers) > 0 {
+		lp, err := planLayers(img, in, out.Config.Env, nil)
+		if err != nil {
+			return ocispecs.Image{}, err
+		}
+		out.Config.Env, out.Config.WorkingDir = lp.env, lp.workdir
+	}
 	if u := planUser(s, base.Config.User, in.Accounts); u.config != "" {
 		out.Config.User = u.config
 	}
@@ -118,9 +125,10 @@ func Config(img *spec.Image, in Input, ci ConfigInput) (ocispecs.Image, error) {
 
 	for _, st := range steps {
 		out.History = append(out.History, ocispecs.History{
-			Created:   epoch(),
-			CreatedBy: st.Name,
-			Comment:   "ispec",
+			Created:    epoch(),
+			CreatedBy:  st.Name,
+			Comment:    "ispec",
+			EmptyLayer: st.empty,
 		})
 	}
 	out.History = append(out.History, ocispecs.History{

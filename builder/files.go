@@ -41,6 +41,9 @@ func LocalMounts(img *spec.Image) map[string]fsutil.FS {
 	if img.Source != nil {
 		m[localSource] = newTreeFS(img.Source, singleFileName)
 	}
+	for name, t := range layerTreesByLocal(img) {
+		m[name] = newTreeFS(t, singleFileName)
+	}
 	return m
 }
 

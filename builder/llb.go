@@ -122,6 +122,8 @@ type Step struct {
 
 	// place is where the step runs in the merged graph.
 	place placement
+	// empty says the step adds no layer, only metadata (a layer's env).
+	empty bool
 	// meta, when set, applies the step's metadata (env) alone; Apply
 	// applies it too. The merged graph applies it to the merge of the
 	// branches, which keeps the base's metadata.
@@ -236,6 +238,15 @@ func Steps(img *spec.Image, in Input) ([]Step, error) {
 	if img.Source != nil {
 		steps = append(steps, copyStep(localSource, img.Source, wd, "copy source_root "+s.SourceRoot, owner))
 	}
+	if len(s.Layers) > 0 {
+		// A value that cannot be expanded is reported by Graph and Config.
+		env, _ := imageEnv(img, base.Config.Env)
+		lp, err := planLayers(img, in, env, owner)
+		if err != nil {
+			return nil, err
+		}
+		steps = append(steps, lp.steps...)
+	}
 	return steps, nil
 }
 
@@ -274,7 +285,11 @@ func cacheID(name, plat string) string { return "ispec-" + name + "-" + plat }
 func reproducibleEnv() llb.RunOption { return llb.AddEnv("SOURCE_DATE_EPOCH", "0") }
 
 func aptStep(pkgs []string, plat string) Step {
-	name := "[ispec] apt-get install " + strings.Join(pkgs, " ")
+	return namedAptStep("[ispec] apt-get install "+strings.Join(pkgs, " "), pkgs, plat)
+}
+
+// namedAptStep is aptStep with the step's name given.
+func namedAptStep(name string, pkgs []string, plat string) Step {
 	args := append([]string{"/bin/sh", "-c", aptScript, "ispec-apt"}, pkgs...)
 	return Step{Name: name, place: fromBase, Apply: func(st llb.State) llb.State {
 		return st.Run(

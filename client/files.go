@@ -109,6 +109,15 @@ func references(img *spec.Image) ([]item, error) {
 			optional(filepath.Join(i.Source.Root, spec.IspecIgnoreFile))
 			optional(filepath.Join(i.Source.Root, spec.DockerIgnoreFile))
 		}
+		for _, lt := range i.Layers {
+			for _, t := range lt.Trees() {
+				addTree(t, t != lt.Requirements)
+			}
+			if len(lt.Copies) > 0 {
+				optional(filepath.Join(i.Dir, spec.IspecIgnoreFile))
+				optional(filepath.Join(i.Dir, spec.DockerIgnoreFile))
+			}
+		}
 		for _, m := range i.Spec.PipSecretMounts {
 			add(filepath.Join(i.Dir, filepath.FromSlash(m.Source)), false, true)
 		}

@@ -87,6 +87,7 @@ var fieldByName = map[string]fieldDecoder{
 	"builder":             {str(func(s *Spec) *string { return &s.Builder })},
 	"builder_options":     {decodeBuilderOptions},
 	"registry_config":     {str(func(s *Spec) *string { return &s.RegistryConfig })},
+	"layers":              {decodeLayers},
 }
 
 var fieldNames = func() []string {

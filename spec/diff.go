@@ -70,9 +70,14 @@ func flatten(out map[string]any, prefix string, v any) {
 	case []any:
 		if len(t) > 0 {
 			if _, ok := t[0].(map[string]any); ok {
-				for _, e := range t {
+				for i, e := range t {
 					m, _ := e.(map[string]any)
-					p, _ := m["path"].(string)
+					p, ok := m["path"].(string)
+					if !ok {
+						// Ordered items (layers, a layer's copy pairs)
+						// are keyed by their position.
+						p = fmt.Sprint(i)
+					}
 					flatten(out, fmt.Sprintf("%s[%s]", prefix, p), m)
 				}
 				return

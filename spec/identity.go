@@ -111,12 +111,14 @@ func (img *Image) document() map[string]any {
 	if len(s.Labels) > 0 {
 		sp["labels"] = s.Labels
 	}
-	return map[string]any{
+	doc := map[string]any{
 		"encoding":  Encoding,
 		"recipe":    RecipeVersion,
 		"platforms": s.Platform,
 		"spec":      sp,
 	}
+	img.addLayers(doc, sp)
+	return doc
 }
 
 // computeIdentity hashes the document and names the image.

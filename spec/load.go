@@ -79,6 +79,8 @@ type Image struct {
 	Copies []*Tree
 	// Source is the source_root tree, if any.
 	Source *Tree
+	// Layers are the hashed files of Spec.Layers, one per item, in order.
+	Layers []*LayerTrees
 	// Identity is the image's reference and tag.
 	Identity Identity
 	// Document is the canonical hash input (what `ispec explain` prints).
@@ -385,7 +387,7 @@ func (img *Image) hashFiles(ctx context.Context, f *fsys, c *collector, extraSec
 			return err
 		}
 	}
-	return nil
+	return img.hashLayers(ctx, f, c, tree, fileErr)
 }
 
 // checkSecrets checks that every pip_secret_mounts source is a readable

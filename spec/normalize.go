@@ -41,6 +41,7 @@ func normalize(s *Spec) *Spec {
 	}
 	n.User = strings.TrimSpace(s.User)
 	n.SourceCopyMode = copyMode(s.SourceCopyMode)
+	n.Layers = normalizeLayers(s.Layers)
 	return &n
 }
 

@@ -84,6 +84,9 @@ type Spec struct {
 	BuilderOptions map[string]string `json:"builder_options,omitempty"`
 	// RegistryConfig is flytekit's registry config path; accepted and ignored.
 	RegistryConfig string `json:"registry_config,omitempty"`
+	// Layers are ordered image layers built after the flat fields' layers,
+	// each on the one before (see Layer and docs/layers.md).
+	Layers []Layer `json:"layers,omitempty"`
 
 	// lines maps field paths ("packages[2]", "env.FOO") to source lines.
 	lines map[string]int

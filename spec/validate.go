@@ -71,6 +71,7 @@ func validate(c *collector, s *Spec) {
 	if s.TagFormat != "" {
 		checkTagFormat(c, s.TagFormat)
 	}
+	validateLayers(c, s)
 }
 
 // checkNaming checks the fields that name the image and its base.

@@ -17,8 +17,9 @@ func newDiffCmd() *cobra.Command {
 		Short: "Name the inputs that make two specs' tags differ",
 		Long: `Compare what was hashed for two spec files and name each input that
 differs (with the files that changed inside copied trees), then say
-whether the tags differ. Exit 0 when the tags are the same, 1 when they
-differ.`,
+whether the tags differ. For specs with layers it also names the first
+layer that differs: the layers before it are reused. Exit 0 when the tags
+are the same, 1 when they differ.`,
 		Args: exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, imgs, err := loadSpecs(cmd, args)
@@ -50,13 +51,20 @@ func renderDiff(out io.Writer, a, b *spec.Image, diffs []spec.Difference, asJSON
 		}
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"a": a.Identity, "b": b.Identity, "same_tag": same, "differences": diffs})
+		res := map[string]any{"a": a.Identity, "b": b.Identity, "same_tag": same, "differences": diffs}
+		if ld, ok := spec.FirstLayerDifference(a, b); ok {
+			res["first_layer"] = ld
+		}
+		return enc.Encode(res)
 	}
 	for _, d := range diffs {
 		fmt.Fprintf(out, "%s:\n  a: %s\n  b: %s\n", d.Field, orAbsent(d.A), orAbsent(d.B))
 		if d.Detail != "" {
 			fmt.Fprintf(out, "  changed: %s\n", printable(d.Detail))
 		}
+	}
+	if ld, ok := spec.FirstLayerDifference(a, b); ok {
+		fmt.Fprintf(out, "first layer that differs: %s; it and the layers after it are built again\n", ld)
 	}
 	if same {
 		fmt.Fprintf(out, "tags are the same: %s\n", a.Identity.Tag)

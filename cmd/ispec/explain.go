@@ -80,7 +80,7 @@ func trees(img *spec.Image) []labeledTree {
 	if img.Source != nil {
 		out = append(out, labeledTree{"source_root " + printable(img.Spec.SourceRoot), img.Source})
 	}
-	return out
+	return append(out, layerTrees(img)...)
 }
 
 func describeEntry(e spec.Entry) string {

@@ -1,0 +1,172 @@
+package builder
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+const layeredSpec = `
+name: layered
+base_image: ` + testBase + `
+user: root
+apt_packages: [jq]
+copy: [conf]
+layers:
+  - packages: [ispec-big==1.0.0]
+    pip_index: http://127.0.0.1:8080/simple
+  - packages: [ispec-small==1.0.0]
+    allow_changes: true
+  - apt_packages: [curl]
+  - env: {MODE: "prod-$VIRTUAL_ENV"}
+  - workdir: /app
+  - commands: ["echo one > one", "echo two > two"]
+  - copy: [{src: bin/run.sh, dst: bin/}, {src: conf, dst: /etc/app}]
+  - requirements: requirements.txt
+  - python_wheels: wheels
+`
+
+var layeredFiles = map[string]string{
+	"conf/a.conf":                         "a\n",
+	"bin/run.sh":                          "#!/bin/sh\n",
+	"requirements.txt":                    "ispec-demo-a==1.0.0\n",
+	"wheels/ispec_w-1.0-py3-none-any.whl": "zip\n",
+}
+
+var layeredNames = []string{
+	"[ispec] base " + testBase,
+	"[ispec] apt-get install jq",
+	"[ispec] copy conf",
+	"[ispec] python3 -m venv /opt/venv",
+	"[ispec] layers[0] packages ispec-big==1.0.0",
+	"[ispec] layers[1] packages ispec-small==1.0.0",
+	"[ispec] layers[2] apt_packages curl",
+	"[ispec] layers[4] workdir /app",
+	"[ispec] layers[5] commands echo one > one; echo two > two",
+	"[ispec] layers[6] copy bin/run.sh:bin/ conf:/etc/app",
+	"[ispec] layers[7] requirements -r /run/ispec/requirements/requirements.txt",
+	"[ispec] layers[8] python_wheels /run/ispec/wheels/ispec_w-1.0-py3-none-any.whl",
+}
+
+// TestLayersGraphChain checks that a layered spec's items are one strict
+// chain after the flat fields' steps, in order, one op (one layer) each,
+// in the merged graph as in the linear one; env adds no op.
+func TestLayersGraphChain(t *testing.T) {
+	img := loadSpec(t, layeredSpec, layeredFiles)
+	for _, linear := range []bool{false, true} {
+		st, err := Graph(img, Input{Platform: amd64, Base: testBase, Accounts: debianAccounts(), Linear: linear})
+		if err != nil {
+			t.Fatalf("Graph: %v", err)
+		}
+		ops, _ := chain(t, st)
+		got := names(ops)
+		if linear {
+			if !slices.Equal(got, layeredNames) {
+				t.Fatalf("linear chain:\ngot  %q\nwant %q", got, layeredNames)
+			}
+			continue
+		}
+		// The merged graph joins the flat apt and copy layers; from the
+		// venv on it is the same chain, each op on the one before.
+		i := slices.Index(got, "[ispec] python3 -m venv /opt/venv")
+		if i < 0 || !slices.Equal(got[i:], layeredNames[3:]) {
+			t.Fatalf("merged graph chain:\ngot  %q\nwant ... %q", got, layeredNames[3:])
+		}
+	}
+}
+
+func TestLayersPipStep(t *testing.T) {
+	img := loadSpec(t, layeredSpec, layeredFiles)
+	ops := graph(t, img, nil)
+	find := func(prefix string) op {
+		for _, o := range ops {
+			if strings.HasPrefix(o.name, prefix) {
+				return o
+			}
+		}
+		t.Fatalf("no op %q", prefix)
+		return op{}
+	}
+	big := find("[ispec] layers[0]").GetExec().Meta
+	want := []string{VenvDir + "/bin/python", "-c", pipLayerScript, "0", "layers[0]", VenvDir + "/bin/python", "-m", "pip", "install", "--no-compile", "--index-url", "http://127.0.0.1:8080/simple", "ispec-big==1.0.0"}
+	if !slices.Equal(big.Args, want) {
+		t.Errorf("layers[0] args:\ngot  %q\nwant %q", big.Args, want)
+	}
+	small := find("[ispec] layers[1]").GetExec().Meta.Args
+	if small[3] != "1" {
+		t.Errorf("allow_changes did not reach the check: %q", small[:5])
+	}
+	cmds := find("[ispec] layers[5]").GetExec().Meta
+	if cmds.Cwd != "/app" || !slices.Contains(cmds.Env, "MODE=prod-/opt/venv") {
+		t.Errorf("commands after workdir and env: cwd %q env %q", cmds.Cwd, cmds.Env)
+	}
+	var mounts []string
+	for _, m := range find("[ispec] layers[8]").GetExec().Mounts {
+		mounts = append(mounts, m.Dest)
+	}
+	if !slices.Contains(mounts, layerWheelsDir) {
+		t.Errorf("wheels layer mounts %q, want %s", mounts, layerWheelsDir)
+	}
+	for _, name := range []string{"layer-7-requirements", "layer-8-wheels", "layer-6-copy-0", "layer-6-copy-1"} {
+		if _, ok := LocalMounts(img)[name]; !ok {
+			t.Errorf("LocalMounts lacks %s", name)
+		}
+	}
+}
+
+// TestLayersLaterChangeKeepsEarlierOps checks what makes BuildKit's cache
+// reuse earlier layers: changing the second pip layer leaves every op
+// before it the same, and changes it and every op after it.
+func TestLayersLaterChangeKeepsEarlierOps(t *testing.T) {
+	dir := t.TempDir() // local sources are keyed by their folder, as buildx keys a context
+	a := graph(t, loadSpecIn(t, dir, layeredSpec, layeredFiles), nil)
+	b := graph(t, loadSpecIn(t, dir, strings.Replace(layeredSpec, "ispec-small==1.0.0", "ispec-small==2.0.0", 1), layeredFiles), nil)
+	if len(a) != len(b) {
+		t.Fatalf("%d ops vs %d", len(a), len(b))
+	}
+	changed := slices.IndexFunc(a, func(o op) bool { return strings.HasPrefix(o.name, "[ispec] layers[1]") })
+	for i := range a {
+		same := a[i].digest == b[i].digest
+		if i < changed && !same {
+			t.Errorf("op %q before the changed layer changed", a[i].name)
+		}
+		if i >= changed && same {
+			t.Errorf("op %q at or after the changed layer kept its digest", a[i].name)
+		}
+	}
+}
+
+func TestLayersConfig(t *testing.T) {
+	img := loadSpec(t, layeredSpec, layeredFiles)
+	cfg, err := Config(img, Input{Platform: amd64, Base: testBase, Accounts: debianAccounts()}, ConfigInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Config.WorkingDir != "/app" {
+		t.Errorf("WorkingDir = %q, want the last workdir layer's /app", cfg.Config.WorkingDir)
+	}
+	if !slices.Contains(cfg.Config.Env, "MODE=prod-/opt/venv") {
+		t.Errorf("env %q lacks the env layer's MODE", cfg.Config.Env)
+	}
+	var empty []string
+	for _, h := range cfg.History {
+		if h.EmptyLayer {
+			empty = append(empty, h.CreatedBy)
+		}
+	}
+	if !slices.Equal(empty, []string{"[ispec] layers[3] env MODE", "[ispec] image config"}) {
+		t.Errorf("empty history entries %q", empty)
+	}
+}
+
+// TestLayersVenvBeforeFirstPythonLayer: without flat Python fields, the
+// virtual environment is made right before the first Python layer, after
+// an apt layer that may install the interpreter.
+func TestLayersVenvBeforeFirstPythonLayer(t *testing.T) {
+	img := loadSpec(t, "name: v\nbase_image: "+testBase+"\nuser: root\nlayers:\n  - apt_packages: [python3-venv]\n  - packages: [x]\n", nil)
+	got := names(graph(t, img, nil))
+	want := []string{"[ispec] base " + testBase, "[ispec] layers[0] apt_packages python3-venv", "[ispec] python3 -m venv /opt/venv", "[ispec] layers[1] packages x"}
+	if !slices.Equal(got, want) {
+		t.Errorf("chain:\ngot  %q\nwant %q", got, want)
+	}
+}
