@@ -45,7 +45,7 @@ func startRun(t *testing.T, cfg server.Config) *running {
 	t.Helper()
 	r := &running{done: make(chan error, 1)}
 	reg := &memRegistry{tags: map[string]v1.Hash{}}
-	r.b = &loudBuilder{reg: reg, start: make(chan struct{}), finish: make(chan struct{}), logged: make(chan struct{})}
+	r.b = &loudBuilder{reg: reg, called: make(chan struct{}), start: make(chan struct{}), finish: make(chan struct{}), logged: make(chan struct{})}
 	close(r.b.start)
 	if cfg.Backend == nil {
 		cfg.Backend = func(ctx context.Context, _ prometheus.Registerer) (*server.Backend, error) {
