@@ -2,52 +2,20 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/ispec-dev/ispec/internal/pyindex"
-	"github.com/ispec-dev/ispec/internal/testenv"
 )
 
 // standinFlytekit is the flytekit version the plugin's stand-in models
 // (integrations/flytekit/tests/standin/flytekit/__init__.py).
 const standinFlytekit = "1.16.24"
 
-// flytekitPython runs one module of the flytekit plugin's Python tests
-// (integrations/flytekit/tests) with Debian's python3 against the
-// stand-in of flytekit (flytekit cannot be installed here: no Python
-// package index), with env added, and fails the test when a Python test
-// fails or skips.
+// flytekitPython runs one module of the flytekit integration's Python tests.
 func flytekitPython(t *testing.T, module string, env ...string) {
 	t.Helper()
-	python := "/usr/bin/python3"
-	if _, err := os.Stat(python); err != nil {
-		testenv.Missing(t, "%s: %v", python, err)
-	}
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	plugin := filepath.Join(root, "integrations", "flytekit")
-	tests := filepath.Join(plugin, "tests")
-	cmd := exec.Command(python, "-W", "error::ResourceWarning", "-m", "unittest", "-v", module)
-	cmd.Dir = tests
-	cmd.Env = append(os.Environ(),
-		"PYTHONPATH="+filepath.Join(tests, "standin")+string(os.PathListSeparator)+filepath.Join(plugin, "src"),
-		"PYTHONDONTWRITEBYTECODE=1",
-		"CI=true", // nothing may skip
-	)
-	cmd.Env = append(cmd.Env, env...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("python tests failed: %v\n%s", err, out)
-	}
-	if strings.Contains(string(out), "skipped") {
-		t.Errorf("python tests skipped:\n%s", out)
-	}
-	t.Logf("%s", out)
+	integrationPython(t, "flytekit", module, env...)
 }
 
 // TestFlytekitPluginUnits runs the plugin's unit tests (test_units.py):

@@ -3,51 +3,21 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/ispec-dev/ispec/internal/pyindex"
-	"github.com/ispec-dev/ispec/internal/testenv"
 )
 
 // standinKFP is the kfp version the helper's stand-in models
 // (integrations/kfp/tests/standin/kfp/__init__.py).
 const standinKFP = "2.8.0"
 
-// kfpPython runs one module of the KFP helper's Python tests
-// (integrations/kfp/tests) with Debian's python3 against the stand-in of
-// kfp, with env added, and fails when a Python test fails or skips.
+// kfpPython runs one module of the kfp integration's Python tests.
 func kfpPython(t *testing.T, module string, env ...string) {
 	t.Helper()
-	python := "/usr/bin/python3"
-	if _, err := os.Stat(python); err != nil {
-		testenv.Missing(t, "%s: %v", python, err)
-	}
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	helper := filepath.Join(root, "integrations", "kfp")
-	tests := filepath.Join(helper, "tests")
-	cmd := exec.Command(python, "-W", "error::ResourceWarning", "-m", "unittest", "-v", module)
-	cmd.Dir = tests
-	cmd.Env = append(os.Environ(),
-		"PYTHONPATH="+filepath.Join(tests, "standin")+string(os.PathListSeparator)+filepath.Join(helper, "src"),
-		"PYTHONDONTWRITEBYTECODE=1",
-		"CI=true", // nothing may skip
-	)
-	cmd.Env = append(cmd.Env, env...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("python tests failed: %v\n%s", err, out)
-	}
-	if strings.Contains(string(out), "skipped") {
-		t.Errorf("python tests skipped:\n%s", out)
-	}
-	t.Logf("%s", out)
+	integrationPython(t, "kfp", module, env...)
 }
 
 // TestKFPHelperUnits runs the KFP helper's unit tests (test_units.py):
