@@ -168,7 +168,7 @@ class IspecImageChecker:
         builder = IspecImageBuilder()
         builder.options = cls.options
         answer = await asyncio.to_thread(builder.lookup, image)
-        cls.answers = (cls.answers + [(repository, tag, answer)])[-20:]
+        IspecImageChecker.answers = (IspecImageChecker.answers + [(repository, tag, answer)])[-20:]
         if answer.state == "exists":
             return answer.pinned
         if answer.state == "unknown":
