@@ -249,6 +249,18 @@ class WithFakeIspec(Project):
         self.assertEqual(call["spec"]["layers"], [{"packages": ["a==1"]}])
         self.assertEqual(os.listdir(self.project), [], "the spec file is removed")
 
+    def test_older_flyte_sdk_gets_a_string(self):
+        # flyte-sdk before ImageBuild (its first builder protocol) took the
+        # URI itself from build_image.
+        import flyte._build as fb
+
+        fake = self.fake({"build": build_record(REF, DIGEST)})
+        saved = fb.ImageBuild
+        del fb.ImageBuild
+        self.addCleanup(setattr, fb, "ImageBuild", saved)
+        got = asyncio.run(self.builder(fake).build_image(self.image().with_pip_packages("a==1"), False))
+        self.assertEqual(got, f"{REF}@{DIGEST}")
+
     def test_force_and_dry_run(self):
         fake = self.fake({"build": build_record(REF, DIGEST), "tag": {"stdout": json.dumps({"ref": REF}) + "\n"}})
         b = self.builder(fake)

@@ -7,6 +7,7 @@ As in flyte-sdk: the first checker that answers decides (a URI: exists,
 None: absent); a checker that raises hands over to the next; when every
 checker raises, the engine assumes the image exists and builds nothing."""
 
+import asyncio
 import functools
 import logging
 import typing
@@ -31,14 +32,15 @@ def _status(msg: str) -> None:
 
 
 def alru_cache(fn):
-    """async_lru.alru_cache: one result per argument tuple."""
+    """async_lru.alru_cache: one result per argument tuple; as async_lru
+    does, the wrapped coroutine runs in a task of its own."""
     cache = {}
 
     @functools.wraps(fn)
     async def wrapper(*args, **kwargs):
         key = (args, tuple(sorted(kwargs.items())))
         if key not in cache:
-            cache[key] = await fn(*args, **kwargs)
+            cache[key] = await asyncio.get_running_loop().create_task(fn(*args, **kwargs))
         return cache[key]
 
     wrapper.cache_clear = cache.clear
