@@ -144,7 +144,7 @@ class EndToEnd(unittest.TestCase):
                 ]
             )
         )
-        self.assertEqual(len(image._layers), 12)
+        self.assertEqual(len(image._layers), 11)
         self.use(IspecImageBuilder(stderr=io.StringIO()))
         first = flyte.build(image)
         self.assertRegex(first.uri, r"^" + self.registry + r"/every-layer:[0-9a-f]{32}@sha256:[0-9a-f]{64}$")
