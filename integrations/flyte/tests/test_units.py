@@ -347,7 +347,7 @@ class WithFakeIspec(Project):
     def test_checker_never_raises(self):
         # ispec missing altogether: still no exception for flyte-sdk to
         # take for "exists".
-        b = IspecImageBuilder(ispec="/nonexistent/ispec")
+        b = IspecImageBuilder(ispec="/nonexistent/ispec", stderr=io.StringIO())
         checker = b.get_checkers()[0]
         image = self.image().with_pip_packages("a==1")
 
@@ -355,6 +355,7 @@ class WithFakeIspec(Project):
             return await checker.image_exists("registry.test/ns/app", image._final_tag)
 
         self.assertIsNone(asyncio.run(check()))
+        self.assertIn("could not tell whether registry.test/ns/app exists", b.options.stderr.getvalue())
         self.assertEqual(b.lookup(image).state, "unknown")
 
 

@@ -172,7 +172,8 @@ class IspecImageChecker:
         if answer.state == "exists":
             return answer.pinned
         if answer.state == "unknown":
-            logger.warning("ispec: could not tell whether %s exists (%s); building, which asks again", repository, answer.reason)
+            sink = cls.options.stderr or sys.stderr
+            sink.write(f"ispec: could not tell whether {repository} exists ({answer.reason}); building, which asks again\n")
         return None
 
 
