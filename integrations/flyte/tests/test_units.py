@@ -359,6 +359,31 @@ class WithFakeIspec(Project):
         self.assertEqual(b.lookup(image).state, "unknown")
 
 
+class ProjectLock(Project):
+    def test_a_spec_copying_the_project_runs_alone(self):
+        # Every run writes its spec (and secret files) into the project; a
+        # spec that copies the project folder itself must not copy and hash
+        # another run's: it holds the project's lock alone.
+        import fcntl
+
+        from ispec_flyte.run import _copies_project, _project_lock, lock_path
+
+        self.write("app.py")
+        self.assertTrue(_copies_project(spec_document(self.image().with_source_folder(Path("."), copy_contents_only=True))))
+        self.assertFalse(_copies_project(spec_document(self.image().with_source_file(Path("app.py")))))
+        for held, other, blocked in [(False, fcntl.LOCK_SH, False), (False, fcntl.LOCK_EX, True), (True, fcntl.LOCK_SH, True)]:
+            with self.subTest(exclusive=held, other=other), _project_lock(self.project, held):
+                fd = os.open(lock_path(self.project), os.O_RDWR)
+                try:
+                    if blocked:
+                        with self.assertRaises(BlockingIOError):
+                            fcntl.flock(fd, other | fcntl.LOCK_NB)
+                    else:
+                        fcntl.flock(fd, other | fcntl.LOCK_NB)
+                finally:
+                    os.close(fd)
+
+
 class EntryPoint(Project):
     def test_flyte_loads_the_builder_from_its_entry_point(self):
         dist = entry_points_dir()

@@ -3,6 +3,9 @@ mounts) written into the project for the time ispec runs, ispec's
 progress passed on as it comes, its JSON answer read back."""
 
 import codecs
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import subprocess
@@ -59,11 +62,42 @@ class Outcome:
     argv: List[str]
 
 
+def _copies_project(mapping: Mapping) -> bool:
+    """Whether the spec copies the project folder itself, where the files
+    of every other ispec run in the project are written meanwhile."""
+    return any(pair.get("src") == "." for item in mapping.doc.get("layers", []) for pair in item.get("copy", []))
+
+
+def lock_path(project: str) -> str:
+    """The lock file of a project's temporary files (outside the project)."""
+    key = hashlib.sha256(os.path.realpath(project).encode()).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), f"ispec-flyte-{key}.lock")
+
+
+@contextlib.contextmanager
+def _project_lock(project: str, exclusive: bool):
+    """A lock on the project's temporary files, across threads and
+    processes: a run whose spec copies the project folder holds it alone
+    (another run's spec or secret file would otherwise be copied and
+    hashed with the folder); other runs share it."""
+    fd = os.open(lock_path(project), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
 def run_ispec(command: List[str], mapping: Mapping, opts: Options, label: str, quiet: bool = False) -> Outcome:
     """Runs ``ispec COMMAND [--server S] ARGS SPEC`` in the project with the
     spec of mapping (and its secret files) written there meanwhile.
     quiet keeps ispec's stderr to the tail."""
     project = opts.folder()
+    with _project_lock(project, exclusive=_copies_project(mapping)):
+        return _run_locked(command, mapping, opts, label, quiet, project)
+
+
+def _run_locked(command: List[str], mapping: Mapping, opts: Options, label: str, quiet: bool, project: str) -> Outcome:
     written: List[str] = []
     fd, path = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".json", dir=project)
     written.append(path)
