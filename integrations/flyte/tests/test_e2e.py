@@ -128,7 +128,9 @@ class EndToEnd(unittest.TestCase):
             self.base()
             .with_apt_packages("jq")
             .with_env_vars({"ISPEC_TEST_RUN": self.run_id, "PIP_CONFIG_FILE": "/etc/flyte/secrets", "MODE": "e2e"})
-            .with_pip_packages("ispec-demo-a==1.0.0", index_url=self.index)
+            .with_pip_packages(
+                "ispec-demo-a==1.0.0", index_url=self.index, extra_index_urls=[self.index], pre=True, extra_args="--no-compile"
+            )
             .with_pip_packages("ispec-demo-b==2.0.0", secret_mounts=flyte.Secret("pip_conf", mount="/etc/flyte/secrets"))
             .with_requirements("requirements.txt", index_url=self.index)
             .with_local_v2()

@@ -8,7 +8,6 @@ import asyncio
 import io
 import json
 import os
-import pathlib
 import shutil
 import tempfile
 import textwrap

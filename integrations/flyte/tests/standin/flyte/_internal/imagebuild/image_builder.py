@@ -12,7 +12,7 @@ import functools
 import logging
 import typing
 from importlib.metadata import entry_points
-from typing import List, Optional, Tuple, Type
+from typing import List, Optional, Tuple
 
 from typing import Protocol
 
