@@ -25,8 +25,9 @@ func TestFlytePluginUnits(t *testing.T) {
 // TestFlytePlugin runs the plugin's end-to-end tests (test_e2e.py) with
 // this tree's ispec on PATH, on the real BuildKit, registry and index: a
 // flyte.Image with a layer of every kind built through flyte-sdk's build
-// engine, read back from the registry, found the second time; an image
-// built through ispec serve; a uv layer; an unreachable registry.
+// engine, read back from the registry, found the second time; a light
+// layer's change that keeps every heavy layer; an image built through
+// ispec serve; a uv layer; an unreachable registry.
 func TestFlytePlugin(t *testing.T) {
 	env := e2e(t)
 	bin, err := ispecBinary()

@@ -52,7 +52,7 @@ class PushedImage:
     """An image read back from the registry: its config and its layers'
     files (path without the leading /, bytes; later layers win)."""
 
-    def __init__(self, pinned: str):
+    def __init__(self, pinned: str, files: bool = True):
         ref, _, digest = pinned.partition("@")
         repo = ref.split("/", 1)[1].rpartition(":")[0]
         manifest = self._json(f"{repo}/manifests/{digest}", MANIFESTS)
@@ -60,9 +60,10 @@ class PushedImage:
             (m,) = [m for m in manifest["manifests"] if m.get("platform", {}).get("architecture") == "amd64"]
             manifest = self._json(f"{repo}/manifests/{m['digest']}", MANIFESTS)
         self.config = self._json(f"{repo}/blobs/{manifest['config']['digest']}")["config"]
+        self.layers = [layer["digest"] for layer in manifest["layers"]]
         self.files = {}
         self.layer_bytes = []
-        for layer in manifest["layers"]:
+        for layer in manifest["layers"] if files else []:
             with registry_get(f"{repo}/blobs/{layer['digest']}") as resp:
                 blob = resp.read()
             data = gzip.decompress(blob) if blob[:2] == b"\x1f\x8b" else blob
@@ -179,6 +180,32 @@ class EndToEnd(unittest.TestCase):
         self.assertEqual(second.uri, first.uri)
         self.assertIn(f"Image {first.uri} already exists, skipping build", status_log)
         self.assertEqual(ispec_flyte.IspecImageChecker.answers[-1][2].state, "exists")
+
+    def test_light_change_keeps_the_heavy_layers(self):
+        # The user's cache strategy: a heavy layer first, a light one after.
+        # Changing the light package gives an image that shares every layer
+        # up to the heavy one with the first.
+        def image(light):
+            return (
+                self.base("light")
+                .with_env_vars({"ISPEC_TEST_RUN": self.run_id})
+                .with_pip_packages("ispec-demo-b==2.0.0", index_url=self.index)
+                .with_pip_packages(light, index_url=self.index)
+            )
+
+        self.use(IspecImageBuilder(stderr=io.StringIO()))
+        one = PushedImage(flyte.build(image("ispec-demo-a==1.0.0")).uri, files=False)
+        progress = io.StringIO()
+        self.use(IspecImageBuilder(stderr=progress))
+        two = PushedImage(flyte.build(image("ispec-demo-a==1.1.0")).uri, files=False)
+        self.assertEqual(len(one.layers), len(two.layers))
+        self.assertEqual(one.layers[:-1], two.layers[:-1], "the base, venv and heavy layers are shared")
+        self.assertNotEqual(one.layers[-1], two.layers[-1])
+        # ispec's plain progress: "#6 [ispec] layers[1] packages ..." then "#6 CACHED".
+        shown = progress.getvalue()
+        self.assertRegex(shown, r"(?m)^#(\d+) \[ispec\] layers\[1\] packages ispec-demo-b==2\.0\.0\n(?:.*\n)*?#\1 CACHED$",
+                         "the heavy layer came from the cache")
+        self.assertNotRegex(shown, r"(?m)^#(\d+) \[ispec\] layers\[2\] packages .*\n(?:.*\n)*?#\1 CACHED$")
 
     def test_through_the_service(self):
         # Built through `ispec serve`; the CLI's lookup then finds the same
