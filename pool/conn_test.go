@@ -10,6 +10,7 @@ import (
 
 	"github.com/ispec-dev/ispec/builder"
 	"github.com/ispec-dev/ispec/internal/clock"
+	"github.com/ispec-dev/ispec/pylock"
 	"github.com/ispec-dev/ispec/spec"
 )
 
@@ -20,6 +21,14 @@ type fakeDaemon struct {
 	slowPing atomic.Bool   // Ping waits for its deadline
 	closed   atomic.Bool
 	buildErr error
+}
+
+// ResolvePython resolves to one pin, as Build builds.
+func (d *fakeDaemon) ResolvePython(ctx context.Context, img *spec.Image, opts builder.ResolveOptions) ([]pylock.Pin, error) {
+	if _, err := d.Build(ctx, img, builder.BuildOptions{}); err != nil {
+		return nil, err
+	}
+	return []pylock.Pin{{Name: "demo", Version: "1.0"}}, nil
 }
 
 func (d *fakeDaemon) Build(ctx context.Context, img *spec.Image, opts builder.BuildOptions) (*builder.Result, error) {

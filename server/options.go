@@ -10,6 +10,7 @@ import (
 
 	"github.com/ispec-dev/ispec/blobstore"
 	"github.com/ispec-dev/ispec/ensure"
+	"github.com/ispec-dev/ispec/locker"
 	"github.com/ispec-dev/ispec/spec"
 )
 
@@ -56,6 +57,20 @@ func WithAllowedLookupRegistries(regs ...string) Option {
 			return err
 		}
 		s.lookups = append(s.lookups, l...)
+		return nil
+	}
+}
+
+// WithLocker answers Lock calls with l (built on the server's registry
+// client, BuildKit and pip netrc).
+//
+// The default, none, answers Lock with UNIMPLEMENTED.
+func WithLocker(l *locker.Locker) Option {
+	return func(s *Server) error {
+		if l == nil {
+			return errors.New("locker is nil")
+		}
+		s.locker = l
 		return nil
 	}
 }

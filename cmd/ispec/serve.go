@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ispec-dev/ispec/internal/assemble"
+	"github.com/ispec-dev/ispec/locker"
 	"github.com/ispec-dev/ispec/server"
 )
 
@@ -164,7 +165,14 @@ func (c *config) serveBackend(ctx context.Context, reg prometheus.Registerer, lo
 	if err != nil {
 		return nil, usageError{err}
 	}
-	return &server.Backend{Pipeline: p.Pipeline, Lookup: p.Lookup.Checker, Health: p.Buildkit.Watch, Close: p.Close}, nil
+	// Locks resolve with the server's own registry client, BuildKit pool
+	// and pip netrc: never a caller's credentials.
+	lk, err := locker.New(p.Lookup.Remote, locker.WithPython(p.Buildkit), locker.WithPipNetrc(p.PipNetrc))
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	return &server.Backend{Pipeline: p.Pipeline, Lookup: p.Lookup.Checker, Locker: lk, Health: p.Buildkit.Watch, Close: p.Close}, nil
 }
 
 func newLogger(format string, w io.Writer) (*slog.Logger, error) {
