@@ -166,8 +166,9 @@ func TestServerReadsOnlyItsUpload(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 				defer cancel()
 				err := call(ctx, &apiv1.SpecInput{SpecPath: "spec.yaml", Spec: []byte(a.spec), Files: a.files})
+				msg := a.msg
 				if method == "Lock" && a.file == "spec.yaml.lock" {
-					a.msg = "not a regular file"
+					msg = "not a regular file"
 				}
 				st := status.Convert(err)
 				if st.Code() != codes.InvalidArgument {
@@ -182,13 +183,13 @@ func TestServerReadsOnlyItsUpload(t *testing.T) {
 					}
 					for _, e := range se.GetErrors() {
 						all += "\n" + e.GetMessage()
-						if e.GetFile() == a.file && e.GetField() == a.field && strings.Contains(e.GetMessage(), a.msg) {
+						if e.GetFile() == a.file && e.GetField() == a.field && strings.Contains(e.GetMessage(), msg) {
 							found = true
 						}
 					}
 				}
 				if !found {
-					t.Errorf("no spec error %s: %s: ...%s...; got %v", a.file, a.field, a.msg, err)
+					t.Errorf("no spec error %s: %s: ...%s...; got %v", a.file, a.field, msg, err)
 				}
 				if strings.Contains(all, hostSecret) {
 					t.Errorf("the answer carries a host file's content: %s", all)
