@@ -30,6 +30,14 @@ file (uv.lock, poetry.lock, pylock.toml) is pinned by it already.
 --check writes nothing: it resolves the base and the Python packages again
 and exits 1 naming what drifted (a moved base tag; each package locked and
 available side by side), 0 when nothing did.
+
+--server (or ISPEC_SERVER) resolves through an ispec serve instead, so a
+machine without BuildKit can lock: the spec, its lock file and its
+requirements files are sent (copied files by digest only, secret files
+never); the server resolves with its own registry access, BuildKit and pip
+credentials, and the lock file (and --pylock's) is written here,
+atomically, byte for byte as a local lock writes it. A spec with
+pip_secret_mounts is locked without --server.
 The format is described in docs/lockfile.md.`
 
 func newLockCmd() *cobra.Command {
