@@ -181,12 +181,15 @@ type ImageServiceClient interface {
 	// image's, its base specs', and the base image's must be ones the
 	// server may read from.
 	//
-	// Errors: INVALID_ARGUMENT for an invalid spec, a base image the
-	// registry does not have, a failed resolution (pip found no version
-	// that satisfies the spec: the message carries pip's output), check
-	// without a lock file, upgrade_packages without Python pins;
-	// UNAVAILABLE when the registry or BuildKit cannot be reached;
-	// PERMISSION_DENIED as above.
+	// Errors, each the code `ispec lock` maps to its exit code:
+	// INVALID_ARGUMENT (exit 2) for an invalid spec or upload, a base image
+	// the registry does not have, check without a lock file,
+	// upgrade_packages or pylock without Python requirements; ABORTED (exit
+	// 1) when pip's resolution fails (no version satisfies the spec: the
+	// message carries pip's output); UNAVAILABLE (exit 3) when the registry
+	// or BuildKit cannot be reached, or the server is shutting down;
+	// PERMISSION_DENIED (exit 3) as above; UNIMPLEMENTED from a server
+	// embedded without a locker.
 	Lock(ctx context.Context, in *LockRequest, opts ...grpc.CallOption) (*LockResponse, error)
 }
 
@@ -451,12 +454,15 @@ type ImageServiceServer interface {
 	// image's, its base specs', and the base image's must be ones the
 	// server may read from.
 	//
-	// Errors: INVALID_ARGUMENT for an invalid spec, a base image the
-	// registry does not have, a failed resolution (pip found no version
-	// that satisfies the spec: the message carries pip's output), check
-	// without a lock file, upgrade_packages without Python pins;
-	// UNAVAILABLE when the registry or BuildKit cannot be reached;
-	// PERMISSION_DENIED as above.
+	// Errors, each the code `ispec lock` maps to its exit code:
+	// INVALID_ARGUMENT (exit 2) for an invalid spec or upload, a base image
+	// the registry does not have, check without a lock file,
+	// upgrade_packages or pylock without Python requirements; ABORTED (exit
+	// 1) when pip's resolution fails (no version satisfies the spec: the
+	// message carries pip's output); UNAVAILABLE (exit 3) when the registry
+	// or BuildKit cannot be reached, or the server is shutting down;
+	// PERMISSION_DENIED (exit 3) as above; UNIMPLEMENTED from a server
+	// embedded without a locker.
 	Lock(context.Context, *LockRequest) (*LockResponse, error)
 	mustEmbedUnimplementedImageServiceServer()
 }
