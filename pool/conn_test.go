@@ -269,3 +269,40 @@ func waitTimer(t *testing.T, clk *clock.Fake) {
 		}
 	}
 }
+
+// TestResolvePythonSharesTheBuildSlots: a resolution runs on the daemon's
+// connection a build uses, within its slots (one here: it completes once
+// the running build has ended and freed it); a daemon that is down makes
+// it unavailable.
+func TestResolvePythonSharesTheBuildSlots(t *testing.T) {
+	first := &fakeDaemon{gate: make(chan struct{}), started: make(chan struct{}, 2)}
+	d := &fakeDialer{make: func() *fakeDaemon { return first }}
+	p := newFakePool(t, d, WithMaxPerDaemon(1))
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Build(context.Background(), img("base"), builder.BuildOptions{})
+		done <- err
+	}()
+	<-first.started
+	resolved := make(chan error, 1)
+	go func() {
+		_, err := p.ResolvePython(context.Background(), img("base"), builder.ResolveOptions{})
+		resolved <- err
+	}()
+	close(first.gate)
+	if err := <-done; err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	if err := <-resolved; err != nil {
+		t.Fatalf("resolution after the build: %v", err)
+	}
+	if dials, _ := d.count(); dials != 1 {
+		t.Errorf("%d dials, want the build's connection shared", dials)
+	}
+
+	down := newFakePool(t, &fakeDialer{down: true})
+	var unavailable *builder.UnavailableError
+	if _, err := down.ResolvePython(context.Background(), img("base"), builder.ResolveOptions{}); !errors.As(err, &unavailable) {
+		t.Errorf("with no daemon: %v, want unavailable", err)
+	}
+}
