@@ -43,6 +43,13 @@ func (s *Server) Lock(ctx context.Context, req *apiv1.LockRequest) (*apiv1.LockR
 	if err := lockable(img, in); err != nil {
 		return nil, err
 	}
+	select {
+	case s.lockSlots <- struct{}{}:
+		defer func() { <-s.lockSlots }()
+	default:
+		s.m.locks.WithLabelValues("refused").Inc()
+		return nil, status.Errorf(codes.ResourceExhausted, "the server resolves %d locks at once already; retry", cap(s.lockSlots))
+	}
 	log := s.log.With("spec", img.File, "caller", Caller(ctx), "check", req.GetCheck())
 	out := &apiv1.LockResponse{Platforms: img.Spec.Platform}
 	if req.GetCheck() {

@@ -33,7 +33,7 @@ func newMetrics(reg prometheus.Registerer, p *ensure.Pipeline) (*metrics, error)
 			Name: "ispec_lookups_total", Help: "Registry lookups by result: exists, absent, unknown.",
 		}, []string{"result"}),
 		locks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ispec_locks_total", Help: "Lock calls by result: locked, checked, failed.",
+			Name: "ispec_locks_total", Help: "Lock calls by result: locked, checked, failed, refused (too many at once).",
 		}, []string{"result"}),
 		upload: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ispec_upload_bytes_total", Help: "Bytes of file content callers uploaded: blob bytes WriteBlob received and file content sent inline.",

@@ -75,6 +75,21 @@ func WithLocker(l *locker.Locker) Option {
 	}
 }
 
+// WithMaxLocks bounds the Lock calls that resolve at once (each runs pip
+// on BuildKit); a call past it gets RESOURCE_EXHAUSTED at once, and
+// nothing is resolved.
+//
+// The default is 4.
+func WithMaxLocks(n int) Option {
+	return func(s *Server) error {
+		if n <= 0 {
+			return errors.New("max locks must be positive")
+		}
+		s.lockSlots = make(chan struct{}, n)
+		return nil
+	}
+}
+
 // WithLimits bounds each upload.
 //
 // The default is ensure.DefaultLimits().

@@ -40,6 +40,7 @@ type Server struct {
 	allowed   []string
 	lookups   registryList // WithAllowedLookupRegistries
 	locker    *locker.Locker
+	lockSlots chan struct{} // WithMaxLocks
 	limits    ensure.Limits
 	uploadDir string
 	blobOpts  []blobstore.Option
@@ -62,7 +63,7 @@ func New(p *ensure.Pipeline, lookup ensure.Lookup, opts ...Option) (*Server, err
 		return nil, errors.New("server: a pipeline and a lookup are required")
 	}
 	s := &Server{p: p, lookup: lookup, limits: ensure.DefaultLimits(), log: slog.New(slog.DiscardHandler),
-		sendTimeout: time.Minute, maxStreams: 1024}
+		sendTimeout: time.Minute, maxStreams: 1024, lockSlots: make(chan struct{}, 4)}
 	for _, opt := range opts {
 		if err := opt(s); err != nil {
 			return nil, fmt.Errorf("server: %w", err)

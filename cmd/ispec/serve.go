@@ -130,6 +130,10 @@ func (c *config) serverConfig(log *slog.Logger, stderr io.Writer) server.Config 
 	sc := c.Serve
 	sopts := []server.Option{server.WithSpecOptions(c.specOptions()), server.WithAllowedRegistries(sc.AllowedRegistries...),
 		server.WithAllowedLookupRegistries(sc.AllowedLookupRegistries...), server.WithUploadDir(sc.UploadDir)}
+	if sc.MaxBuilds > 0 {
+		// Lock resolutions run on BuildKit as builds do: as many at once.
+		sopts = append(sopts, server.WithMaxLocks(sc.MaxBuilds))
+	}
 	if sc.UploadCacheSize > 0 {
 		sopts = append(sopts, server.WithUploadCacheSize(sc.UploadCacheSize))
 	}

@@ -188,7 +188,9 @@ type ImageServiceClient interface {
 	// 1) when pip's resolution fails (no version satisfies the spec: the
 	// message carries pip's output); UNAVAILABLE (exit 3) when the registry
 	// or BuildKit cannot be reached, or the server is shutting down;
-	// PERMISSION_DENIED (exit 3) as above; UNIMPLEMENTED from a server
+	// PERMISSION_DENIED (exit 3) as above; RESOURCE_EXHAUSTED (exit 3)
+	// when the server resolves as many locks as it may at once (as many as
+	// builds; nothing was started: retry); UNIMPLEMENTED from a server
 	// embedded without a locker.
 	Lock(ctx context.Context, in *LockRequest, opts ...grpc.CallOption) (*LockResponse, error)
 }
@@ -461,7 +463,9 @@ type ImageServiceServer interface {
 	// 1) when pip's resolution fails (no version satisfies the spec: the
 	// message carries pip's output); UNAVAILABLE (exit 3) when the registry
 	// or BuildKit cannot be reached, or the server is shutting down;
-	// PERMISSION_DENIED (exit 3) as above; UNIMPLEMENTED from a server
+	// PERMISSION_DENIED (exit 3) as above; RESOURCE_EXHAUSTED (exit 3)
+	// when the server resolves as many locks as it may at once (as many as
+	// builds; nothing was started: retry); UNIMPLEMENTED from a server
 	// embedded without a locker.
 	Lock(context.Context, *LockRequest) (*LockResponse, error)
 	mustEmbedUnimplementedImageServiceServer()
