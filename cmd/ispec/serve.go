@@ -92,7 +92,7 @@ func newServeCmd() *cobra.Command {
 	fl.Bool("tls-terminated-by-proxy", false, "serve plain gRPC with tokens on a non-loopback address because a proxy or service mesh in front of the server terminates TLS")
 	fl.StringSlice("allowed-registries", nil, "registries the server may push to (host[:port][/path], comma-separated); default any")
 	fl.StringSlice("allowed-lookup-registries", nil, "registries the server may look images up in and pull base images from, besides --allowed-registries (host[:port][/path], comma-separated); default any")
-	fl.Int("max-builds", 4, "builds at once")
+	fl.Int("max-builds", 4, "builds at once (and as many Lock resolutions)")
 	fl.Int("max-queue", 64, "builds waiting for a slot before calls get RESOURCE_EXHAUSTED")
 	fl.Duration("build-timeout", time.Hour, "longest a build may run")
 	fl.Duration("failure-ttl", time.Minute, "how long a failed build step or an invalid spec is remembered for callers of the same tag (outages, timeouts and cancellations never are)")
