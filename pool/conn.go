@@ -8,12 +8,14 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/ispec-dev/ispec/builder"
+	"github.com/ispec-dev/ispec/pylock"
 	"github.com/ispec-dev/ispec/spec"
 )
 
 // daemon is a connection to one BuildKit daemon (*builder.Builder).
 type daemon interface {
 	Build(ctx context.Context, img *spec.Image, opts builder.BuildOptions) (*builder.Result, error)
+	ResolvePython(ctx context.Context, img *spec.Image, opts builder.ResolveOptions) ([]pylock.Pin, error)
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ispec-dev/ispec/builder"
 	"github.com/ispec-dev/ispec/internal/clock"
+	"github.com/ispec-dev/ispec/pylock"
 	"github.com/ispec-dev/ispec/spec"
 )
 
@@ -20,6 +21,14 @@ type fakeDaemon struct {
 	slowPing atomic.Bool   // Ping waits for its deadline
 	closed   atomic.Bool
 	buildErr error
+}
+
+// ResolvePython resolves to one pin, as Build builds.
+func (d *fakeDaemon) ResolvePython(ctx context.Context, img *spec.Image, opts builder.ResolveOptions) ([]pylock.Pin, error) {
+	if _, err := d.Build(ctx, img, builder.BuildOptions{}); err != nil {
+		return nil, err
+	}
+	return []pylock.Pin{{Name: "demo", Version: "1.0"}}, nil
 }
 
 func (d *fakeDaemon) Build(ctx context.Context, img *spec.Image, opts builder.BuildOptions) (*builder.Result, error) {
@@ -258,5 +267,42 @@ func waitTimer(t *testing.T, clk *clock.Fake) {
 		case <-deadline.C:
 			t.Fatal("no timer armed within 10s")
 		}
+	}
+}
+
+// TestResolvePythonSharesTheBuildSlots: a resolution runs on the daemon's
+// connection a build uses, within its slots (one here: it completes once
+// the running build has ended and freed it); a daemon that is down makes
+// it unavailable.
+func TestResolvePythonSharesTheBuildSlots(t *testing.T) {
+	first := &fakeDaemon{gate: make(chan struct{}), started: make(chan struct{}, 2)}
+	d := &fakeDialer{make: func() *fakeDaemon { return first }}
+	p := newFakePool(t, d, WithMaxPerDaemon(1))
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Build(context.Background(), img("base"), builder.BuildOptions{})
+		done <- err
+	}()
+	<-first.started
+	resolved := make(chan error, 1)
+	go func() {
+		_, err := p.ResolvePython(context.Background(), img("base"), builder.ResolveOptions{})
+		resolved <- err
+	}()
+	close(first.gate)
+	if err := <-done; err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	if err := <-resolved; err != nil {
+		t.Fatalf("resolution after the build: %v", err)
+	}
+	if dials, _ := d.count(); dials != 1 {
+		t.Errorf("%d dials, want the build's connection shared", dials)
+	}
+
+	down := newFakePool(t, &fakeDialer{down: true})
+	var unavailable *builder.UnavailableError
+	if _, err := down.ResolvePython(context.Background(), img("base"), builder.ResolveOptions{}); !errors.As(err, &unavailable) {
+		t.Errorf("with no daemon: %v, want unavailable", err)
 	}
 }

@@ -29,6 +29,7 @@ import (
 
 	"github.com/ispec-dev/ispec/builder"
 	"github.com/ispec-dev/ispec/internal/clock"
+	"github.com/ispec-dev/ispec/pylock"
 	"github.com/ispec-dev/ispec/spec"
 )
 
@@ -225,45 +226,70 @@ func (p *Pool) rank(key string) []*member {
 // ranking that answers its health check. When none does, the error is the
 // last daemon's *builder.UnavailableError.
 func (p *Pool) Build(ctx context.Context, img *spec.Image, opts builder.BuildOptions) (*builder.Result, error) {
+	var res *builder.Result
+	err := p.on(ctx, img, func(d daemon) (err error) {
+		res, err = d.Build(ctx, img, opts)
+		return err
+	})
+	return res, err
+}
+
+// ResolvePython resolves img's Python requirements for one platform (see
+// builder.Builder.ResolvePython) on the daemon Build would build img on,
+// within its slots, so that a resolution warms the cache of the build
+// that follows.
+func (p *Pool) ResolvePython(ctx context.Context, img *spec.Image, opts builder.ResolveOptions) ([]pylock.Pin, error) {
+	var pins []pylock.Pin
+	err := p.on(ctx, img, func(d daemon) (err error) {
+		pins, err = d.ResolvePython(ctx, img, opts)
+		return err
+	})
+	return pins, err
+}
+
+// on runs fn on the first daemon in img's ranking that answers its health
+// check.
+func (p *Pool) on(ctx context.Context, img *spec.Image, fn func(daemon) error) error {
 	var errs []error
 	for _, m := range p.rank(Key(img)) {
 		c, err := m.acquire(ctx, p.health)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return ctx.Err()
 			}
 			p.builds.WithLabelValues(m.opts.Addr, "unavailable").Inc()
 			errs = append(errs, err)
 			continue
 		}
-		return p.buildOn(ctx, m, c, img, opts)
+		return p.runOn(ctx, m, c, fn)
 	}
 	if len(errs) == 1 {
 		// A pool of one: its daemon's own error.
-		return nil, errs[0]
+		return errs[0]
 	}
 	var last *builder.UnavailableError
 	for _, e := range errs {
 		errors.As(e, &last)
 	}
 	if last != nil {
-		return nil, &builder.UnavailableError{Addr: strings.Join(p.Addrs(), ","), Err: errors.Join(errs...)}
+		return &builder.UnavailableError{Addr: strings.Join(p.Addrs(), ","), Err: errors.Join(errs...)}
 	}
-	return nil, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
-// buildOn builds on c, a connection to m in use, and releases it.
-func (p *Pool) buildOn(ctx context.Context, m *member, c *conn, img *spec.Image, opts builder.BuildOptions) (*builder.Result, error) {
+// runOn runs fn on c, a connection to m in use, in one of m's slots, and
+// releases it.
+func (p *Pool) runOn(ctx context.Context, m *member, c *conn, fn func(daemon) error) error {
 	defer m.release(c)
 	if m.slots != nil {
 		select {
 		case m.slots <- struct{}{}:
 		case <-ctx.Done():
-			return nil, fmt.Errorf("waiting for a slot on buildkit %s: %w", m.opts.Addr, ctx.Err())
+			return fmt.Errorf("waiting for a slot on buildkit %s: %w", m.opts.Addr, ctx.Err())
 		}
 	}
 	p.busy.WithLabelValues(m.opts.Addr).Inc()
-	res, err := c.d.Build(ctx, img, opts)
+	err := fn(c.d)
 	p.busy.WithLabelValues(m.opts.Addr).Dec()
 	if m.slots != nil {
 		<-m.slots
@@ -278,7 +304,7 @@ func (p *Pool) buildOn(ctx context.Context, m *member, c *conn, img *spec.Image,
 		}
 	}
 	p.builds.WithLabelValues(m.opts.Addr, result).Inc()
-	return res, err
+	return err
 }
 
 // Check reports whether a daemon answers (connecting to it when it is

@@ -129,7 +129,7 @@ import grpc
 from ispec.v1 import ispec_pb2, ispec_pb2_grpc
 assert ispec_pb2.DESCRIPTOR.package == "ispec.v1"
 svc = ispec_pb2.DESCRIPTOR.services_by_name["ImageService"]
-assert sorted(m.name for m in svc.methods) == ["Build", "FindMissingBlobs", "ListBuilds", "Lookup", "Resolve", "Watch", "WriteBlob"]
+assert sorted(m.name for m in svc.methods) == ["Build", "FindMissingBlobs", "ListBuilds", "Lock", "Lookup", "Resolve", "Watch", "WriteBlob"]
 assert hasattr(ispec_pb2_grpc, "ImageServiceStub")
 req = ispec_pb2.BuildRequest(input=ispec_pb2.SpecInput(spec_path="imagespec.yaml", spec=b"{}"), files_omitted=True)
 assert ispec_pb2.BuildRequest.FromString(req.SerializeToString()) == req

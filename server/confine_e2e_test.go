@@ -72,7 +72,7 @@ func rawClient(t *testing.T, h *harness) apiv1.ImageServiceClient {
 	return apiv1.NewImageServiceClient(conn)
 }
 
-// calls are the three methods that load an upload, each returning its
+// calls are the four methods that load an upload, each returning its
 // error.
 func calls(c apiv1.ImageServiceClient) map[string]func(ctx context.Context, in *apiv1.SpecInput) error {
 	return map[string]func(ctx context.Context, in *apiv1.SpecInput) error{
@@ -82,6 +82,10 @@ func calls(c apiv1.ImageServiceClient) map[string]func(ctx context.Context, in *
 		},
 		"Lookup": func(ctx context.Context, in *apiv1.SpecInput) error {
 			_, err := c.Lookup(ctx, &apiv1.LookupRequest{Items: []*apiv1.LookupItem{{Item: &apiv1.LookupItem_Spec{Spec: in}}}})
+			return err
+		},
+		"Lock": func(ctx context.Context, in *apiv1.SpecInput) error {
+			_, err := c.Lock(ctx, &apiv1.LockRequest{Input: in})
 			return err
 		},
 		"Build": func(ctx context.Context, in *apiv1.SpecInput) error {
@@ -98,9 +102,10 @@ func calls(c apiv1.ImageServiceClient) map[string]func(ctx context.Context, in *
 // server read a host file (a nested base spec by absolute path, by .., or
 // through a symlink; a lock, ignore or requirements file linked to
 // /dev/zero, a named pipe or a host file) or fan out (300 nested specs).
-// Resolve, Lookup and Build each answer INVALID_ARGUMENT at once, naming
-// the file and field in the upload, and no answer carries the host
-// file's content.
+// Resolve, Lookup, Lock and Build each answer INVALID_ARGUMENT at once,
+// naming the file and field in the upload, and no answer carries the host
+// file's content. (Lock reads the lock file from the request itself: a
+// lock file that is a link is refused as not a regular file.)
 func TestServerReadsOnlyItsUpload(t *testing.T) {
 	h := start(t, setup{})
 	c := rawClient(t, h)
@@ -161,6 +166,10 @@ func TestServerReadsOnlyItsUpload(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 				defer cancel()
 				err := call(ctx, &apiv1.SpecInput{SpecPath: "spec.yaml", Spec: []byte(a.spec), Files: a.files})
+				msg := a.msg
+				if method == "Lock" && a.file == "spec.yaml.lock" {
+					msg = "not a regular file"
+				}
 				st := status.Convert(err)
 				if st.Code() != codes.InvalidArgument {
 					t.Fatalf("%v, want INVALID_ARGUMENT", err)
@@ -174,13 +183,13 @@ func TestServerReadsOnlyItsUpload(t *testing.T) {
 					}
 					for _, e := range se.GetErrors() {
 						all += "\n" + e.GetMessage()
-						if e.GetFile() == a.file && e.GetField() == a.field && strings.Contains(e.GetMessage(), a.msg) {
+						if e.GetFile() == a.file && e.GetField() == a.field && strings.Contains(e.GetMessage(), msg) {
 							found = true
 						}
 					}
 				}
 				if !found {
-					t.Errorf("no spec error %s: %s: ...%s...; got %v", a.file, a.field, a.msg, err)
+					t.Errorf("no spec error %s: %s: ...%s...; got %v", a.file, a.field, msg, err)
 				}
 				if strings.Contains(all, hostSecret) {
 					t.Errorf("the answer carries a host file's content: %s", all)

@@ -26,6 +26,7 @@ import (
 	"github.com/ispec-dev/ispec/client"
 	"github.com/ispec-dev/ispec/ensure"
 	"github.com/ispec-dev/ispec/internal/testenv"
+	"github.com/ispec-dev/ispec/locker"
 	"github.com/ispec-dev/ispec/server"
 	"github.com/ispec-dev/ispec/spec"
 )
@@ -76,8 +77,12 @@ func start(t testing.TB, su setup) *harness {
 		su.uploadDir = t.TempDir()
 	}
 	reg := prometheus.NewRegistry()
+	lk, err := locker.New(remote, locker.WithPython(b))
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := server.New(p, remote, server.WithAllowedRegistries(su.allowed...), server.WithAllowedLookupRegistries(su.lookups...),
-		server.WithUploadDir(su.uploadDir), server.WithRegisterer(reg))
+		server.WithUploadDir(su.uploadDir), server.WithRegisterer(reg), server.WithLocker(lk))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ type metrics struct {
 	joins    prometheus.Counter
 	lookups  *prometheus.CounterVec
 	upload   prometheus.Counter
+	locks    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, p *ensure.Pipeline) (*metrics, error) {
@@ -31,6 +32,9 @@ func newMetrics(reg prometheus.Registerer, p *ensure.Pipeline) (*metrics, error)
 		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ispec_lookups_total", Help: "Registry lookups by result: exists, absent, unknown.",
 		}, []string{"result"}),
+		locks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ispec_locks_total", Help: "Lock calls by result: locked, checked, failed, refused (too many at once).",
+		}, []string{"result"}),
 		upload: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ispec_upload_bytes_total", Help: "Bytes of file content callers uploaded: blob bytes WriteBlob received and file content sent inline.",
 		}),
@@ -44,7 +48,7 @@ func newMetrics(reg prometheus.Registerer, p *ensure.Pipeline) (*metrics, error)
 	queue := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "ispec_build_queue_depth", Help: "Builds waiting for a slot.",
 	}, func() float64 { return float64(p.Stats().Queued) })
-	for _, c := range []prometheus.Collector{m.builds, m.duration, m.joins, m.lookups, m.upload, inFlight, queue} {
+	for _, c := range []prometheus.Collector{m.builds, m.duration, m.joins, m.lookups, m.upload, m.locks, inFlight, queue} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

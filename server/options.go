@@ -10,6 +10,7 @@ import (
 
 	"github.com/ispec-dev/ispec/blobstore"
 	"github.com/ispec-dev/ispec/ensure"
+	"github.com/ispec-dev/ispec/locker"
 	"github.com/ispec-dev/ispec/spec"
 )
 
@@ -56,6 +57,35 @@ func WithAllowedLookupRegistries(regs ...string) Option {
 			return err
 		}
 		s.lookups = append(s.lookups, l...)
+		return nil
+	}
+}
+
+// WithLocker answers Lock calls with l (built on the server's registry
+// client, BuildKit and pip netrc).
+//
+// The default, none, answers Lock with UNIMPLEMENTED.
+func WithLocker(l *locker.Locker) Option {
+	return func(s *Server) error {
+		if l == nil {
+			return errors.New("locker is nil")
+		}
+		s.locker = l
+		return nil
+	}
+}
+
+// WithMaxLocks bounds the Lock calls that resolve at once (each runs pip
+// on BuildKit); a call past it gets RESOURCE_EXHAUSTED at once, and
+// nothing is resolved.
+//
+// The default is 4.
+func WithMaxLocks(n int) Option {
+	return func(s *Server) error {
+		if n <= 0 {
+			return errors.New("max locks must be positive")
+		}
+		s.lockSlots = make(chan struct{}, n)
 		return nil
 	}
 }

@@ -19,6 +19,7 @@ import (
 	apiv1 "github.com/ispec-dev/ispec/api/ispec/v1"
 	"github.com/ispec-dev/ispec/ensure"
 	"github.com/ispec-dev/ispec/internal/netaddr"
+	"github.com/ispec-dev/ispec/locker"
 )
 
 // Config is how Run serves: where it listens, who may call, how it
@@ -79,6 +80,8 @@ type TLSFiles struct {
 type Backend struct {
 	Pipeline *ensure.Pipeline
 	Lookup   ensure.Lookup
+	// Locker answers Lock calls; nil: they are UNIMPLEMENTED.
+	Locker *locker.Locker
 	// Health checks the builders every interval until ctx ends, calling
 	// report with the first answer and each change (nil: they answer).
 	// Nil: always healthy.
@@ -145,7 +148,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if be.Close != nil {
 		defer be.Close()
 	}
-	srv, err := New(be.Pipeline, be.Lookup, append([]Option{WithLogger(cfg.Logger), WithRegisterer(reg)}, cfg.Options...)...)
+	sopts := append([]Option{WithLogger(cfg.Logger), WithRegisterer(reg)}, cfg.Options...)
+	if be.Locker != nil {
+		sopts = append(sopts, WithLocker(be.Locker))
+	}
+	srv, err := New(be.Pipeline, be.Lookup, sopts...)
 	if err != nil {
 		return &ConfigError{Err: err}
 	}

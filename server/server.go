@@ -25,6 +25,7 @@ import (
 	"github.com/ispec-dev/ispec/blobstore"
 	"github.com/ispec-dev/ispec/cache"
 	"github.com/ispec-dev/ispec/ensure"
+	"github.com/ispec-dev/ispec/locker"
 	"github.com/ispec-dev/ispec/spec"
 	"github.com/ispec-dev/ispec/wire"
 )
@@ -38,6 +39,8 @@ type Server struct {
 	specOpts  spec.Options
 	allowed   []string
 	lookups   registryList // WithAllowedLookupRegistries
+	locker    *locker.Locker
+	lockSlots chan struct{} // WithMaxLocks
 	limits    ensure.Limits
 	uploadDir string
 	blobOpts  []blobstore.Option
@@ -60,7 +63,7 @@ func New(p *ensure.Pipeline, lookup ensure.Lookup, opts ...Option) (*Server, err
 		return nil, errors.New("server: a pipeline and a lookup are required")
 	}
 	s := &Server{p: p, lookup: lookup, limits: ensure.DefaultLimits(), log: slog.New(slog.DiscardHandler),
-		sendTimeout: time.Minute, maxStreams: 1024}
+		sendTimeout: time.Minute, maxStreams: 1024, lockSlots: make(chan struct{}, 4)}
 	for _, opt := range opts {
 		if err := opt(s); err != nil {
 			return nil, fmt.Errorf("server: %w", err)
@@ -145,6 +148,11 @@ func shortMessage(msg string, max int) string {
 // alone are used, and the upload lists the files whose blobs the store
 // lacks (needed).
 func (s *Server) load(ctx context.Context, in *apiv1.SpecInput, build bool) (*spec.Image, *upload, error) {
+	return s.loadWith(ctx, in, build, s.specOpts)
+}
+
+// loadWith is load with the spec options opts.
+func (s *Server) loadWith(ctx context.Context, in *apiv1.SpecInput, build bool, opts spec.Options) (*spec.Image, *upload, error) {
 	if in == nil || in.GetSpecPath() == "" {
 		return nil, nil, status.Error(codes.InvalidArgument, "input: a spec_path and the spec's content are required")
 	}
@@ -179,7 +187,7 @@ func (s *Server) load(ctx context.Context, in *apiv1.SpecInput, build bool) (*sp
 	} else if len(digests) > 0 {
 		u.needed = pathsOf(s.work.blobs.Missing(digests), digests, paths)
 	}
-	img, _, cleanup, err := ensure.LoadUpload(ctx, up, s.limits, s.work.uploads, s.specOpts)
+	img, _, cleanup, err := ensure.LoadUpload(ctx, up, s.limits, s.work.uploads, opts)
 	if err != nil {
 		u.unpin()
 		return nil, nil, errStatus(err)

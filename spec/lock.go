@@ -67,30 +67,50 @@ func readLock(f *fsys, specFile, disk string) (*Lock, error) {
 	if err != nil {
 		return nil, &FieldError{File: p, Msg: describe("the lock file", err)}
 	}
+	return ParseLock(p, data)
+}
+
+// ParseLock decodes the lock file shown as file (its name in errors) from
+// data, strictly: an unknown field or another format version is an error.
+func ParseLock(file string, data []byte) (*Lock, error) {
 	var l Lock
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&l); err != nil {
-		return nil, &FieldError{File: p, Msg: fmt.Sprintf("not a valid lock file: %v", err)}
+		return nil, &FieldError{File: file, Msg: fmt.Sprintf("not a valid lock file: %v", err)}
 	}
 	if l.Version != LockVersion {
-		return nil, &FieldError{File: p, Field: "version", Msg: fmt.Sprintf("lock file version %d is not supported; expected %d (run ispec lock again)", l.Version, LockVersion)}
+		return nil, &FieldError{File: file, Field: "version", Msg: fmt.Sprintf("lock file version %d is not supported; expected %d (run ispec lock again)", l.Version, LockVersion)}
 	}
 	return &l, nil
+}
+
+// EncodeLock returns the lock file's bytes, as WriteLock writes them
+// (indented JSON, a final newline; Version set to LockVersion).
+func EncodeLock(l *Lock) ([]byte, error) {
+	l.Version = LockVersion
+	data, err := json.MarshalIndent(l, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(data, '\n'), nil
 }
 
 // WriteLock writes a lock file atomically: a crash leaves either the old
 // file or the new one.
 func WriteLock(specFile string, l *Lock) error {
-	l.Version = LockVersion
-	data, err := json.MarshalIndent(l, "", "  ")
+	data, err := EncodeLock(l)
 	if err != nil {
 		return err
 	}
-	data = append(data, '\n')
-	p := LockPath(specFile)
+	return WriteLockData(specFile, data)
+}
+
+// WriteLockData writes the encoded lock data (EncodeLock) as the lock file
+// of specFile, atomically.
+func WriteLockData(specFile string, data []byte) error {
 	// 0600, as the lock file was always written (a temporary file's mode).
-	if err := atomicfile.WriteFile(p, data, 0o600); err != nil {
+	if err := atomicfile.WriteFile(LockPath(specFile), data, 0o600); err != nil {
 		return fmt.Errorf("writing lock file: %w", err)
 	}
 	return nil

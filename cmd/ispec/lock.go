@@ -2,16 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"sort"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
-	"github.com/ispec-dev/ispec/cache"
+	"github.com/ispec-dev/ispec/internal/atomicfile"
 	"github.com/ispec-dev/ispec/spec"
 )
 
@@ -34,6 +30,14 @@ file (uv.lock, poetry.lock, pylock.toml) is pinned by it already.
 --check writes nothing: it resolves the base and the Python packages again
 and exits 1 naming what drifted (a moved base tag; each package locked and
 available side by side), 0 when nothing did.
+
+--server (or ISPEC_SERVER) resolves through an ispec serve instead, so a
+machine without BuildKit can lock: the spec, its lock file and its
+requirements files are sent (copied files by digest only, secret files
+never); the server resolves with its own registry access, BuildKit and pip
+credentials, and the lock file (and --pylock's) is written here,
+atomically, byte for byte as a local lock writes it. A spec with
+pip_secret_mounts is locked without --server.
 The format is described in docs/lockfile.md.`
 
 func newLockCmd() *cobra.Command {
@@ -48,18 +52,28 @@ func newLockCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := cfg.specOptions()
-			opts.IgnoreLock = true
-			r, err := newRemote(cfg)
-			if err != nil {
-				return err
-			}
 			if lf.pylock != "" && len(args) != 1 {
 				return usageError{fmt.Errorf("--pylock writes one file: give one spec, not %d", len(args))}
 			}
-			py := &pythonLocker{cfg: cfg}
-			defer py.close()
-			drifted, err := lockEach(cmd.Context(), r, py, args, opts, lf, cmd.OutOrStdout())
+			opts := cfg.specOptions()
+			opts.IgnoreLock = true
+			var lk specLocker
+			if cfg.Server != "" {
+				c, err := dialServer(cfg)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				lk = &remoteLocker{c: c}
+			} else {
+				l, closeFn, err := newLocalLocker(cfg)
+				if err != nil {
+					return err
+				}
+				defer closeFn()
+				lk = l
+			}
+			drifted, err := lockEach(cmd.Context(), lk, args, opts, lf, cmd.OutOrStdout())
 			if err != nil {
 				return err
 			}
@@ -76,6 +90,7 @@ func newLockCmd() *cobra.Command {
 	addBuildkitTLSFlags(cmd.Flags())
 	cmd.Flags().String("pip-netrc", "", "netrc file with private package index credentials, given to pip as a BuildKit secret (env ISPEC_PIP_NETRC)")
 	cmd.Flags().StringSlice("insecure-registries", nil, "registries reached over plain HTTP besides loopback ones (env ISPEC_INSECURE_REGISTRIES)")
+	addServerFlags(cmd.Flags())
 	return cmd
 }
 
@@ -86,16 +101,34 @@ type lockFlags struct {
 	upgrade []string
 }
 
+// specLocker makes the lock of a loaded spec, here or through a server.
+type specLocker interface {
+	// lock returns the encoded lock file of img (old is its current lock,
+	// nil when it has none) and, when pylockFile is set, the pylock.toml;
+	// with check, it writes nothing and returns what drifted instead.
+	lock(ctx context.Context, img *spec.Image, old *spec.Lock, req lockRequest) (*lockAnswer, error)
+}
+
+// lockRequest is what one spec's lock asks for.
+type lockRequest struct {
+	upgrade    []string
+	check      bool
+	pylockFile string
+}
+
+// lockAnswer is one spec's lock: the lock file's bytes and the
+// pylock.toml's (when asked), or what drifted (with check).
+type lockAnswer struct {
+	lock, pylock []byte
+	drift        []string
+}
+
 // lockEach writes the lock of each spec at paths (printing its path), or
 // with check compares it with a fresh one (printing what drifted);
 // drifted is whether anything did.
-func lockEach(ctx context.Context, r *cache.Remote, py *pythonLocker, paths []string, opts spec.Options, lf lockFlags, out io.Writer) (drifted bool, err error) {
+func lockEach(ctx context.Context, lk specLocker, paths []string, opts spec.Options, lf lockFlags, out io.Writer) (drifted bool, err error) {
 	for _, p := range paths {
 		img, err := spec.Load(ctx, p, opts)
-		if err != nil {
-			return false, err
-		}
-		fresh, err := resolveLock(ctx, r, img)
 		if err != nil {
 			return false, err
 		}
@@ -103,107 +136,47 @@ func lockEach(ctx context.Context, r *cache.Remote, py *pythonLocker, paths []st
 		if err != nil {
 			return false, err
 		}
-		if err := py.lock(ctx, img, fresh, old, lf.upgrade); err != nil {
+		if lf.check && old == nil {
+			return false, usageError{fmt.Errorf("%s: no lock file to check; run ispec lock %s", p, p)}
+		}
+		ans, err := lk.lock(ctx, img, old, lockRequest{upgrade: lf.upgrade, check: lf.check, pylockFile: lf.pylock})
+		if err != nil {
 			return false, err
 		}
-		if !lf.check {
-			if err := writeLocks(p, lf.pylock, fresh, out); err != nil {
-				return false, err
+		if lf.check {
+			for _, d := range ans.drift {
+				drifted = true
+				fmt.Fprintf(out, "%s: %s\n", spec.LockPath(p), d)
 			}
 			continue
 		}
-		if old == nil {
-			return false, usageError{fmt.Errorf("%s: no lock file to check; run ispec lock %s", p, p)}
-		}
-		for _, d := range append(lockDrift(old, fresh), pythonDrift(old, fresh)...) {
-			drifted = true
-			fmt.Fprintf(out, "%s: %s\n", spec.LockPath(p), d)
+		if err := writeLocks(p, lf.pylock, ans, out); err != nil {
+			return false, err
 		}
 	}
 	return drifted, nil
 }
 
 // writeLocks writes the lock of the spec at p, and pylockFile when it is
-// given, printing each path.
-func writeLocks(p, pylockFile string, fresh *spec.Lock, out io.Writer) error {
-	if err := spec.WriteLock(p, fresh); err != nil {
+// given, each atomically, printing each path. A lock that does not parse
+// (from a server) is refused before anything is written.
+func writeLocks(p, pylockFile string, ans *lockAnswer, out io.Writer) error {
+	if _, err := spec.ParseLock(spec.LockPath(p), ans.lock); err != nil {
+		return fmt.Errorf("the lock received: %w", err)
+	}
+	if pylockFile != "" && len(ans.pylock) == 0 {
+		return fmt.Errorf("--pylock %s: no pylock.toml was made", pylockFile)
+	}
+	if err := spec.WriteLockData(p, ans.lock); err != nil {
 		return err
 	}
 	fmt.Fprintln(out, spec.LockPath(p))
 	if pylockFile == "" {
 		return nil
 	}
-	if err := writePylock(pylockFile, fresh); err != nil {
-		return err
+	if err := atomicfile.WriteFile(pylockFile, ans.pylock, 0o644); err != nil {
+		return fmt.Errorf("--pylock: %w", err)
 	}
 	fmt.Fprintln(out, pylockFile)
 	return nil
-}
-
-// resolveLock asks the registry what the spec's floating inputs are now.
-func resolveLock(ctx context.Context, r *cache.Remote, img *spec.Image) (*spec.Lock, error) {
-	l := &spec.Lock{Version: spec.LockVersion}
-	if img.Parent != nil {
-		l.Parent = &spec.LockedParent{Spec: img.Spec.BaseImage.Spec, Ref: img.Parent.Identity.Ref}
-		return l, nil
-	}
-	ref, err := name.ParseReference(img.Base)
-	if err != nil {
-		return nil, usageError{fmt.Errorf("%s: base_image: %w", img.File, err)}
-	}
-	plats := make([]v1.Platform, len(img.Spec.Platform))
-	for i, p := range img.Spec.Platform {
-		pl, err := v1.ParsePlatform(p)
-		if err != nil {
-			return nil, usageError{err}
-		}
-		plats[i] = *pl
-	}
-	res, err := r.ResolvePlatforms(ctx, ref, plats)
-	if err != nil {
-		var pe *cache.PlatformError
-		if cache.IsAbsent(err) || errors.As(err, &pe) {
-			return nil, usageError{fmt.Errorf("%s: base_image: %w", img.File, err)}
-		}
-		return nil, fmt.Errorf("%s: resolving base image: %w", img.File, err)
-	}
-	l.BaseImage = &spec.LockedImage{Ref: img.Base, Digest: res.Digest.String(), Platforms: map[string]string{}}
-	for i, pd := range res.Platforms {
-		l.BaseImage.Platforms[img.Spec.Platform[i]] = pd.Digest.String()
-	}
-	return l, nil
-}
-
-// lockDrift names each pinned value that upstream no longer agrees with.
-func lockDrift(old, fresh *spec.Lock) []string {
-	var out []string
-	if fresh.BaseImage != nil {
-		ob := old.BaseImage
-		switch {
-		case ob == nil || ob.Ref != fresh.BaseImage.Ref:
-			out = append(out, fmt.Sprintf("base_image: the lock does not pin %s; run ispec lock", fresh.BaseImage.Ref))
-		default:
-			if ob.Digest != fresh.BaseImage.Digest {
-				out = append(out, fmt.Sprintf("base_image %s: %s moved to %s", ob.Ref, ob.Digest, fresh.BaseImage.Digest))
-			}
-			var plats []string
-			for p := range fresh.BaseImage.Platforms {
-				plats = append(plats, p)
-			}
-			sort.Strings(plats)
-			for _, p := range plats {
-				if o, n := ob.Platforms[p], fresh.BaseImage.Platforms[p]; o != n {
-					out = append(out, fmt.Sprintf("base_image %s (%s): %s moved to %s", ob.Ref, p, orAbsent(o), n))
-				}
-			}
-		}
-	}
-	if fresh.Parent != nil && (old.Parent == nil || old.Parent.Ref != fresh.Parent.Ref) {
-		was := "(none)"
-		if old.Parent != nil {
-			was = old.Parent.Ref
-		}
-		out = append(out, fmt.Sprintf("parent %s: %s is now %s", fresh.Parent.Spec, was, fresh.Parent.Ref))
-	}
-	return out
 }

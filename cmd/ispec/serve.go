@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ispec-dev/ispec/internal/assemble"
+	"github.com/ispec-dev/ispec/locker"
 	"github.com/ispec-dev/ispec/server"
 )
 
@@ -91,7 +92,7 @@ func newServeCmd() *cobra.Command {
 	fl.Bool("tls-terminated-by-proxy", false, "serve plain gRPC with tokens on a non-loopback address because a proxy or service mesh in front of the server terminates TLS")
 	fl.StringSlice("allowed-registries", nil, "registries the server may push to (host[:port][/path], comma-separated); default any")
 	fl.StringSlice("allowed-lookup-registries", nil, "registries the server may look images up in and pull base images from, besides --allowed-registries (host[:port][/path], comma-separated); default any")
-	fl.Int("max-builds", 4, "builds at once")
+	fl.Int("max-builds", 4, "builds at once (and as many Lock resolutions)")
 	fl.Int("max-queue", 64, "builds waiting for a slot before calls get RESOURCE_EXHAUSTED")
 	fl.Duration("build-timeout", time.Hour, "longest a build may run")
 	fl.Duration("failure-ttl", time.Minute, "how long a failed build step or an invalid spec is remembered for callers of the same tag (outages, timeouts and cancellations never are)")
@@ -129,6 +130,10 @@ func (c *config) serverConfig(log *slog.Logger, stderr io.Writer) server.Config 
 	sc := c.Serve
 	sopts := []server.Option{server.WithSpecOptions(c.specOptions()), server.WithAllowedRegistries(sc.AllowedRegistries...),
 		server.WithAllowedLookupRegistries(sc.AllowedLookupRegistries...), server.WithUploadDir(sc.UploadDir)}
+	if sc.MaxBuilds > 0 {
+		// Lock resolutions run on BuildKit as builds do: as many at once.
+		sopts = append(sopts, server.WithMaxLocks(sc.MaxBuilds))
+	}
 	if sc.UploadCacheSize > 0 {
 		sopts = append(sopts, server.WithUploadCacheSize(sc.UploadCacheSize))
 	}
@@ -164,7 +169,14 @@ func (c *config) serveBackend(ctx context.Context, reg prometheus.Registerer, lo
 	if err != nil {
 		return nil, usageError{err}
 	}
-	return &server.Backend{Pipeline: p.Pipeline, Lookup: p.Lookup.Checker, Health: p.Buildkit.Watch, Close: p.Close}, nil
+	// Locks resolve with the server's own registry client, BuildKit pool
+	// and pip netrc: never a caller's credentials.
+	lk, err := locker.New(p.Lookup.Remote, locker.WithPython(p.Buildkit), locker.WithPipNetrc(p.PipNetrc))
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	return &server.Backend{Pipeline: p.Pipeline, Lookup: p.Lookup.Checker, Locker: lk, Health: p.Buildkit.Watch, Close: p.Close}, nil
 }
 
 func newLogger(format string, w io.Writer) (*slog.Logger, error) {

@@ -68,6 +68,9 @@ type Pipeline struct {
 	Lookup *Lookup
 	// Buildkit is the connection manager of the BuildKit daemons.
 	Buildkit *pool.Pool
+	// PipNetrc is the netrc given to pip (Settings.PipNetrc's content);
+	// nil: none.
+	PipNetrc []byte
 	closers  []func() error
 }
 
@@ -81,11 +84,18 @@ func New(ctx context.Context, s Settings) (*Pipeline, error) {
 		return nil, err
 	}
 	p := &Pipeline{Lookup: lk}
+	if s.PipNetrc != "" {
+		// Read now, so that a wrong path fails before any work; the
+		// contents never reach an error message.
+		if p.PipNetrc, err = os.ReadFile(s.PipNetrc); err != nil {
+			return nil, fmt.Errorf("pip-netrc: reading %s: %w", s.PipNetrc, errors.Unwrap(err))
+		}
+	}
 	if p.Buildkit, err = s.buildkit(); err != nil {
 		return nil, err
 	}
 	p.closers = append(p.closers, p.Buildkit.Close)
-	opts, err := s.options(lk, p.Buildkit)
+	opts, err := s.options(lk, p.Buildkit, p.PipNetrc)
 	if err == nil {
 		var more []ensure.Option
 		more, err = p.lockOptions(s)
@@ -140,7 +150,7 @@ func (s Settings) buildkit() (*pool.Pool, error) {
 
 // options are the options the CLI and the server share: the lookup, the
 // builder, the registry cache, the local index as recorder, the netrc.
-func (s Settings) options(lk *Lookup, b ensure.Builder) ([]ensure.Option, error) {
+func (s Settings) options(lk *Lookup, b ensure.Builder, netrc []byte) ([]ensure.Option, error) {
 	opts := []ensure.Option{
 		ensure.WithLookup(lk.Checker),
 		ensure.WithBuilder(b),
@@ -149,13 +159,7 @@ func (s Settings) options(lk *Lookup, b ensure.Builder) ([]ensure.Option, error)
 	if r, ok := lk.recorder(); ok {
 		opts = append(opts, ensure.WithRecorder(r))
 	}
-	if s.PipNetrc != "" {
-		// Read now, so that a wrong path fails before any work; the
-		// contents never reach an error message.
-		netrc, err := os.ReadFile(s.PipNetrc)
-		if err != nil {
-			return nil, fmt.Errorf("pip-netrc: reading %s: %w", s.PipNetrc, errors.Unwrap(err))
-		}
+	if netrc != nil {
 		opts = append(opts, ensure.WithPipNetrc(netrc))
 	}
 	if sv := s.Serve; sv != nil {

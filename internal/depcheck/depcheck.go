@@ -63,6 +63,8 @@ func Rules() map[string]Rule {
 		"spec":    {Ours: []string{"pylock", "internal/atomicfile", "internal/pathutil"}, Never: join(core, network, []string{buildkit})},
 		"cache":   {Ours: []string{"cache/lookup", "internal/clock", "internal/netaddr"}, Never: join(core, []string{buildkit, "builder", "ensure"})},
 		"builder": {Ours: []string{"spec", "pylock", "builder/progress", "internal/replay", "internal/atomicfile"}, Never: join(config, []string{prometheus, redis, bbolt, "cache", "ensure"})},
+		// The lock `ispec lock` writes, for the CLI and the server.
+		"locker": {Ours: []string{"builder", "cache", "pylock", "spec"}, Never: join(config, []string{prometheus, redis, "api/...", "ensure", "server", "client", "coord", "pool"}), NeverDirect: []string{grpc}},
 		"ensure": {Ours: []string{"builder", "builder/progress", "cache", "cache/lookup", "ensure/call", "spec", "internal/replay", "internal/clock", "internal/randid"},
 			Never: join(config, []string{prometheus, redis, "api/...", "server", "client", "coord", "pool"}), NeverDirect: []string{grpc}},
 		// Adapters.
@@ -72,10 +74,10 @@ func Rules() map[string]Rule {
 			Never: join(config, []string{buildkit, prometheus, redis, bbolt, "server", "ensure", "builder", "cache", "coord", "pool"})},
 		"blobstore": {Never: join(core, []string{buildkit, Module + "/..."})},
 		"coord":     {Ours: []string{"ensure", "ensure/call", "builder/progress", "internal/clock", "internal/randid"}, Never: join(config, []string{prometheus, "server", "cmd/...", "pool"})},
-		"pool":      {Ours: []string{"builder", "spec", "internal/clock"}, Never: join(config, []string{redis, "server", "cmd/...", "ensure", "coord"})},
-		"server": {Ours: []string{"api/ispec/v1", "wire", "blobstore", "builder", "builder/progress", "cache", "cache/lookup", "ensure", "ensure/call", "spec", "pool", "coord", "internal/clock", "internal/netaddr", "internal/replay"},
+		"pool":      {Ours: []string{"builder", "pylock", "spec", "internal/clock"}, Never: join(config, []string{redis, "server", "cmd/...", "ensure", "coord"})},
+		"server": {Ours: []string{"api/ispec/v1", "wire", "blobstore", "builder", "builder/progress", "cache", "cache/lookup", "ensure", "ensure/call", "locker", "spec", "pool", "coord", "internal/clock", "internal/netaddr", "internal/replay"},
 			Never: join(config, []string{"cmd/...", "client"}), NeverDirect: []string{redis}},
-		"cmd/ispec": {Ours: []string{"api/ispec/v1", "wire", "blobstore", "builder", "builder/progress", "cache", "cache/lookup", "client", "coord", "ensure", "ensure/call", "pool", "pylock", "server", "spec", "internal/assemble", "internal/atomicfile", "internal/clock", "internal/netaddr", "internal/replay"}},
+		"cmd/ispec": {Ours: []string{"api/ispec/v1", "wire", "blobstore", "builder", "builder/progress", "cache", "cache/lookup", "client", "coord", "ensure", "ensure/call", "locker", "pool", "pylock", "server", "spec", "internal/assemble", "internal/atomicfile", "internal/clock", "internal/netaddr", "internal/replay"}},
 		// The one constructor of the pipeline, for the CLI and the server.
 		"internal/assemble": {Ours: []string{"builder", "cache", "coord", "ensure", "pool", "spec"}, Never: []string{"cmd/...", "server", "client"}},
 		// Internal helpers.

@@ -59,6 +59,7 @@ func TestDescriptorRegistered(t *testing.T) {
 		"ListBuilds":       false,
 		"FindMissingBlobs": false,
 		"WriteBlob":        false,
+		"Lock":             false,
 	}
 	clientStreaming := map[string]bool{"WriteBlob": true}
 	ms := svc.Methods()

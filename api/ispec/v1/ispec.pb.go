@@ -3360,6 +3360,160 @@ func (x *ListBuildsResponse) GetBuilds() []*BuildInfo {
 	return nil
 }
 
+// LockRequest asks for a spec's lock.
+type LockRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The spec and its files (see Lock for which carry their content).
+	Input *SpecInput `protobuf:"bytes,1,opt,name=input,proto3" json:"input,omitempty"`
+	// Python packages that may move (`ispec lock --upgrade-package`): every
+	// other package keeps the pin of the input's lock file, which must pin
+	// Python packages. Empty: everything is resolved afresh.
+	UpgradePackages []string `protobuf:"bytes,2,rep,name=upgrade_packages,json=upgradePackages,proto3" json:"upgrade_packages,omitempty"`
+	// Compare a fresh resolution with the input's lock file instead of
+	// answering a lock (`ispec lock --check`): the response's drift lists
+	// what moved; lock is empty.
+	Check bool `protobuf:"varint,3,opt,name=check,proto3" json:"check,omitempty"`
+	// Answer the Python pins as a PEP 751 pylock.toml too (`ispec lock
+	// --pylock`); a spec without Python requirements is INVALID_ARGUMENT.
+	Pylock        bool `protobuf:"varint,4,opt,name=pylock,proto3" json:"pylock,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockRequest) Reset() {
+	*x = LockRequest{}
+	mi := &file_ispec_v1_ispec_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockRequest) ProtoMessage() {}
+
+func (x *LockRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ispec_v1_ispec_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockRequest.ProtoReflect.Descriptor instead.
+func (*LockRequest) Descriptor() ([]byte, []int) {
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *LockRequest) GetInput() *SpecInput {
+	if x != nil {
+		return x.Input
+	}
+	return nil
+}
+
+func (x *LockRequest) GetUpgradePackages() []string {
+	if x != nil {
+		return x.UpgradePackages
+	}
+	return nil
+}
+
+func (x *LockRequest) GetCheck() bool {
+	if x != nil {
+		return x.Check
+	}
+	return false
+}
+
+func (x *LockRequest) GetPylock() bool {
+	if x != nil {
+		return x.Pylock
+	}
+	return false
+}
+
+// LockResponse is a spec's lock, or its drift.
+type LockResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lock file's content (docs/lockfile.md), byte for byte what a
+	// local `ispec lock` writes; empty with check.
+	Lock []byte `protobuf:"bytes,1,opt,name=lock,proto3" json:"lock,omitempty"`
+	// The pylock.toml's content, when the request asked for it.
+	Pylock []byte `protobuf:"bytes,2,opt,name=pylock,proto3" json:"pylock,omitempty"`
+	// With check, each pin that drifted, one line each as `ispec lock
+	// --check` prints them ("python (linux/amd64): NAME 1.0.0 locked,
+	// 1.1.0 available"); empty when the lock holds.
+	Drift []string `protobuf:"bytes,3,rep,name=drift,proto3" json:"drift,omitempty"`
+	// The platforms locked, in the spec's order.
+	Platforms     []string `protobuf:"bytes,4,rep,name=platforms,proto3" json:"platforms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockResponse) Reset() {
+	*x = LockResponse{}
+	mi := &file_ispec_v1_ispec_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockResponse) ProtoMessage() {}
+
+func (x *LockResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ispec_v1_ispec_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockResponse.ProtoReflect.Descriptor instead.
+func (*LockResponse) Descriptor() ([]byte, []int) {
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *LockResponse) GetLock() []byte {
+	if x != nil {
+		return x.Lock
+	}
+	return nil
+}
+
+func (x *LockResponse) GetPylock() []byte {
+	if x != nil {
+		return x.Pylock
+	}
+	return nil
+}
+
+func (x *LockResponse) GetDrift() []string {
+	if x != nil {
+		return x.Drift
+	}
+	return nil
+}
+
+func (x *LockResponse) GetPlatforms() []string {
+	if x != nil {
+		return x.Platforms
+	}
+	return nil
+}
+
 var File_ispec_v1_ispec_proto protoreflect.FileDescriptor
 
 const file_ispec_v1_ispec_proto_rawDesc = "" +
@@ -3558,7 +3712,17 @@ const file_ispec_v1_ispec_proto_rawDesc = "" +
 	"started_by\x18\r \x01(\tR\tstartedBy\x12\x1b\n" +
 	"\tjoined_by\x18\x0e \x03(\tR\bjoinedBy\"A\n" +
 	"\x12ListBuildsResponse\x12+\n" +
-	"\x06builds\x18\x01 \x03(\v2\x13.ispec.v1.BuildInfoR\x06builds*l\n" +
+	"\x06builds\x18\x01 \x03(\v2\x13.ispec.v1.BuildInfoR\x06builds\"\x91\x01\n" +
+	"\vLockRequest\x12)\n" +
+	"\x05input\x18\x01 \x01(\v2\x13.ispec.v1.SpecInputR\x05input\x12)\n" +
+	"\x10upgrade_packages\x18\x02 \x03(\tR\x0fupgradePackages\x12\x14\n" +
+	"\x05check\x18\x03 \x01(\bR\x05check\x12\x16\n" +
+	"\x06pylock\x18\x04 \x01(\bR\x06pylock\"n\n" +
+	"\fLockResponse\x12\x12\n" +
+	"\x04lock\x18\x01 \x01(\fR\x04lock\x12\x16\n" +
+	"\x06pylock\x18\x02 \x01(\fR\x06pylock\x12\x14\n" +
+	"\x05drift\x18\x03 \x03(\tR\x05drift\x12\x1c\n" +
+	"\tplatforms\x18\x04 \x03(\tR\tplatforms*l\n" +
 	"\bFileKind\x12\x19\n" +
 	"\x15FILE_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11FILE_KIND_REGULAR\x10\x01\x12\x17\n" +
@@ -3600,7 +3764,7 @@ const file_ispec_v1_ispec_proto_rawDesc = "" +
 	"\x12BUILD_STATE_QUEUED\x10\x01\x12\x17\n" +
 	"\x13BUILD_STATE_RUNNING\x10\x02\x12\x19\n" +
 	"\x15BUILD_STATE_SUCCEEDED\x10\x03\x12\x16\n" +
-	"\x12BUILD_STATE_FAILED\x10\x042\xe9\x03\n" +
+	"\x12BUILD_STATE_FAILED\x10\x042\xa0\x04\n" +
 	"\fImageService\x12>\n" +
 	"\aResolve\x12\x18.ispec.v1.ResolveRequest\x1a\x19.ispec.v1.ResolveResponse\x12;\n" +
 	"\x06Lookup\x12\x17.ispec.v1.LookupRequest\x1a\x18.ispec.v1.LookupResponse\x127\n" +
@@ -3609,7 +3773,8 @@ const file_ispec_v1_ispec_proto_rawDesc = "" +
 	"\n" +
 	"ListBuilds\x12\x1b.ispec.v1.ListBuildsRequest\x1a\x1c.ispec.v1.ListBuildsResponse\x12Y\n" +
 	"\x10FindMissingBlobs\x12!.ispec.v1.FindMissingBlobsRequest\x1a\".ispec.v1.FindMissingBlobsResponse\x12F\n" +
-	"\tWriteBlob\x12\x1a.ispec.v1.WriteBlobRequest\x1a\x1b.ispec.v1.WriteBlobResponse(\x01B1Z/github.com/ispec-dev/ispec/api/ispec/v1;ispecv1b\x06proto3"
+	"\tWriteBlob\x12\x1a.ispec.v1.WriteBlobRequest\x1a\x1b.ispec.v1.WriteBlobResponse(\x01\x125\n" +
+	"\x04Lock\x12\x15.ispec.v1.LockRequest\x1a\x16.ispec.v1.LockResponseB1Z/github.com/ispec-dev/ispec/api/ispec/v1;ispecv1b\x06proto3"
 
 var (
 	file_ispec_v1_ispec_proto_rawDescOnce sync.Once
@@ -3624,7 +3789,7 @@ func file_ispec_v1_ispec_proto_rawDescGZIP() []byte {
 }
 
 var file_ispec_v1_ispec_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_ispec_v1_ispec_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_ispec_v1_ispec_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_ispec_v1_ispec_proto_goTypes = []any{
 	(FileKind)(0),                    // 0: ispec.v1.FileKind
 	(LookupState)(0),                 // 1: ispec.v1.LookupState
@@ -3672,8 +3837,10 @@ var file_ispec_v1_ispec_proto_goTypes = []any{
 	(*ListBuildsRequest)(nil),        // 43: ispec.v1.ListBuildsRequest
 	(*BuildInfo)(nil),                // 44: ispec.v1.BuildInfo
 	(*ListBuildsResponse)(nil),       // 45: ispec.v1.ListBuildsResponse
-	(*timestamppb.Timestamp)(nil),    // 46: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 47: google.protobuf.Duration
+	(*LockRequest)(nil),              // 46: ispec.v1.LockRequest
+	(*LockResponse)(nil),             // 47: ispec.v1.LockResponse
+	(*timestamppb.Timestamp)(nil),    // 48: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 49: google.protobuf.Duration
 }
 var file_ispec_v1_ispec_proto_depIdxs = []int32{
 	7,  // 0: ispec.v1.FindMissingBlobsRequest.blobs:type_name -> ispec.v1.Blob
@@ -3695,7 +3862,7 @@ var file_ispec_v1_ispec_proto_depIdxs = []int32{
 	12, // 16: ispec.v1.BuildRequest.input:type_name -> ispec.v1.SpecInput
 	23, // 17: ispec.v1.BuildRequest.options:type_name -> ispec.v1.BuildOptions
 	3,  // 18: ispec.v1.WatchRequest.progress:type_name -> ispec.v1.ProgressDetail
-	46, // 19: ispec.v1.BuildEvent.time:type_name -> google.protobuf.Timestamp
+	48, // 19: ispec.v1.BuildEvent.time:type_name -> google.protobuf.Timestamp
 	27, // 20: ispec.v1.BuildEvent.accepted:type_name -> ispec.v1.Accepted
 	28, // 21: ispec.v1.BuildEvent.joined:type_name -> ispec.v1.Joined
 	29, // 22: ispec.v1.BuildEvent.files_needed:type_name -> ispec.v1.FilesNeeded
@@ -3715,42 +3882,45 @@ var file_ispec_v1_ispec_proto_depIdxs = []int32{
 	37, // 36: ispec.v1.Progress.statuses:type_name -> ispec.v1.VertexStatus
 	38, // 37: ispec.v1.Progress.logs:type_name -> ispec.v1.VertexLog
 	39, // 38: ispec.v1.Progress.warnings:type_name -> ispec.v1.VertexWarning
-	46, // 39: ispec.v1.Vertex.started:type_name -> google.protobuf.Timestamp
-	46, // 40: ispec.v1.Vertex.completed:type_name -> google.protobuf.Timestamp
+	48, // 39: ispec.v1.Vertex.started:type_name -> google.protobuf.Timestamp
+	48, // 40: ispec.v1.Vertex.completed:type_name -> google.protobuf.Timestamp
 	36, // 41: ispec.v1.Vertex.progress_group:type_name -> ispec.v1.ProgressGroup
-	46, // 42: ispec.v1.VertexStatus.timestamp:type_name -> google.protobuf.Timestamp
-	46, // 43: ispec.v1.VertexStatus.started:type_name -> google.protobuf.Timestamp
-	46, // 44: ispec.v1.VertexStatus.completed:type_name -> google.protobuf.Timestamp
-	46, // 45: ispec.v1.VertexLog.timestamp:type_name -> google.protobuf.Timestamp
+	48, // 42: ispec.v1.VertexStatus.timestamp:type_name -> google.protobuf.Timestamp
+	48, // 43: ispec.v1.VertexStatus.started:type_name -> google.protobuf.Timestamp
+	48, // 44: ispec.v1.VertexStatus.completed:type_name -> google.protobuf.Timestamp
+	48, // 45: ispec.v1.VertexLog.timestamp:type_name -> google.protobuf.Timestamp
 	4,  // 46: ispec.v1.Done.outcome:type_name -> ispec.v1.BuildOutcome
-	47, // 47: ispec.v1.Done.duration:type_name -> google.protobuf.Duration
+	49, // 47: ispec.v1.Done.duration:type_name -> google.protobuf.Duration
 	5,  // 48: ispec.v1.Failed.error_class:type_name -> ispec.v1.ErrorClass
 	15, // 49: ispec.v1.Failed.spec_errors:type_name -> ispec.v1.SpecError
 	6,  // 50: ispec.v1.BuildInfo.state:type_name -> ispec.v1.BuildState
-	46, // 51: ispec.v1.BuildInfo.started:type_name -> google.protobuf.Timestamp
-	47, // 52: ispec.v1.BuildInfo.duration:type_name -> google.protobuf.Duration
+	48, // 51: ispec.v1.BuildInfo.started:type_name -> google.protobuf.Timestamp
+	49, // 52: ispec.v1.BuildInfo.duration:type_name -> google.protobuf.Duration
 	4,  // 53: ispec.v1.BuildInfo.outcome:type_name -> ispec.v1.BuildOutcome
 	5,  // 54: ispec.v1.BuildInfo.error_class:type_name -> ispec.v1.ErrorClass
 	44, // 55: ispec.v1.ListBuildsResponse.builds:type_name -> ispec.v1.BuildInfo
-	17, // 56: ispec.v1.ImageService.Resolve:input_type -> ispec.v1.ResolveRequest
-	20, // 57: ispec.v1.ImageService.Lookup:input_type -> ispec.v1.LookupRequest
-	24, // 58: ispec.v1.ImageService.Build:input_type -> ispec.v1.BuildRequest
-	25, // 59: ispec.v1.ImageService.Watch:input_type -> ispec.v1.WatchRequest
-	43, // 60: ispec.v1.ImageService.ListBuilds:input_type -> ispec.v1.ListBuildsRequest
-	8,  // 61: ispec.v1.ImageService.FindMissingBlobs:input_type -> ispec.v1.FindMissingBlobsRequest
-	10, // 62: ispec.v1.ImageService.WriteBlob:input_type -> ispec.v1.WriteBlobRequest
-	18, // 63: ispec.v1.ImageService.Resolve:output_type -> ispec.v1.ResolveResponse
-	22, // 64: ispec.v1.ImageService.Lookup:output_type -> ispec.v1.LookupResponse
-	26, // 65: ispec.v1.ImageService.Build:output_type -> ispec.v1.BuildEvent
-	26, // 66: ispec.v1.ImageService.Watch:output_type -> ispec.v1.BuildEvent
-	45, // 67: ispec.v1.ImageService.ListBuilds:output_type -> ispec.v1.ListBuildsResponse
-	9,  // 68: ispec.v1.ImageService.FindMissingBlobs:output_type -> ispec.v1.FindMissingBlobsResponse
-	11, // 69: ispec.v1.ImageService.WriteBlob:output_type -> ispec.v1.WriteBlobResponse
-	63, // [63:70] is the sub-list for method output_type
-	56, // [56:63] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	12, // 56: ispec.v1.LockRequest.input:type_name -> ispec.v1.SpecInput
+	17, // 57: ispec.v1.ImageService.Resolve:input_type -> ispec.v1.ResolveRequest
+	20, // 58: ispec.v1.ImageService.Lookup:input_type -> ispec.v1.LookupRequest
+	24, // 59: ispec.v1.ImageService.Build:input_type -> ispec.v1.BuildRequest
+	25, // 60: ispec.v1.ImageService.Watch:input_type -> ispec.v1.WatchRequest
+	43, // 61: ispec.v1.ImageService.ListBuilds:input_type -> ispec.v1.ListBuildsRequest
+	8,  // 62: ispec.v1.ImageService.FindMissingBlobs:input_type -> ispec.v1.FindMissingBlobsRequest
+	10, // 63: ispec.v1.ImageService.WriteBlob:input_type -> ispec.v1.WriteBlobRequest
+	46, // 64: ispec.v1.ImageService.Lock:input_type -> ispec.v1.LockRequest
+	18, // 65: ispec.v1.ImageService.Resolve:output_type -> ispec.v1.ResolveResponse
+	22, // 66: ispec.v1.ImageService.Lookup:output_type -> ispec.v1.LookupResponse
+	26, // 67: ispec.v1.ImageService.Build:output_type -> ispec.v1.BuildEvent
+	26, // 68: ispec.v1.ImageService.Watch:output_type -> ispec.v1.BuildEvent
+	45, // 69: ispec.v1.ImageService.ListBuilds:output_type -> ispec.v1.ListBuildsResponse
+	9,  // 70: ispec.v1.ImageService.FindMissingBlobs:output_type -> ispec.v1.FindMissingBlobsResponse
+	11, // 71: ispec.v1.ImageService.WriteBlob:output_type -> ispec.v1.WriteBlobResponse
+	47, // 72: ispec.v1.ImageService.Lock:output_type -> ispec.v1.LockResponse
+	65, // [65:73] is the sub-list for method output_type
+	57, // [57:65] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_ispec_v1_ispec_proto_init() }
@@ -3781,7 +3951,7 @@ func file_ispec_v1_ispec_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ispec_v1_ispec_proto_rawDesc), len(file_ispec_v1_ispec_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   39,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,6 +26,7 @@ const (
 	ImageService_ListBuilds_FullMethodName       = "/ispec.v1.ImageService/ListBuilds"
 	ImageService_FindMissingBlobs_FullMethodName = "/ispec.v1.ImageService/FindMissingBlobs"
 	ImageService_WriteBlob_FullMethodName        = "/ispec.v1.ImageService/WriteBlob"
+	ImageService_Lock_FullMethodName             = "/ispec.v1.ImageService/Lock"
 )
 
 // ImageServiceClient is the client API for ImageService service.
@@ -157,6 +158,41 @@ type ImageServiceClient interface {
 	// next send then ends the stream): the response's committed_size is the
 	// blob's size either way.
 	WriteBlob(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[WriteBlobRequest, WriteBlobResponse], error)
+	// Lock pins what a spec leaves floating, as `ispec lock` does: the base
+	// image's digest for each of the spec's platforms (or a nested base
+	// spec's tag), and every Python distribution pip's resolver picks for
+	// the spec's packages and requirements on that base, inside the
+	// server's BuildKit (pip install --dry-run --report). It answers the
+	// lock file's bytes, written by the caller beside its spec; it writes
+	// nothing and pushes nothing.
+	//
+	// The input is sent as Build sends it: the spec, its nested specs, its
+	// lock file and its requirements files (with their includes) carry
+	// their content; copied files and source may omit it (their digests
+	// suffice: the resolution never reads them). A requirements file sent
+	// without content is refused (INVALID_ARGUMENT naming it). The lock
+	// file in the input is the lock `check` compares with and
+	// `upgrade_packages` keeps the other pins of.
+	//
+	// The caller's secrets are never used: pip runs with the server's own
+	// netrc only, and a spec with pip_secret_mounts is refused
+	// (INVALID_ARGUMENT; lock it where its secrets are). Registries are
+	// checked as for Build (PERMISSION_DENIED, nothing contacted): the
+	// image's, its base specs', and the base image's must be ones the
+	// server may read from.
+	//
+	// Errors, each the code `ispec lock` maps to its exit code:
+	// INVALID_ARGUMENT (exit 2) for an invalid spec or upload, a base image
+	// the registry does not have, check without a lock file,
+	// upgrade_packages or pylock without Python requirements; ABORTED (exit
+	// 1) when pip's resolution fails (no version satisfies the spec: the
+	// message carries pip's output); UNAVAILABLE (exit 3) when the registry
+	// or BuildKit cannot be reached, or the server is shutting down;
+	// PERMISSION_DENIED (exit 3) as above; RESOURCE_EXHAUSTED (exit 3)
+	// when the server resolves as many locks as it may at once (as many as
+	// builds; nothing was started: retry); UNIMPLEMENTED from a server
+	// embedded without a locker.
+	Lock(ctx context.Context, in *LockRequest, opts ...grpc.CallOption) (*LockResponse, error)
 }
 
 type imageServiceClient struct {
@@ -257,6 +293,16 @@ func (c *imageServiceClient) WriteBlob(ctx context.Context, opts ...grpc.CallOpt
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ImageService_WriteBlobClient = grpc.ClientStreamingClient[WriteBlobRequest, WriteBlobResponse]
+
+func (c *imageServiceClient) Lock(ctx context.Context, in *LockRequest, opts ...grpc.CallOption) (*LockResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LockResponse)
+	err := c.cc.Invoke(ctx, ImageService_Lock_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
 
 // ImageServiceServer is the server API for ImageService service.
 // All implementations must embed UnimplementedImageServiceServer
@@ -387,6 +433,41 @@ type ImageServiceServer interface {
 	// next send then ends the stream): the response's committed_size is the
 	// blob's size either way.
 	WriteBlob(grpc.ClientStreamingServer[WriteBlobRequest, WriteBlobResponse]) error
+	// Lock pins what a spec leaves floating, as `ispec lock` does: the base
+	// image's digest for each of the spec's platforms (or a nested base
+	// spec's tag), and every Python distribution pip's resolver picks for
+	// the spec's packages and requirements on that base, inside the
+	// server's BuildKit (pip install --dry-run --report). It answers the
+	// lock file's bytes, written by the caller beside its spec; it writes
+	// nothing and pushes nothing.
+	//
+	// The input is sent as Build sends it: the spec, its nested specs, its
+	// lock file and its requirements files (with their includes) carry
+	// their content; copied files and source may omit it (their digests
+	// suffice: the resolution never reads them). A requirements file sent
+	// without content is refused (INVALID_ARGUMENT naming it). The lock
+	// file in the input is the lock `check` compares with and
+	// `upgrade_packages` keeps the other pins of.
+	//
+	// The caller's secrets are never used: pip runs with the server's own
+	// netrc only, and a spec with pip_secret_mounts is refused
+	// (INVALID_ARGUMENT; lock it where its secrets are). Registries are
+	// checked as for Build (PERMISSION_DENIED, nothing contacted): the
+	// image's, its base specs', and the base image's must be ones the
+	// server may read from.
+	//
+	// Errors, each the code `ispec lock` maps to its exit code:
+	// INVALID_ARGUMENT (exit 2) for an invalid spec or upload, a base image
+	// the registry does not have, check without a lock file,
+	// upgrade_packages or pylock without Python requirements; ABORTED (exit
+	// 1) when pip's resolution fails (no version satisfies the spec: the
+	// message carries pip's output); UNAVAILABLE (exit 3) when the registry
+	// or BuildKit cannot be reached, or the server is shutting down;
+	// PERMISSION_DENIED (exit 3) as above; RESOURCE_EXHAUSTED (exit 3)
+	// when the server resolves as many locks as it may at once (as many as
+	// builds; nothing was started: retry); UNIMPLEMENTED from a server
+	// embedded without a locker.
+	Lock(context.Context, *LockRequest) (*LockResponse, error)
 	mustEmbedUnimplementedImageServiceServer()
 }
 
@@ -417,6 +498,9 @@ func (UnimplementedImageServiceServer) FindMissingBlobs(context.Context, *FindMi
 }
 func (UnimplementedImageServiceServer) WriteBlob(grpc.ClientStreamingServer[WriteBlobRequest, WriteBlobResponse]) error {
 	return status.Error(codes.Unimplemented, "method WriteBlob not implemented")
+}
+func (UnimplementedImageServiceServer) Lock(context.Context, *LockRequest) (*LockResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Lock not implemented")
 }
 func (UnimplementedImageServiceServer) mustEmbedUnimplementedImageServiceServer() {}
 func (UnimplementedImageServiceServer) testEmbeddedByValue()                      {}
@@ -540,6 +624,24 @@ func _ImageService_WriteBlob_Handler(srv interface{}, stream grpc.ServerStream) 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ImageService_WriteBlobServer = grpc.ClientStreamingServer[WriteBlobRequest, WriteBlobResponse]
 
+func _ImageService_Lock_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LockRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ImageServiceServer).Lock(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ImageService_Lock_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ImageServiceServer).Lock(ctx, req.(*LockRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ImageService_ServiceDesc is the grpc.ServiceDesc for ImageService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -562,6 +664,10 @@ var ImageService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "FindMissingBlobs",
 			Handler:    _ImageService_FindMissingBlobs_Handler,
+		},
+		{
+			MethodName: "Lock",
+			Handler:    _ImageService_Lock_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
