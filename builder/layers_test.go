@@ -260,3 +260,58 @@ func TestLayersSecretStore(t *testing.T) {
 		t.Error("a secret no layer mounts was served")
 	}
 }
+
+// TestLayersBranchesOnlyForFlatSteps: the flat apt, venv and copy steps
+// run as parallel branches (a diff of each on the base, merged), as they
+// always did; independent apt and copy items of layers never do, not
+// even side by side at the start of a spec without flat fields: each is
+// one op on the op before it, and no diff or merge takes any of them.
+func TestLayersBranchesOnlyForFlatSteps(t *testing.T) {
+	files := map[string]string{"conf/a.conf": "a\n", "b.txt": "b\n", "c.txt": "c\n"}
+	layers := "layers:\n  - apt_packages: [curl]\n  - apt_packages: [git]\n  - copy: [{src: b.txt, dst: /b.txt}]\n  - copy: [{src: c.txt, dst: /c.txt}]\n"
+	wantLayers := []string{"[ispec] layers[0] apt_packages curl", "[ispec] layers[1] apt_packages git", "[ispec] layers[2] copy b.txt:/b.txt", "[ispec] layers[3] copy c.txt:/c.txt"}
+	for _, tc := range []struct {
+		name, flat string
+		branches   []string // the flat steps taken as diffs into a merge
+	}{
+		{"layers only", "", nil},
+		{"after flat apt, packages and copy", "apt_packages: [jq]\npackages: [x]\ncopy: [conf]\n",
+			[]string{"[ispec] layer of apt-get install jq", "[ispec] layer of copy conf", "[ispec] layer of python3 -m venv /opt/venv"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			img := loadSpec(t, "name: b\nbase_image: "+testBase+"\nuser: root\n"+tc.flat+layers, files)
+			st, err := Graph(img, Input{Platform: amd64, Base: testBase, Accounts: debianAccounts()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ops, all := chain(t, st)
+			got := names(ops)
+			if len(got) < len(wantLayers) || !slices.Equal(got[len(got)-len(wantLayers):], wantLayers) {
+				t.Fatalf("chain ends %q, want %q", got, wantLayers)
+			}
+			// Each layer's op has one file system input: the op before it.
+			for i := len(got) - len(wantLayers); i < len(got); i++ {
+				if rootInput(ops[i]) != ops[i-1].digest {
+					t.Errorf("%s does not run on %s", ops[i].name, ops[i-1].name)
+				}
+			}
+			var diffs []string
+			merges := 0
+			for _, o := range all {
+				switch {
+				case o.GetDiff() != nil:
+					diffs = append(diffs, o.name)
+				case o.GetMerge() != nil:
+					merges++
+				}
+				if strings.Contains(o.name, "layers[") && (o.GetDiff() != nil || o.GetMerge() != nil) {
+					t.Errorf("a layer item went into a branch: %s", o.name)
+				}
+			}
+			slices.Sort(diffs)
+			if !slices.Equal(diffs, tc.branches) || (len(tc.branches) > 0) != (merges > 0) {
+				t.Errorf("diffs %q (%d merges), want %q", diffs, merges, tc.branches)
+			}
+		})
+	}
+}
