@@ -54,7 +54,7 @@ layers:
   - packages: [ispec-demo-b==2.0.0]
     pip_secret_mounts: [[private/pip.conf, /etc/pip.conf]]
   - commands:
-      - jq -n '{layer: "apt"}' > jq.json
+      - jq -nc '[1,2]' > jq.json
       - tool.sh > tool.txt
       - echo "$APP_HOME $(pwd)" > where.txt
       - python -c 'import ispec_demo_b, ispec_layers_local; print(ispec_demo_b.__version__, ispec_layers_local.__version__)' > py.txt
@@ -78,7 +78,7 @@ layers:
 	}
 	im := testenv.Pull(t, res.Ref+"@"+res.Digest)
 	for p, want := range map[string]string{
-		"srv/app/jq.json":    "{\n  \"layer\": \"apt\"\n}\n",
+		"srv/app/jq.json":    "[1,2]\n",
 		"srv/app/tool.txt":   "tool ran\n",
 		"srv/app/where.txt":  "/srv/app /srv/app\n",
 		"srv/app/py.txt":     "2.0.0 1.0.0\n",
