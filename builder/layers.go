@@ -187,7 +187,9 @@ func layerPipArgs(s *spec.Spec, l spec.Layer) (pipArgs, error) {
 
 // pipLayerStep installs a pip layer's packages, requirements file or
 // wheels into the virtual environment, through pipLayerScript so that a
-// change to an earlier layer's package fails the layer.
+// change to an earlier layer's package fails the layer. The spec's pip
+// secrets (secrets, netrc) are mounted, and the layer's own, in this
+// step only.
 func pipLayerStep(name, field string, i int, l spec.Layer, lt *spec.LayerTrees, pip pipArgs, plat string, secrets []spec.SecretMount, netrc bool) Step {
 	var what []string
 	var mounts []llb.RunOption
@@ -211,7 +213,8 @@ func pipLayerStep(name, field string, i int, l spec.Layer, lt *spec.LayerTrees, 
 	args = append(args, what...)
 	shown := name + " " + strings.Join(what, " ")
 	return Step{Name: shown, Apply: func(st llb.State) llb.State {
-		opts := append(pipOptions(plat, secrets, netrc), mounts...)
+		opts := append(pipOptions(plat, secrets, netrc), secretMountsNamed(l.Pip.SecretMounts, func(j int) string { return layerSecretID(i, j) })...)
+		opts = append(opts, mounts...)
 		opts = append(opts, llb.Args(args), llb.WithCustomName(shown))
 		return st.Run(opts...).Root()
 	}}

@@ -2,7 +2,6 @@ package builder
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,20 +24,9 @@ func publishBigWheel(t *testing.T, env *testenv.Env) {
 	if _, err := os.Stat(filepath.Join(env.IndexWheels, pyindex.FileName(name, version))); err == nil {
 		return
 	}
-	var b strings.Builder
-	b.Grow(bigWheelSize)
-	r := rand.New(rand.NewChaCha8([32]byte{'i', 's', 'p', 'e', 'c'}))
-	buf := make([]byte, 8)
-	for b.Len() < bigWheelSize {
-		v := r.Uint64()
-		for i := range buf {
-			buf[i] = byte(v >> (8 * i))
-		}
-		b.Write(buf)
-	}
 	if _, err := pyindex.WriteWheel(env.IndexWheels, name, version, map[string]string{
 		"ispec_layers_big/__init__.py": "__version__ = \"1.0.0\"\n",
-		"ispec_layers_big/blob.bin":    b.String(),
+		"ispec_layers_big/blob.bin":    pyindex.Payload(bigWheelSize, "ispec"),
 	}); err != nil {
 		t.Fatal(err)
 	}

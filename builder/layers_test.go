@@ -1,9 +1,13 @@
 package builder
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/moby/buildkit/client/llb"
+	"github.com/moby/buildkit/solver/pb"
 )
 
 const layeredSpec = `
@@ -168,5 +172,146 @@ func TestLayersVenvBeforeFirstPythonLayer(t *testing.T) {
 	want := []string{"[ispec] base " + testBase, "[ispec] layers[0] apt_packages python3-venv", "[ispec] python3 -m venv /opt/venv", "[ispec] layers[1] packages x"}
 	if !slices.Equal(got, want) {
 		t.Errorf("chain:\ngot  %q\nwant %q", got, want)
+	}
+}
+
+// TestLayersPipSecretMounts: a layer's pip_secret_mounts are mounted, as
+// secrets readable by root only, in that layer's pip step and in no other
+// op; the spec's top-level ones in every pip step; and the secrets'
+// sources and contents reach no op of the graph.
+func TestLayersPipSecretMounts(t *testing.T) {
+	const secret = "layer-s3cr3t"
+	doc := "name: s\nbase_image: " + testBase + "\nuser: root\npackages: [flat==1]\npip_secret_mounts: [[top.conf, /etc/pip.conf]]\nlayers:\n" +
+		"  - packages: [big==1]\n" +
+		"  - packages: [private==1]\n    pip_secret_mounts: [[keys/netrc, /root/.netrc], {source: keys/token, target: /run/token}]\n" +
+		"  - requirements: requirements.txt\n    pip_secret_mounts: [[keys/token, /run/token]]\n" +
+		"  - commands: [\"true\"]\n"
+	files := map[string]string{"top.conf": secret, "keys/netrc": secret, "keys/token": secret, "requirements.txt": "r==1\n"}
+	img := loadSpec(t, doc, files)
+	st, err := Graph(img, Input{Platform: amd64, Base: testBase, Accounts: debianAccounts()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := st.Marshal(context.Background(), llb.LinuxAmd64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dt := range def.Def {
+		for _, f := range []string{secret, "keys/netrc", "top.conf", img.Dir} {
+			if strings.Contains(string(dt), f) {
+				t.Errorf("an op of the marshalled graph holds %q", f)
+			}
+		}
+	}
+	want := map[string][]string{
+		"[ispec] pip install":            {"/etc/pip.conf=ispec-pip-secret-0"},
+		"[ispec] layers[0] packages":     {"/etc/pip.conf=ispec-pip-secret-0"},
+		"[ispec] layers[1] packages":     {"/etc/pip.conf=ispec-pip-secret-0", "/root/.netrc=ispec-layer-1-pip-secret-0", "/run/token=ispec-layer-1-pip-secret-1"},
+		"[ispec] layers[2] requirements": {"/etc/pip.conf=ispec-pip-secret-0", "/run/token=ispec-layer-2-pip-secret-0"},
+	}
+	seen := map[string]bool{}
+	for _, o := range graph(t, img, nil) {
+		ex := o.GetExec()
+		if ex == nil {
+			continue
+		}
+		var got []string
+		for _, m := range ex.Mounts {
+			if m.MountType == pb.MountType_SECRET {
+				if m.SecretOpt.Mode != 0o400 || m.SecretOpt.Uid != 0 || m.SecretOpt.Gid != 0 || m.SecretOpt.Optional {
+					t.Errorf("%s: secret %s mounted with %+v, want required, root's, 0400", o.name, m.Dest, m.SecretOpt)
+				}
+				got = append(got, m.Dest+"="+m.SecretOpt.ID)
+			}
+		}
+		slices.Sort(got)
+		matched := false
+		for prefix, w := range want {
+			if strings.HasPrefix(o.name, prefix) {
+				matched, seen[prefix] = true, true
+				if !slices.Equal(got, w) {
+					t.Errorf("%s mounts secrets %q, want %q", o.name, got, w)
+				}
+			}
+		}
+		if !matched && len(got) > 0 {
+			t.Errorf("%s mounts secrets %q, want none", o.name, got)
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("pip steps seen: %v, want %d", seen, len(want))
+	}
+}
+
+// TestLayersSecretStore: the build serves a layer's secrets under the ids
+// its step mounts them with, from the files the spec resolved, or from
+// the caller's contents by source.
+func TestLayersSecretStore(t *testing.T) {
+	img := loadSpec(t, "name: s\nbase_image: "+testBase+"\npip_secret_mounts: [[top.conf, /etc/pip.conf]]\nlayers:\n  - packages: [a]\n    pip_secret_mounts: [[keys/netrc, /root/.netrc], [keys/token, /run/token]]\n",
+		map[string]string{"top.conf": "top", "keys/netrc": "netrc", "keys/token": "token"})
+	s := newSecretStore(img, map[string][]byte{"keys/token": []byte("given")}, nil)
+	for id, want := range map[string]string{"ispec-pip-secret-0": "top", "ispec-layer-0-pip-secret-0": "netrc", "ispec-layer-0-pip-secret-1": "given"} {
+		got, err := s.GetSecret(context.Background(), id)
+		if err != nil || string(got) != want {
+			t.Errorf("secret %s = %q, %v; want %q", id, got, err, want)
+		}
+	}
+	if _, err := s.GetSecret(context.Background(), "ispec-layer-1-pip-secret-0"); err == nil {
+		t.Error("a secret no layer mounts was served")
+	}
+}
+
+// TestLayersBranchesOnlyForFlatSteps: the flat apt, venv and copy steps
+// run as parallel branches (a diff of each on the base, merged), as they
+// always did; independent apt and copy items of layers never do, not
+// even side by side at the start of a spec without flat fields: each is
+// one op on the op before it, and no diff or merge takes any of them.
+func TestLayersBranchesOnlyForFlatSteps(t *testing.T) {
+	files := map[string]string{"conf/a.conf": "a\n", "b.txt": "b\n", "c.txt": "c\n"}
+	layers := "layers:\n  - apt_packages: [curl]\n  - apt_packages: [git]\n  - copy: [{src: b.txt, dst: /b.txt}]\n  - copy: [{src: c.txt, dst: /c.txt}]\n"
+	wantLayers := []string{"[ispec] layers[0] apt_packages curl", "[ispec] layers[1] apt_packages git", "[ispec] layers[2] copy b.txt:/b.txt", "[ispec] layers[3] copy c.txt:/c.txt"}
+	for _, tc := range []struct {
+		name, flat string
+		branches   []string // the flat steps taken as diffs into a merge
+	}{
+		{"layers only", "", nil},
+		{"after flat apt, packages and copy", "apt_packages: [jq]\npackages: [x]\ncopy: [conf]\n",
+			[]string{"[ispec] layer of apt-get install jq", "[ispec] layer of copy conf", "[ispec] layer of python3 -m venv /opt/venv"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			img := loadSpec(t, "name: b\nbase_image: "+testBase+"\nuser: root\n"+tc.flat+layers, files)
+			st, err := Graph(img, Input{Platform: amd64, Base: testBase, Accounts: debianAccounts()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ops, all := chain(t, st)
+			got := names(ops)
+			if len(got) < len(wantLayers) || !slices.Equal(got[len(got)-len(wantLayers):], wantLayers) {
+				t.Fatalf("chain ends %q, want %q", got, wantLayers)
+			}
+			// Each layer's op has one file system input: the op before it.
+			for i := len(got) - len(wantLayers); i < len(got); i++ {
+				if rootInput(ops[i]) != ops[i-1].digest {
+					t.Errorf("%s does not run on %s", ops[i].name, ops[i-1].name)
+				}
+			}
+			var diffs []string
+			merges := 0
+			for _, o := range all {
+				switch {
+				case o.GetDiff() != nil:
+					diffs = append(diffs, o.name)
+				case o.GetMerge() != nil:
+					merges++
+				}
+				if strings.Contains(o.name, "layers[") && (o.GetDiff() != nil || o.GetMerge() != nil) {
+					t.Errorf("a layer item went into a branch: %s", o.name)
+				}
+			}
+			slices.Sort(diffs)
+			if !slices.Equal(diffs, tc.branches) || (len(tc.branches) > 0) != (merges > 0) {
+				t.Errorf("diffs %q (%d merges), want %q", diffs, merges, tc.branches)
+			}
+		})
 	}
 }

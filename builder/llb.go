@@ -448,12 +448,22 @@ func localState(name string, t *spec.Tree, what string) llb.State {
 // derived from the secret's contents.
 func secretID(i int) string { return "ispec-pip-secret-" + strconv.Itoa(i) }
 
+// layerSecretID names the j-th pip secret mount of layer i.
+func layerSecretID(i, j int) string {
+	return "ispec-layer-" + strconv.Itoa(i) + "-pip-secret-" + strconv.Itoa(j)
+}
+
 // secretMounts mounts each pip secret at its target, readable by root
 // only, for the duration of one pip step.
 func secretMounts(mounts []spec.SecretMount) []llb.RunOption {
+	return secretMountsNamed(mounts, secretID)
+}
+
+// secretMountsNamed is secretMounts with the secrets' ids given by id.
+func secretMountsNamed(mounts []spec.SecretMount, id func(int) string) []llb.RunOption {
 	var opts []llb.RunOption
 	for i, m := range mounts {
-		opts = append(opts, llb.AddSecret(m.Target, llb.SecretID(secretID(i)), llb.SecretFileOpt(0, 0, 0o400)))
+		opts = append(opts, llb.AddSecret(m.Target, llb.SecretID(id(i)), llb.SecretFileOpt(0, 0, 0o400)))
 	}
 	return opts
 }

@@ -620,8 +620,8 @@ func baseRef(img *spec.Image, override string, p ocispecs.Platform) string {
 	return img.BaseRef(platforms.Format(p))
 }
 
-// secretStore serves the contents of pip_secret_mounts by their position
-// (see secretID): from memory when the caller gave them, else from the
+// secretStore serves the contents of pip_secret_mounts, the top-level
+// ones' and the layers', by their position (see secretID, layerSecretID): from memory when the caller gave them, else from the
 // source file when BuildKit asks.
 type secretStore struct {
 	data  map[string][]byte
@@ -633,15 +633,30 @@ func newSecretStore(img *spec.Image, given map[string][]byte, netrc []byte) secr
 	if len(netrc) > 0 {
 		s.data[NetrcSecretID] = netrc
 	}
-	for i, m := range img.Spec.PipSecretMounts {
-		id := secretID(i)
+	s.add(img, given, img.Spec.PipSecretMounts, img.Secrets, secretID)
+	for i, l := range img.Spec.Layers {
+		var resolved []string
+		if i < len(img.LayerSecrets) {
+			resolved = img.LayerSecrets[i]
+		}
+		s.add(img, given, l.Pip.SecretMounts, resolved, func(j int) string { return layerSecretID(i, j) })
+	}
+	return s
+}
+
+// add serves mounts under the ids id gives them: from given by their
+// source, else from the files the spec's checks resolved them to
+// (resolved, in the same order), else from their source.
+func (s *secretStore) add(img *spec.Image, given map[string][]byte, mounts []spec.SecretMount, resolved []string, id func(int) string) {
+	for i, m := range mounts {
+		id := id(i)
 		if dt, ok := given[m.Source]; ok {
 			s.data[id] = dt
 			continue
 		}
-		if i < len(img.Secrets) {
+		if i < len(resolved) {
 			// Where the spec's checks found it, symlinks resolved.
-			s.files[id] = img.Secrets[i]
+			s.files[id] = resolved[i]
 			continue
 		}
 		p := m.Source
@@ -650,7 +665,6 @@ func newSecretStore(img *spec.Image, given map[string][]byte, netrc []byte) secr
 		}
 		s.files[id] = p
 	}
-	return s
 }
 
 // GetSecret implements secrets.SecretStore. Errors name the secret's

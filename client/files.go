@@ -121,6 +121,11 @@ func references(img *spec.Image) ([]item, error) {
 		for _, m := range i.Spec.PipSecretMounts {
 			add(filepath.Join(i.Dir, filepath.FromSlash(m.Source)), false, true)
 		}
+		for _, l := range i.Spec.Layers {
+			for _, m := range l.Pip.SecretMounts {
+				add(filepath.Join(i.Dir, filepath.FromSlash(m.Source)), false, true)
+			}
+		}
 	}
 	return items, nil
 }

@@ -236,13 +236,22 @@ func decodeEntrypoint(c *collector, key string, v *node, s *Spec) {
 }
 
 func decodeSecretMounts(c *collector, key string, v *node, s *Spec) {
+	s.PipSecretMounts, _ = secretMountList(c, key, v)
+}
+
+// secretMountList reads a list of [source, target] pairs (or {source,
+// target} mappings), the top-level pip_secret_mounts or a layer's; ok is
+// false when an item was wrong (the good ones are returned).
+func secretMountList(c *collector, key string, v *node) ([]SecretMount, bool) {
 	if v.kind == nullNode {
-		return
+		return nil, true
 	}
 	if v.kind != seqNode {
 		c.add(v.line, key, "expected a list of [source, target] pairs, found %s", v.describe())
-		return
+		return nil, false
 	}
+	var out []SecretMount
+	good := true
 	for i, e := range v.vals {
 		field := fmt.Sprintf("%s[%d]", key, i)
 		var m SecretMount
@@ -250,10 +259,12 @@ func decodeSecretMounts(c *collector, key string, v *node, s *Spec) {
 		case seqNode:
 			l, ok := stringList(c, field, e)
 			if !ok {
+				good = false
 				continue
 			}
 			if len(l) != 2 {
 				c.add(e.line, field, "expected a [source, target] pair, found %d values", len(l))
+				good = false
 				continue
 			}
 			m = SecretMount{Source: l[0], Target: l[1]}
@@ -261,6 +272,7 @@ func decodeSecretMounts(c *collector, key string, v *node, s *Spec) {
 			for j, k := range e.keys {
 				t, ok := scalarText(c, field+"."+k, e.vals[j])
 				if !ok {
+					good = false
 					continue
 				}
 				switch k {
@@ -270,14 +282,17 @@ func decodeSecretMounts(c *collector, key string, v *node, s *Spec) {
 					m.Target = t
 				default:
 					c.add(e.vals[j].line, field, "unknown field %q; expected source and target", k)
+					good = false
 				}
 			}
 		default:
 			c.add(e.line, field, "expected a [source, target] pair, found %s", e.describe())
+			good = false
 			continue
 		}
-		s.PipSecretMounts = append(s.PipSecretMounts, m)
+		out = append(out, m)
 	}
+	return out, good
 }
 
 func decodeBuilderOptions(c *collector, key string, v *node, s *Spec) {

@@ -77,7 +77,8 @@ type Layer struct {
 
 // PipOptions are the options of one pip layer. They replace the spec's
 // flat pip options for that layer; the spec's pip_secret_mounts and the
-// configured netrc are mounted in every pip layer.
+// configured netrc are mounted in every pip layer, the layer's own
+// SecretMounts in its pip step only.
 type PipOptions struct {
 	// Index is pip's --index-url.
 	Index string `json:"pip_index,omitempty"`
@@ -90,6 +91,11 @@ type PipOptions struct {
 	// AllowChanges lets the layer change the version of a package an
 	// earlier layer installed; without it the layer fails when it does.
 	AllowChanges bool `json:"allow_changes,omitempty"`
+	// SecretMounts are secret files mounted only while this layer's pip
+	// runs, beside the spec's pip_secret_mounts (no target may be one of
+	// theirs). Like those, they are not hashed: neither their sources nor
+	// their contents.
+	SecretMounts []SecretMount `json:"pip_secret_mounts,omitempty"`
 }
 
 // UVProject names a uv project's files, relative to the spec file.

@@ -208,7 +208,7 @@ func decodePipOption(c *collector, f, k string, e *node, p *PipOptions) bool {
 	case "allow_changes":
 		p.AllowChanges, ok = boolValue(c, f, e)
 	case "pip_secret_mounts":
-		c.add(e.line, f, "is not supported in a layer yet; give pip_secret_mounts at the top level: they are mounted in every pip step and layer")
+		p.SecretMounts, ok = secretMountList(c, f, e)
 	}
 	return ok
 }

@@ -111,6 +111,30 @@ func validateLayers(c *collector, s *Spec) {
 		if _, err := splitArgs(l.Pip.ExtraArgs); err != nil {
 			c.add(0, LayerField(i)+".pip_extra_args", "%v", err)
 		}
+		checkLayerSecretMounts(c, LayerField(i)+".pip_secret_mounts", l.Pip.SecretMounts, s.PipSecretMounts)
+	}
+}
+
+// checkLayerSecretMounts checks a layer's pip_secret_mounts as the
+// top-level ones are checked, and that no two mounts of the layer's pip
+// step (its own and the top-level ones) share a target.
+func checkLayerSecretMounts(c *collector, key string, mounts, top []SecretMount) {
+	checkSecretMounts(c, key, mounts)
+	seen := map[string]string{}
+	for i, m := range top {
+		seen[path.Clean(m.Target)] = fmt.Sprintf("pip_secret_mounts[%d]", i)
+	}
+	for i, m := range mounts {
+		if !path.IsAbs(m.Target) {
+			continue
+		}
+		f := fmt.Sprintf("%s[%d]", key, i)
+		t := path.Clean(m.Target)
+		if other, ok := seen[t]; ok {
+			c.add(0, f, "target %q is also the target of %s, mounted in the same pip step; give each secret a target of its own", m.Target, other)
+			continue
+		}
+		seen[t] = f
 	}
 }
 
@@ -119,6 +143,9 @@ func layerStrings(l Layer) []string {
 	out := append(append(append([]string{}, l.AptPackages...), l.Packages...), l.Commands...)
 	out = append(out, l.Requirements, l.PythonWheels, l.Workdir, l.Pip.Index, l.Pip.ExtraArgs)
 	out = append(out, l.Pip.ExtraIndexURL...)
+	for _, m := range l.Pip.SecretMounts {
+		out = append(out, m.Source, m.Target)
+	}
 	if l.UVProject != nil {
 		out = append(out, l.UVProject.Pyproject, l.UVProject.UVLock)
 	}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -139,7 +140,15 @@ func TestLayersErrors(t *testing.T) {
 		{"uv missing lock", "layers:\n  - uv_project: {pyproject: pyproject.toml}\n", "layers[0].uv_project.uvlock: is required"},
 		{"pre not bool", "layers:\n  - packages: [x]\n    pre: maybe\n", "layers[0].pre: expected true or false"},
 		{"env name", "layers:\n  - env: {\"A B\": x}\n", `layers[0].env.A B: "A B" is not a valid environment variable name`},
-		{"secret mounts", "layers:\n  - packages: [x]\n    pip_secret_mounts: [[a, /b]]\n", "layers[0].pip_secret_mounts: is not supported in a layer yet"},
+		{"secret source missing", "layers:\n  - packages: [x]\n    pip_secret_mounts: [[a, /b]]\n", "layers[0].pip_secret_mounts[0]: a does not exist"},
+		{"secret source escapes", "layers:\n  - packages: [x]\n    pip_secret_mounts: [[../a, /b]]\n", `layers[0].pip_secret_mounts[0]: source "../a" climbs out`},
+		{"secret target relative", "layers:\n  - packages: [x]\n    pip_secret_mounts: [{source: w/readme.txt, target: b}]\n", `layers[0].pip_secret_mounts[0]: target "b" must be an absolute path`},
+		{"secret target taken", "pip_secret_mounts: [[w/readme.txt, /root/.netrc]]\nlayers:\n  - packages: [x]\n    pip_secret_mounts: [[w/readme.txt, /root/.netrc/]]\n",
+			`layers[0].pip_secret_mounts[0]: target "/root/.netrc/" is also the target of pip_secret_mounts[0]`},
+		{"secret not a list", "layers:\n  - packages: [x]\n    pip_secret_mounts: netrc\n", "layers[0].pip_secret_mounts: expected a list of [source, target] pairs"},
+		{"secret pair", "layers:\n  - packages: [x]\n    pip_secret_mounts: [[a]]\n", "layers[0].pip_secret_mounts[0]: expected a [source, target] pair, found 1 values"},
+		{"secret on commands", "layers:\n  - commands: [ls]\n    pip_secret_mounts: [[a, /b]]\n", "layers[0]: pip_secret_mounts goes with packages, requirements or python_wheels, not with commands"},
+		{"secret copied", "layers:\n  - packages: [x]\n    pip_secret_mounts: [[w/readme.txt, /b]]\n  - copy: [{src: w/readme.txt, dst: /r}]\n", "layers[1].copy[0].src: w/readme.txt is a pip secret file"},
 		{"missing file", "layers:\n  - requirements: nope.txt\n", "layers[0].requirements: nope.txt does not exist"},
 		{"no wheels", "layers:\n  - python_wheels: w\n", "layers[0].python_wheels: w holds no .whl files"},
 	}
@@ -197,5 +206,48 @@ func TestFirstLayerDifference(t *testing.T) {
 	c := load(t, fixture(t, map[string]string{"s.yaml": "name: a\nlayers:\n  - packages: [big==1]\n"}), "s.yaml")
 	if d, ok := FirstLayerDifference(c, a); !ok || d.String() != "layers[1] (packages) is new in b" {
 		t.Errorf("added layer: %+v %v", d, ok)
+	}
+}
+
+// TestLayerSecretMounts: a layer's pip_secret_mounts are decoded in
+// every format, resolved where the build reads them, left out of the hash
+// (sources and contents) and out of the trees of copy layers.
+func TestLayerSecretMounts(t *testing.T) {
+	const doc = "name: a\nlayers:\n  - packages: [x]\n  - packages: [y]\n    pip_secret_mounts: [[keys/netrc, /root/.netrc], {source: keys/pip.conf, target: /etc/pip.conf}]\n  - copy: [{src: keys, dst: /keys}]\n"
+	files := map[string]string{"keys/netrc": "machine a login b password c\n", "keys/pip.conf": "[global]\n", "keys/other": "x\n"}
+	dir := fixture(t, withSpec(files, doc))
+	img := load(t, dir, "spec.yaml")
+	want := []SecretMount{{Source: "keys/netrc", Target: "/root/.netrc"}, {Source: "keys/pip.conf", Target: "/etc/pip.conf"}}
+	if got := img.Spec.Layers[1].Pip.SecretMounts; !slices.Equal(got, want) {
+		t.Fatalf("layers[1] secret mounts %+v, want %+v", got, want)
+	}
+	if len(img.LayerSecrets) != 3 || img.LayerSecrets[0] != nil || len(img.LayerSecrets[1]) != 2 ||
+		filepath.Base(img.LayerSecrets[1][0]) != "netrc" || !filepath.IsAbs(img.LayerSecrets[1][1]) {
+		t.Errorf("LayerSecrets %q", img.LayerSecrets)
+	}
+	var excluded []string
+	for _, e := range img.Excluded {
+		excluded = append(excluded, e.Field+" "+e.Path)
+	}
+	if !slices.Equal(excluded, []string{"layers[2].copy[0].src keys/netrc", "layers[2].copy[0].src keys/pip.conf"}) {
+		t.Errorf("excluded %q, want both secrets out of the copy layer", excluded)
+	}
+	if strings.Contains(string(img.Document), "netrc") || strings.Contains(string(img.Document), "pip_secret_mounts") {
+		t.Errorf("the hash document names the secrets: %s", img.Document)
+	}
+	// Neither the mounts (their order, targets) nor the secrets' contents
+	// move the tag.
+	other := withSpec(map[string]string{"keys/netrc": "machine z login y password x\n", "keys/pip.conf": "[other]\n", "keys/other": "x\n"},
+		strings.Replace(doc, "[[keys/netrc, /root/.netrc], {source: keys/pip.conf, target: /etc/pip.conf}]", "[[keys/pip.conf, /etc/pip.conf], [keys/netrc, /run/netrc]]", 1))
+	if b := load(t, fixture(t, other), "spec.yaml"); b.Identity.Tag != img.Identity.Tag {
+		t.Errorf("a layer's secret mounts moved the tag: %s vs %s", img.Identity.Tag, b.Identity.Tag)
+	}
+	js := `{"name": "a", "layers": [{"packages": ["x"]}, {"packages": ["y"], "pip_secret_mounts": [["keys/netrc", "/root/.netrc"], {"source": "keys/pip.conf", "target": "/etc/pip.conf"}]}, {"copy": [{"src": "keys", "dst": "/keys"}]}]}`
+	jf := map[string]string{"s.json": js}
+	for k, v := range files {
+		jf[k] = v
+	}
+	if j := load(t, fixture(t, jf), "s.json"); j.Identity.Tag != img.Identity.Tag || !slices.Equal(j.Spec.Layers[1].Pip.SecretMounts, want) {
+		t.Errorf("the JSON spelling gives %+v, tag %s (YAML %s)", j.Spec.Layers[1].Pip.SecretMounts, j.Identity.Tag, img.Identity.Tag)
 	}
 }

@@ -73,6 +73,9 @@ type Image struct {
 	// Secrets are the pip_secret_mounts sources, in the same order, with
 	// every symlink resolved: the files the build reads them from.
 	Secrets []string
+	// LayerSecrets are each layer's pip_secret_mounts sources, as Secrets
+	// (by the layer's index; nil for a layer without them).
+	LayerSecrets [][]string
 	// Excluded are the secret files left out of copy and source_root trees.
 	Excluded []Exclusion
 	// Copies are the trees of Spec.Copy, in the same order.
@@ -390,13 +393,12 @@ func (img *Image) hashFiles(ctx context.Context, f *fsys, c *collector, extraSec
 	return img.hashLayers(ctx, f, c, tree, fileErr)
 }
 
-// checkSecrets checks that every pip_secret_mounts source is a readable
-// file inside the spec's folder, records where it is read from, and
-// returns the files' identities.
+// checkSecrets checks that every pip_secret_mounts source, the top-level
+// ones' and the layers', is a readable file inside the spec's folder,
+// records where it is read from, and returns the files' identities.
 func (img *Image) checkSecrets(f *fsys, fileErr func(field, p string, err error) error) ([]fs.FileInfo, error) {
 	var infos []fs.FileInfo
-	for i, m := range img.Spec.PipSecretMounts {
-		field := fmt.Sprintf("pip_secret_mounts[%d]", i)
+	check := func(field string, m SecretMount) (string, error) {
 		p, err := f.confine(img.Dir, filepath.ToSlash(m.Source), true)
 		var info fs.FileInfo
 		if err == nil {
@@ -415,10 +417,32 @@ func (img *Image) checkSecrets(f *fsys, fileErr func(field, p string, err error)
 			if errors.Is(err, fs.ErrPermission) {
 				err = fmt.Errorf("source %s cannot be read: %w", m.Source, fs.ErrPermission)
 			}
-			return nil, fileErr(field, m.Source, err)
+			return "", fileErr(field, m.Source, err)
+		}
+		infos = append(infos, info)
+		return p, nil
+	}
+	for i, m := range img.Spec.PipSecretMounts {
+		p, err := check(fmt.Sprintf("pip_secret_mounts[%d]", i), m)
+		if err != nil {
+			return nil, err
 		}
 		img.Secrets = append(img.Secrets, p)
-		infos = append(infos, info)
+	}
+	for i, l := range img.Spec.Layers {
+		if len(l.Pip.SecretMounts) == 0 {
+			continue
+		}
+		if img.LayerSecrets == nil {
+			img.LayerSecrets = make([][]string, len(img.Spec.Layers))
+		}
+		for j, m := range l.Pip.SecretMounts {
+			p, err := check(fmt.Sprintf("%s.pip_secret_mounts[%d]", LayerField(i), j), m)
+			if err != nil {
+				return nil, err
+			}
+			img.LayerSecrets[i] = append(img.LayerSecrets[i], p)
+		}
 	}
 	return infos, nil
 }

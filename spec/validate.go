@@ -47,17 +47,7 @@ func validate(c *collector, s *Spec) {
 			c.add(0, "source_root", "%q %s", s.SourceRoot, msg)
 		}
 	}
-	for i, m := range s.PipSecretMounts {
-		f := fmt.Sprintf("pip_secret_mounts[%d]", i)
-		if m.Source == "" {
-			c.add(0, f, "source is required: the path of the secret file")
-		} else if msg := checkRelPath(m.Source); msg != "" {
-			c.add(0, f, "source %q %s", m.Source, msg)
-		}
-		if !path.IsAbs(m.Target) {
-			c.add(0, f, "target %q must be an absolute path in the build container", m.Target)
-		}
-	}
+	checkSecretMounts(c, "pip_secret_mounts", s.PipSecretMounts)
 	checkPlatforms(c, s.Platform)
 	if s.Workdir != "" && !path.IsAbs(s.Workdir) {
 		c.add(0, "workdir", "%q must be an absolute path", s.Workdir)
@@ -351,4 +341,21 @@ func splitArgs(s string) ([]string, error) {
 		args = append(args, cur.String())
 	}
 	return args, nil
+}
+
+// checkSecretMounts checks a list of pip secret mounts (the top-level
+// pip_secret_mounts or a layer's, named by key): each source a path in the
+// spec's folder, each target an absolute path.
+func checkSecretMounts(c *collector, key string, mounts []SecretMount) {
+	for i, m := range mounts {
+		f := fmt.Sprintf("%s[%d]", key, i)
+		if m.Source == "" {
+			c.add(0, f, "source is required: the path of the secret file")
+		} else if msg := checkRelPath(m.Source); msg != "" {
+			c.add(0, f, "source %q %s", m.Source, msg)
+		}
+		if !path.IsAbs(m.Target) {
+			c.add(0, f, "target %q must be an absolute path in the build container", m.Target)
+		}
+	}
 }

@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/ispec-dev/ispec/internal/testenv"
 )
 
 // TestLayersThroughServer: a layered spec whose layers copy files is
@@ -31,6 +34,50 @@ layers:
 	var res buildResult
 	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || !res.Built {
 		t.Fatalf("build through the server: exit %d out %q\n%s", code, out, errOut)
+	}
+	out, errOut, code = runProc(t, "exists", s)
+	if code != 0 || out != res.Ref+"@"+res.Digest+"\n" {
+		t.Errorf("local exists: exit %d out %q, want %s@%s\n%s", code, out, res.Ref, res.Digest, errOut)
+	}
+}
+
+// TestLayerSecretThroughServer: a layer's own pip_secret_mounts travel
+// with the upload to ispec serve, as the top-level ones do: the layer's
+// pip reads its index from the secret pip.conf (the spec names none), the
+// file is in no layer of the pushed image, and a local lookup of the same
+// spec finds it under the same tag.
+func TestLayerSecretThroughServer(t *testing.T) {
+	env := e2e(t)
+	srv := startServe(t)
+	marker := fmt.Sprintf("ispec-layer-secret-%d", time.Now().UnixNano())
+	dir := writeFiles(t, map[string]string{
+		"spec.yaml": fmt.Sprintf(`name: e2e-layer-secret-%d
+registry: %s/cli
+base_image: %s
+layers:
+  - packages: ["ispec-demo-b==2.0.0"]
+    pip_secret_mounts: [[keys/pip.conf, /etc/pip.conf]]
+  - commands: ["test ! -e /etc/pip.conf", "python -c 'import ispec_demo_b'"]
+`, time.Now().UnixNano(), env.Registry, env.BasePython),
+		"keys/pip.conf": "[global]\nindex-url = " + env.IndexURL + "\n# " + marker + "\n",
+	})
+	s := filepath.Join(dir, "spec.yaml")
+	out, errOut, code := runProc(t, "build", "--server", srv.addr, "--json", "--progress", "plain", s)
+	var res buildResult
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || !res.Built {
+		t.Fatalf("build through the server: exit %d out %q\n%s", code, out, tail(errOut, 40))
+	}
+	if strings.Contains(errOut, marker) {
+		t.Error("the secret's bytes are in the build log")
+	}
+	img := testenv.Pull(t, res.Ref+"@"+res.Digest)
+	if raw, _ := img.RawConfigFile(); strings.Contains(string(raw), marker) || strings.Contains(string(raw), "keys/pip.conf") {
+		t.Error("the image config holds the secret or its source")
+	}
+	for p := range searchLayers(t, img, []byte(marker)) {
+		if strings.HasSuffix(p, "pip.conf") {
+			t.Errorf("%s is in a layer", p)
+		}
 	}
 	out, errOut, code = runProc(t, "exists", s)
 	if code != 0 || out != res.Ref+"@"+res.Digest+"\n" {

@@ -95,7 +95,7 @@ func Rules() map[string]Rule {
 		"internal/depcheck":     {Never: []string{Module + "/..."}},
 		"internal/testenv":      {Ours: []string{"internal/fixture"}},
 		"internal/cmd/devindex": {Ours: []string{"internal/pyindex"}},
-		"internal/cmd/fixtures": {Ours: []string{"internal/fixture"}},
+		"internal/cmd/fixtures": {Ours: []string{"internal/fixture", "internal/pyindex"}},
 	}
 }
 

@@ -251,3 +251,30 @@ func TestIndexBasicAuth(t *testing.T) {
 		t.Errorf("log lacks request lines:\n%s", log.String())
 	}
 }
+
+func TestHeavyFilesAreStableAndIncompressible(t *testing.T) {
+	const size = 1<<20 + 3
+	a, b := HeavyFiles("ispec-heavy", "1.0", size, 3), HeavyFiles("ispec-heavy", "1.0", size, 3)
+	total := 0
+	for p, body := range a {
+		if b[p] != body {
+			t.Errorf("%s differs between two calls", p)
+		}
+		if strings.HasSuffix(p, ".bin") {
+			total += len(body)
+		}
+	}
+	if total != size || len(a) != 4 || a["ispec_heavy/__init__.py"] != "__version__ = \"1.0\"\n" {
+		t.Errorf("%d files holding %d bytes, want 4 holding %d", len(a), total, size)
+	}
+	data, err := Build(Wheel{Name: "ispec-heavy", Version: "1.0", Files: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) < size {
+		t.Errorf("the wheel is %d bytes for a %d-byte payload: it compressed", len(data), size)
+	}
+	if Payload(64, "x") == Payload(64, "y") {
+		t.Error("two seeds gave the same payload")
+	}
+}
