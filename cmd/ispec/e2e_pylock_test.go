@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -140,4 +141,63 @@ func TestE2ELockPython(t *testing.T) {
 	if got := venvDists(t, res.Ref); got != want {
 		t.Errorf("from the written pylock.toml: installed %s, want %s", got, want)
 	}
+}
+
+// TestE2EFloatingBuildRecordsResolved: a build of a spec whose Python
+// packages float records what it got: every distribution of the image's
+// virtual environment, in the --json output and in the image's
+// dev.ispec.python-resolved label, under the tag `ispec tag` computes
+// (the record does not change the identity).
+func TestE2EFloatingBuildRecordsResolved(t *testing.T) {
+	env := e2e(t)
+	index, _ := lockIndex(t, lockDemo(t, "ispec-lk-core 1.0.0", "ispec-lk-util 1.1.0", "ispec-lk-fast 0.5.0")...)
+	dir := writeFiles(t, map[string]string{
+		"spec.yaml": fmt.Sprintf("name: floatrec\nregistry: %s/e2e-floatrec-%d\nbase_image: %s\npip_index: %s/simple\npackages: [\"ispec-lk-core[fast]\"]\n", env.Registry, time.Now().UnixNano(), env.BasePython, index),
+	})
+	s := filepath.Join(dir, "spec.yaml")
+	tag, _, _ := runProc(t, "tag", s)
+	res := buildJSON(t, s, "--progress", "plain")
+	if res.Ref != strings.TrimSpace(tag) {
+		t.Errorf("built %s, but ispec tag says %s", res.Ref, tag)
+	}
+	want := []string{"ispec-lk-core==1.0.0", "ispec-lk-fast==0.5.0", "ispec-lk-util==1.1.0"}
+	got := res.PythonResolved["linux/amd64"]
+	if len(res.PythonResolved) != 1 || !containsAll(got, want) || !slices.IsSorted(got) || !slices.ContainsFunc(got, func(d string) bool { return strings.HasPrefix(d, "pip==") }) {
+		t.Errorf("python_resolved = %v; want linux/amd64 with %v and the venv's pip, sorted", res.PythonResolved, want)
+	}
+	cfg, err := testenv.Pull(t, res.Ref).ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if label := cfg.Config.Labels["dev.ispec.python-resolved"]; label != strings.Join(got, " ") {
+		t.Errorf("label dev.ispec.python-resolved = %q, want %q", label, strings.Join(got, " "))
+	}
+	// Found again: nothing built, nothing recorded.
+	if again := buildJSON(t, s, "--progress", "plain"); again.Outcome != "found" || again.PythonResolved != nil {
+		t.Errorf("second build: %+v; want found without python_resolved", again)
+	}
+}
+
+// lockDemo picks LockDemo wheels by "name version".
+func lockDemo(t *testing.T, which ...string) []pyindex.Wheel {
+	t.Helper()
+	var out []pyindex.Wheel
+	for _, k := range which {
+		i := slices.IndexFunc(pyindex.LockDemo, func(w pyindex.Wheel) bool { return w.Name+" "+w.Version == k })
+		if i < 0 {
+			t.Fatalf("no LockDemo wheel %s", k)
+		}
+		out = append(out, pyindex.LockDemo[i])
+	}
+	return out
+}
+
+// containsAll reports whether every one of want is in got.
+func containsAll(got, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			return false
+		}
+	}
+	return true
 }
