@@ -162,6 +162,7 @@ func TestE2EFloatingBuildRecordsResolved(t *testing.T) {
 	}
 	want := []string{"ispec-lk-core==1.0.0", "ispec-lk-fast==0.5.0", "ispec-lk-util==1.1.0"}
 	got := res.PythonResolved["linux/amd64"]
+	t.Logf("python_resolved: %v", res.PythonResolved)
 	if len(res.PythonResolved) != 1 || !containsAll(got, want) || !slices.IsSorted(got) || !slices.ContainsFunc(got, func(d string) bool { return strings.HasPrefix(d, "pip==") }) {
 		t.Errorf("python_resolved = %v; want linux/amd64 with %v and the venv's pip, sorted", res.PythonResolved, want)
 	}
