@@ -94,13 +94,15 @@ func ParseInstalled(data []byte) ([]string, error) {
 	return out, nil
 }
 
-// readInstalled solves InstalledGraph on st and reads its list back.
-func readInstalled(ctx context.Context, c gateway.Client, st llb.State, mopts []llb.ConstraintsOpt) ([]string, error) {
+// readInstalled solves InstalledGraph on st and reads its list back. It
+// imports what the image's solve imports: the image's graph is evaluated
+// by whichever solve first needs it, this one included.
+func readInstalled(ctx context.Context, c gateway.Client, st llb.State, mopts []llb.ConstraintsOpt, imports []gateway.CacheOptionsEntry) ([]string, error) {
 	def, err := InstalledGraph(st).Marshal(ctx, mopts...)
 	if err != nil {
 		return nil, fmt.Errorf("marshalling graph: %w", err)
 	}
-	res, err := c.Solve(ctx, gateway.SolveRequest{Definition: def.ToPB()})
+	res, err := c.Solve(ctx, gateway.SolveRequest{Definition: def.ToPB(), CacheImports: imports})
 	if err != nil {
 		return nil, err
 	}

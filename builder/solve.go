@@ -488,7 +488,7 @@ func (b *Builder) solvePlatform(ctx context.Context, c gateway.Client, img *spec
 	}
 	ci := ConfigInput{BaseDigest: rb.dgst, Version: b.opts.Version}
 	if RecordsInstalled(img) {
-		if ci.PythonResolved, err = readInstalled(ctx, c, st, mopts); err != nil {
+		if ci.PythonResolved, err = readInstalled(ctx, c, st, mopts, imports); err != nil {
 			return platformImage{}, err
 		}
 		installed.set(platforms.Format(rb.in.Platform), ci.PythonResolved)
