@@ -37,6 +37,10 @@ type ConfigInput struct {
 	BaseDigest string
 	// Version is the ispec version recorded in the dev.ispec.version label.
 	Version string
+	// PythonResolved is what a build whose Python requirements float
+	// installed (name==version), recorded in the LabelPythonResolved
+	// label. Nil: no label.
+	PythonResolved []string
 }
 
 // Config returns the OCI image config of img for one platform, starting
@@ -53,7 +57,8 @@ type ConfigInput struct {
 //   - User: the numeric uid:gid of the user the image runs as (see
 //     planUser), or the base's.
 //   - Labels: the base's, then the spec's, then org.opencontainers.image.*
-//     and dev.ispec.* (which the spec cannot override).
+//     and dev.ispec.* (which the spec cannot override), among them
+//     LabelPythonResolved when ci.PythonResolved is set.
 //   - Created and every new history entry at the Unix epoch, so that
 //     rebuilds are identical.
 //
@@ -120,6 +125,11 @@ func Config(img *spec.Image, in Input, ci ConfigInput) (ocispecs.Image, error) {
 		labels[LabelVersion] = ci.Version
 	} else {
 		delete(labels, LabelVersion)
+	}
+	if ci.PythonResolved != nil {
+		labels[LabelPythonResolved] = strings.Join(ci.PythonResolved, " ")
+	} else {
+		delete(labels, LabelPythonResolved)
 	}
 	out.Config.Labels = labels
 

@@ -1,6 +1,9 @@
 package builder
 
 import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +14,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/ispec-dev/ispec/pylock"
 	"github.com/ispec-dev/ispec/spec"
 )
 
@@ -107,4 +111,48 @@ func mustSteps(t *testing.T, img *spec.Image) []Step {
 		t.Fatal(err)
 	}
 	return steps
+}
+
+// TestLockedPackagesPerPlatform: a two-platform spec whose resolution
+// differs by a marker (ispec-lk-amd on x86_64 only), with the lock
+// `ispec lock` writes from pip's resolution on each platform: each
+// platform's image installs its own pins, and the tag covers each
+// platform's pins apart.
+func TestLockedPackagesPerPlatform(t *testing.T) {
+	dir := t.TempDir()
+	doc := "name: x\nbase_image: " + testBase + "\npackages: [\"ispec-lk-core[fast]\", \"ispec-lk-amd; platform_machine == 'x86_64'\"]\nplatform: [linux/amd64, linux/arm64]\n"
+	bare := loadSpecIn(t, dir, doc, nil)
+	pin := func(name, version string) pylock.Pin {
+		file := strings.ReplaceAll(name, "-", "_") + "-" + version + "-py3-none-any.whl"
+		return pylock.Pin{Name: name, Version: version, File: file, URL: "http://127.0.0.1:5099/files/" + file, SHA256: fmt.Sprintf("%x", sha256.Sum256([]byte(file)))}
+	}
+	common := []pylock.Pin{pin("ispec-lk-core", "1.0.0"), pin("ispec-lk-fast", "0.5.0"), pin("ispec-lk-util", "1.0.0")}
+	l := &spec.Lock{Version: spec.LockVersion, Python: &spec.LockedPython{Inputs: bare.PythonInputs(), Platforms: map[string]*spec.LockedPlatform{
+		"linux/amd64": spec.LockedPackages(append([]pylock.Pin{pin("ispec-lk-amd", "1.0.0")}, common...)),
+		"linux/arm64": spec.LockedPackages(common),
+	}}}
+	if err := spec.WriteLock(filepath.Join(dir, "spec.yaml"), l); err != nil {
+		t.Fatal(err)
+	}
+	img := loadSpecIn(t, dir, doc, nil)
+	_, amdReqs := lockStepOf(t, img, amd64)
+	_, armReqs := lockStepOf(t, img, ocispecs.Platform{OS: "linux", Architecture: "arm64"})
+	if !strings.Contains(amdReqs, "ispec-lk-amd @ ") || strings.Count(amdReqs, " --hash=sha256:") != 4 {
+		t.Errorf("amd64 requirements:\n%s", amdReqs)
+	}
+	if strings.Contains(armReqs, "ispec-lk-amd") || strings.Count(armReqs, " --hash=sha256:") != 3 {
+		t.Errorf("arm64 requirements:\n%s", armReqs)
+	}
+	var hashed struct {
+		Spec struct {
+			PythonPinned map[string]string `json:"python_pinned"`
+		} `json:"spec"`
+	}
+	if err := json.Unmarshal(img.Document, &hashed); err != nil {
+		t.Fatal(err)
+	}
+	pp := hashed.Spec.PythonPinned
+	if len(pp) != 2 || pp["linux/amd64"] == "" || pp["linux/amd64"] == pp["linux/arm64"] {
+		t.Errorf("python_pinned = %v; want one digest per platform, differing", pp)
+	}
 }

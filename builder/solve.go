@@ -184,6 +184,12 @@ type Result struct {
 	Warnings []string
 	// Daemon is the address of the BuildKit daemon that built it.
 	Daemon string
+	// Python is, for a spec whose Python requirements float
+	// (RecordsInstalled), what each platform's image got: every
+	// distribution of its virtual environment as name==version, sorted,
+	// by platform (linux/amd64). The image carries the same list in its
+	// LabelPythonResolved label. Nil for other specs.
+	Python map[string][]string
 }
 
 // Build builds img for each of its platforms (an image index when there
@@ -219,11 +225,11 @@ func (b *Builder) Build(ctx context.Context, img *spec.Image, opts BuildOptions)
 	cacheOpts := opts.pinnedFamily(img, j.pins.all())
 	if len(opts.CacheExports) > 0 {
 		solveOnly := func(ctx context.Context, c gateway.Client) (*gateway.Result, error) {
-			return b.solve(ctx, c, j.img, j.opts, j.plats, j.prog, j.pins)
+			return b.solve(ctx, c, j.img, j.opts, j.plats, j.prog, j.pins, j.installed)
 		}
 		b.exportCacheAfterPush(ctx, solveOpt, solveOnly, cacheOpts, tr, prog)
 	}
-	return &Result{Ref: j.ref, Digest: dgst, Duration: time.Since(start), Daemon: b.opts.Addr, Warnings: tr.cacheWarnings(cacheOpts.CacheImports, cacheOpts.CacheExports)}, nil
+	return &Result{Ref: j.ref, Digest: dgst, Duration: time.Since(start), Daemon: b.opts.Addr, Warnings: tr.cacheWarnings(cacheOpts.CacheImports, cacheOpts.CacheExports), Python: j.installed.all()}, nil
 }
 
 // job is one Build, checked: where the image goes and for which
@@ -239,12 +245,15 @@ type job struct {
 	export client.ExportEntry
 	// pins are the bases the build resolved, used by each of its solves.
 	pins *basePins
+	// installed is what each platform's image installed, for a spec
+	// whose Python requirements float.
+	installed *installedSets
 }
 
 // plan checks a build before BuildKit is asked: its platforms are ones
 // the workers build, every graph can be made, the output can hold it.
 func (b *Builder) plan(img *spec.Image, opts BuildOptions, prog *Progress) (*job, error) {
-	j := &job{img: img, opts: opts, ref: opts.Ref, prog: prog, pins: &basePins{}}
+	j := &job{img: img, opts: opts, ref: opts.Ref, prog: prog, pins: &basePins{}, installed: &installedSets{}}
 	if j.ref == "" {
 		j.ref = img.Identity.Ref
 	}
@@ -313,7 +322,7 @@ func (b *Builder) solveOpt(j *job) client.SolveOpt {
 func (b *Builder) runPushing(ctx context.Context, j *job, solveOpt client.SolveOpt) (*client.SolveResponse, *tracker, error) {
 	var stopped error // BeforePush's
 	buildFunc := func(ctx context.Context, c gateway.Client) (*gateway.Result, error) {
-		res, err := b.solve(ctx, c, j.img, j.opts, j.plats, j.prog, j.pins)
+		res, err := b.solve(ctx, c, j.img, j.opts, j.plats, j.prog, j.pins, j.installed)
 		if err != nil || j.opts.BeforePush == nil {
 			return res, err
 		}
@@ -387,7 +396,7 @@ func (b *Builder) Ping(ctx context.Context) error {
 // solve runs inside BuildKit's gateway: per platform it resolves the base
 // config, solves the graph and attaches the image config. When the daemon
 // cannot merge, the graph is linear and prog says so once.
-func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, opts BuildOptions, plats []ocispecs.Platform, prog *Progress, pins *basePins) (*gateway.Result, error) {
+func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, opts BuildOptions, plats []ocispecs.Platform, prog *Progress, pins *basePins, installed *installedSets) (*gateway.Result, error) {
 	linear := opts.Linear
 	if !linear {
 		if err := mergeSupported(c.BuildOpts().LLBCaps); err != nil {
@@ -415,7 +424,7 @@ func (b *Builder) solve(ctx context.Context, c gateway.Client, img *spec.Image, 
 	for i := range plats {
 		g.Go(func() error {
 			var err error
-			out[i], err = b.solvePlatform(gctx, c, img, opts, ins[i], imports)
+			out[i], err = b.solvePlatform(gctx, c, img, opts, ins[i], imports, installed)
 			return err
 		})
 	}
@@ -470,13 +479,21 @@ type platformImage struct {
 }
 
 // solvePlatform solves the graph on one platform's resolved base and
-// makes the image config.
-func (b *Builder) solvePlatform(ctx context.Context, c gateway.Client, img *spec.Image, opts BuildOptions, rb resolvedBase, imports []gateway.CacheOptionsEntry) (platformImage, error) {
-	ref, err := solveGraph(ctx, c, img, rb.in, opts, imports)
+// makes the image config; for a spec whose Python requirements float it
+// lists what the image installed into installed and the config's labels.
+func (b *Builder) solvePlatform(ctx context.Context, c gateway.Client, img *spec.Image, opts BuildOptions, rb resolvedBase, imports []gateway.CacheOptionsEntry, installed *installedSets) (platformImage, error) {
+	ref, st, mopts, err := solveGraph(ctx, c, img, rb.in, opts, imports)
 	if err != nil {
 		return platformImage{}, err
 	}
-	cfg, err := Config(img, rb.in, ConfigInput{BaseDigest: rb.dgst, Version: b.opts.Version})
+	ci := ConfigInput{BaseDigest: rb.dgst, Version: b.opts.Version}
+	if RecordsInstalled(img) {
+		if ci.PythonResolved, err = readInstalled(ctx, c, st, mopts, imports); err != nil {
+			return platformImage{}, err
+		}
+		installed.set(platforms.Format(rb.in.Platform), ci.PythonResolved)
+	}
+	cfg, err := Config(img, rb.in, ci)
 	if err != nil {
 		return platformImage{}, err
 	}
@@ -487,11 +504,12 @@ func (b *Builder) solvePlatform(ctx context.Context, c gateway.Client, img *spec
 	return platformImage{ref: ref, config: dt, baseConf: rb.in.BaseConfig}, nil
 }
 
-// solveGraph solves the graph of img on in, importing the registry cache.
-func solveGraph(ctx context.Context, c gateway.Client, img *spec.Image, in Input, opts BuildOptions, imports []gateway.CacheOptionsEntry) (gateway.Reference, error) {
+// solveGraph solves the graph of img on in, importing the registry cache;
+// it returns the graph and its marshalling options too.
+func solveGraph(ctx context.Context, c gateway.Client, img *spec.Image, in Input, opts BuildOptions, imports []gateway.CacheOptionsEntry) (gateway.Reference, llb.State, []llb.ConstraintsOpt, error) {
 	st, err := Graph(img, in)
 	if err != nil {
-		return nil, err
+		return nil, llb.State{}, nil, err
 	}
 	mopts := []llb.ConstraintsOpt{llb.Platform(in.Platform)}
 	if opts.NoCache {
@@ -499,13 +517,14 @@ func solveGraph(ctx context.Context, c gateway.Client, img *spec.Image, in Input
 	}
 	def, err := st.Marshal(ctx, mopts...)
 	if err != nil {
-		return nil, fmt.Errorf("marshalling graph: %w", err)
+		return nil, llb.State{}, nil, fmt.Errorf("marshalling graph: %w", err)
 	}
 	res, err := c.Solve(ctx, gateway.SolveRequest{Definition: def.ToPB(), CacheImports: imports})
 	if err != nil {
-		return nil, err
+		return nil, llb.State{}, nil, err
 	}
-	return res.SingleRef()
+	ref, err := res.SingleRef()
+	return ref, st, mopts, err
 }
 
 // exportResult is what the image exporter takes: one platform's image, or

@@ -390,7 +390,8 @@ func eventFromAPI(ev *apiv1.BuildEvent) (call.Event, *call.Result) {
 			return out, nil
 		}
 		h, _ := v1.NewHash(d.GetDigest())
-		res := &call.Result{Ref: t, Digest: h, Outcome: wire.OutcomeFromAPI(d.GetOutcome()), BuildID: ev.GetBuildId(), Duration: d.GetDuration().AsDuration()}
+		res := &call.Result{Ref: t, Digest: h, Outcome: wire.OutcomeFromAPI(d.GetOutcome()), BuildID: ev.GetBuildId(), Duration: d.GetDuration().AsDuration(),
+			Python: wire.PythonFromAPI(d.GetPythonResolved())}
 		out.Digest, out.Result = h, res
 		return out, res
 	}

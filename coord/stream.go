@@ -42,25 +42,27 @@ func (e *RemoteError) ErrorClass() ensure.Class { return e.Class }
 // wireEvent is an ensure.Event in a stream entry (JSON). Done and Failed
 // entries end a build's stream.
 type wireEvent struct {
-	Kind     ensure.Kind      `json:"kind"`
-	Time     time.Time        `json:"time"`
-	Ref      string           `json:"ref,omitempty"`
-	BuildID  string           `json:"build_id,omitempty"`
-	Source   ensure.Source    `json:"source,omitempty"`
-	Holder   string           `json:"holder,omitempty"`
-	Status   *progress.Status `json:"status,omitempty"`
-	Digest   string           `json:"digest,omitempty"`
-	Fence    int64            `json:"fence,omitempty"`
-	Daemon   string           `json:"daemon,omitempty"`
-	Outcome  ensure.Outcome   `json:"outcome,omitempty"`
-	Class    ensure.Class     `json:"class,omitempty"`
-	Error    string           `json:"error,omitempty"`
-	Remember bool             `json:"remember,omitempty"`
+	Kind    ensure.Kind      `json:"kind"`
+	Time    time.Time        `json:"time"`
+	Ref     string           `json:"ref,omitempty"`
+	BuildID string           `json:"build_id,omitempty"`
+	Source  ensure.Source    `json:"source,omitempty"`
+	Holder  string           `json:"holder,omitempty"`
+	Status  *progress.Status `json:"status,omitempty"`
+	Digest  string           `json:"digest,omitempty"`
+	Fence   int64            `json:"fence,omitempty"`
+	Daemon  string           `json:"daemon,omitempty"`
+	// Python is what a floating spec's images installed (Pushed, Done).
+	Python   map[string][]string `json:"python,omitempty"`
+	Outcome  ensure.Outcome      `json:"outcome,omitempty"`
+	Class    ensure.Class        `json:"class,omitempty"`
+	Error    string              `json:"error,omitempty"`
+	Remember bool                `json:"remember,omitempty"`
 }
 
 func toWire(ev ensure.Event) wireEvent {
 	w := wireEvent{Kind: ev.Kind, Time: ev.Time, Ref: ev.Ref, BuildID: ev.BuildID, Source: ev.Source, Holder: ev.Holder,
-		Status: ev.Status, Fence: ev.Fence, Daemon: ev.Daemon}
+		Status: ev.Status, Fence: ev.Fence, Daemon: ev.Daemon, Python: ev.Python}
 	if ev.Digest != (v1.Hash{}) {
 		w.Digest = ev.Digest.String()
 	}
@@ -72,7 +74,7 @@ func toWire(ev ensure.Event) wireEvent {
 
 func (w wireEvent) event() ensure.Event {
 	ev := ensure.Event{Kind: w.Kind, Time: w.Time, Ref: w.Ref, BuildID: w.BuildID, Source: w.Source, Holder: w.Holder,
-		Status: w.Status, Fence: w.Fence, Daemon: w.Daemon}
+		Status: w.Status, Fence: w.Fence, Daemon: w.Daemon, Python: w.Python}
 	if w.Digest != "" {
 		ev.Digest, _ = v1.NewHash(w.Digest)
 	}
@@ -191,7 +193,7 @@ func (p *publication) Finish(res *ensure.Result, err error, failureTTL time.Dura
 	}
 	w := toWire(end)
 	if res != nil {
-		w.Outcome, w.Daemon, w.Source = res.Outcome, res.Daemon, res.Source
+		w.Outcome, w.Daemon, w.Source, w.Python = res.Outcome, res.Daemon, res.Source, res.Python
 	}
 	data, _ := json.Marshal(w)
 	pipe := p.r.c.TxPipeline()
@@ -287,7 +289,7 @@ func (r *Redis) read(ctx context.Context, id, last string, fn ensure.Sink) (*ens
 			ev := w.event()
 			switch ev.Kind {
 			case ensure.KindDone:
-				return &ensure.Result{Digest: ev.Digest, Outcome: w.Outcome, Source: w.Source, BuildID: id, Fence: w.Fence, Daemon: w.Daemon}, last, nil
+				return &ensure.Result{Digest: ev.Digest, Outcome: w.Outcome, Source: w.Source, BuildID: id, Fence: w.Fence, Daemon: w.Daemon, Python: w.Python}, last, nil
 			case ensure.KindFailed:
 				return nil, last, ev.Err
 			}

@@ -341,7 +341,7 @@ func (p *Pipeline) fly(ctx context.Context, f *flight) (res *Result, err error) 
 		}
 	}
 	emit(Event{Kind: KindBuilding, Ref: ref, Fence: lease.Fence})
-	dgst, daemon, err := p.build(held, f.img, f.base, ref, nil, f.req, emit, p.beforePush(held, f))
+	dgst, built, err := p.build(held, f.img, f.base, ref, nil, f.req, emit, p.beforePush(held, f))
 	var meanwhile *pushedMeanwhile
 	switch {
 	case errors.As(err, &meanwhile):
@@ -354,12 +354,12 @@ func (p *Pipeline) fly(ctx context.Context, f *flight) (res *Result, err error) 
 		return nil, err
 	}
 	lease.Fence = f.fence.Load() // the fence confirmed before the push
-	emit(Event{Kind: KindPushed, Ref: ref, Digest: dgst, Fence: lease.Fence, Daemon: daemon})
+	emit(Event{Kind: KindPushed, Ref: ref, Digest: dgst, Fence: lease.Fence, Daemon: built.Daemon, Python: built.Python})
 	if p.recorder != nil {
 		// A failed record costs a lookup next time, never the result.
 		_ = p.recorder.Record(f.ref, dgst)
 	}
-	return &Result{Ref: f.ref, Digest: dgst, Outcome: OutcomeBuilt, BuildID: f.id, Fence: lease.Fence, Daemon: daemon}, nil
+	return &Result{Ref: f.ref, Digest: dgst, Outcome: OutcomeBuilt, BuildID: f.id, Fence: lease.Fence, Daemon: built.Daemon, Python: built.Python}, nil
 }
 
 // remember returns how long a build's error is remembered: a lost lease
@@ -450,7 +450,7 @@ func (p *Pipeline) follow(ctx context.Context, f *flight, emit Sink) (ended, boo
 			// Redis is not trusted for digests: the registry says.
 			r := p.lookup.Lookup(ctx, f.ref)
 			if r.State == cache.Exists {
-				return ended{res: &Result{Ref: f.ref, Digest: r.Digest, Outcome: OutcomeJoined, BuildID: f.id, Fence: res.Fence, Daemon: res.Daemon}}, true
+				return ended{res: &Result{Ref: f.ref, Digest: r.Digest, Outcome: OutcomeJoined, BuildID: f.id, Fence: res.Fence, Daemon: res.Daemon, Python: res.Python}}, true
 			}
 		case Remembered(err):
 			return ended{err: err}, true

@@ -238,12 +238,12 @@ func (p *Pipeline) Export(ctx context.Context, img *spec.Image, out *builder.Out
 		return nil, fmt.Errorf("building %s: %w: no builder", ref, ErrUnavailable)
 	}
 	emit(req, Event{Kind: KindBuilding, Ref: ref})
-	b, daemon, err := p.build(ctx, img, base, ref, out, req, func(ev Event) { emit(req, ev) }, nil)
+	b, built, err := p.build(ctx, img, base, ref, out, req, func(ev Event) { emit(req, ev) }, nil)
 	if err != nil {
 		emit(req, Event{Kind: KindFailed, Ref: ref, Err: err})
 		return nil, err
 	}
-	res := &Result{Ref: t, Digest: b, Outcome: OutcomeBuilt, Output: out.String(), Duration: time.Since(start), Daemon: daemon}
+	res := &Result{Ref: t, Digest: b, Outcome: OutcomeBuilt, Output: out.String(), Duration: time.Since(start), Daemon: built.Daemon, Python: built.Python}
 	emit(req, Event{Kind: KindDone, Ref: ref, Digest: b, Result: res})
 	return res, nil
 }
@@ -298,9 +298,10 @@ func (p *Pipeline) find(ctx context.Context, ref name.Tag, req Request, start ti
 }
 
 // build runs one BuildKit build, forwarding its progress to emit, and
-// returns the digest it pushed or wrote and the daemon that built it.
+// returns the digest it pushed or wrote and the builder's result (the
+// daemon that built it, what a floating spec installed).
 // beforePush (when set) runs once every step succeeded, before the push.
-func (p *Pipeline) build(ctx context.Context, img *spec.Image, base, ref string, out *builder.Output, req Request, emit func(Event), beforePush func(context.Context) error) (v1.Hash, string, error) {
+func (p *Pipeline) build(ctx context.Context, img *spec.Image, base, ref string, out *builder.Output, req Request, emit func(Event), beforePush func(context.Context) error) (v1.Hash, *builder.Result, error) {
 	// Its one watcher follows from the start: it keeps no logs for late
 	// ones (the build's event log does).
 	prog := builder.NewProgressLimit(0)
@@ -323,14 +324,14 @@ func (p *Pipeline) build(ctx context.Context, img *spec.Image, base, ref string,
 	prog.Close()
 	<-fed
 	if err != nil {
-		return v1.Hash{}, "", fmt.Errorf("building %s: %w", ref, err)
+		return v1.Hash{}, nil, fmt.Errorf("building %s: %w", ref, err)
 	}
 	for _, w := range res.Warnings {
 		emit(Event{Kind: KindWarning, Time: time.Now(), Ref: ref, Message: w})
 	}
 	h, err := v1.NewHash(res.Digest)
 	if err != nil {
-		return v1.Hash{}, "", fmt.Errorf("building %s: buildkit returned digest %q: %w", ref, res.Digest, err)
+		return v1.Hash{}, nil, fmt.Errorf("building %s: buildkit returned digest %q: %w", ref, res.Digest, err)
 	}
-	return h, res.Daemon, nil
+	return h, res, nil
 }

@@ -160,7 +160,10 @@ func (l *Locker) lockBase(ctx context.Context, img *spec.Image) (*spec.Lock, err
 }
 
 // lockPython resolves img's Python requirements for each platform on the
-// base fresh pins (or the parent's image), into fresh.Python.
+// base fresh pins (or the parent's image), into fresh.Python. A nested
+// spec is resolved against its parents' locked environment: their pins
+// constrain the resolution, and the lock records only what the child
+// adds.
 func (l *Locker) lockPython(ctx context.Context, img *spec.Image, fresh, old *spec.Lock, upgrade []string) error {
 	if !builder.NeedsResolve(img) {
 		if len(upgrade) > 0 {
@@ -187,13 +190,58 @@ func (l *Locker) lockPython(ctx context.Context, img *spec.Image, fresh, old *sp
 		if len(upgrade) > 0 {
 			constraints = keepPins(old.Python.Platforms[p], upgrade)
 		}
+		inherited := parentPins(img, p)
+		constraints = append(constraints, pinLines(inherited)...)
 		pins, err := l.python.ResolvePython(ctx, img, builder.ResolveOptions{Base: base, Platform: p, Constraints: constraints, PipNetrc: l.netrc})
 		if err != nil {
 			return fmt.Errorf("%s: resolving Python requirements for %s: %w", img.File, p, err)
 		}
-		fresh.Python.Platforms[p] = spec.LockedPackages(pins)
+		fresh.Python.Platforms[p] = spec.LockedPackages(added(pins, inherited))
 	}
 	return nil
+}
+
+// parentPins is the locked Python environment img's nested base specs
+// install on platform p, outermost first (a later pin of a name wins):
+// the pins of each parent's lock (its SPEC.lock or the Python lock file
+// it names). A parent whose Python requirements float adds nothing.
+func parentPins(img *spec.Image, p string) []pylock.Pin {
+	var chain []*spec.Image
+	for a := img.Parent; a != nil; a = a.Parent {
+		chain = append([]*spec.Image{a}, chain...)
+	}
+	var out []pylock.Pin
+	for _, a := range chain {
+		if pins, ok := a.PythonPins(p); ok {
+			out = append(out, pins...)
+		}
+	}
+	return out
+}
+
+// pinLines is a constraints file holding each pin's name==version.
+func pinLines(pins []pylock.Pin) []byte {
+	var b strings.Builder
+	for _, p := range pins {
+		fmt.Fprintf(&b, "%s==%s\n", p.Name, p.Version)
+	}
+	return []byte(b.String())
+}
+
+// added drops from pins the distributions the parents install already
+// (the constraints kept them at the parents' versions).
+func added(pins, inherited []pylock.Pin) []pylock.Pin {
+	have := map[string]bool{}
+	for _, p := range inherited {
+		have[normalizeName(p.Name)] = true
+	}
+	var out []pylock.Pin
+	for _, p := range pins {
+		if !have[normalizeName(p.Name)] {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // keepPins is a constraints file that keeps every locked package but

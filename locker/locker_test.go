@@ -160,3 +160,64 @@ func TestDriftNamesTheBaseAndTheParent(t *testing.T) {
 		t.Errorf("parent drift %q", got)
 	}
 }
+
+func TestNestedSpecLocksOnlyWhatItAdds(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	parentFile := write("base.yaml", "name: lk-base\nregistry: registry.lan/x\nbase_image: registry.lan/base:1\npackages: [core]\n")
+	childFile := write("child.yaml", "name: lk\nregistry: registry.lan/x\nbase_image: {spec: ./base.yaml}\npackages: [extra]\n")
+	ctx := context.Background()
+
+	py := &fakePython{pins: []pylock.Pin{pin("core", "1.0"), pin("util", "1.0")}}
+	l, err := locker.New(fakeBase{digest: "a"}, locker.WithPython(py))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent, err := spec.Load(ctx, parentFile, spec.Options{IgnoreLock: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := l.Lock(ctx, parent, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := spec.EncodeLock(pl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(filepath.Base(spec.LockPath(parentFile)), string(data))
+
+	// The child's resolution sees the parent's environment (pip keeps it
+	// as constraints) and adds extra; the index has a newer util, which
+	// the constraint holds back.
+	py.pins = []pylock.Pin{pin("core", "1.0"), pin("util", "1.0"), pin("extra", "2.0")}
+	child, err := spec.Load(ctx, childFile, spec.Options{IgnoreLock: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := l.Lock(ctx, child, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := py.asked[len(py.asked)-1]
+	if got := string(asked.Constraints); got != "core==1.0\nutil==1.0\n" {
+		t.Errorf("child resolved with constraints %q, want the parent's pins", got)
+	}
+	if asked.Base != child.Parent.Identity.Ref {
+		t.Errorf("child resolved on %q, want the parent's image %q", asked.Base, child.Parent.Identity.Ref)
+	}
+	var names []string
+	for _, p := range cl.Python.Platforms["linux/amd64"].Pins() {
+		names = append(names, p.Name+"=="+p.Version)
+	}
+	if strings.Join(names, ",") != "extra==2.0" {
+		t.Errorf("child lock pins %v, want only what it adds (extra==2.0)", names)
+	}
+}

@@ -530,7 +530,7 @@ func (s *Server) ListBuilds(ctx context.Context, req *apiv1.ListBuildsRequest) (
 			bi.State = apiv1.BuildState_BUILD_STATE_RUNNING
 		case ensure.StateSucceeded:
 			bi.State, bi.Outcome, bi.Digest = apiv1.BuildState_BUILD_STATE_SUCCEEDED, wire.OutcomeToAPI(b.Result.Outcome), b.Result.Digest.String()
-			bi.Daemon = b.Result.Daemon
+			bi.Daemon, bi.PythonResolved = b.Result.Daemon, wire.PythonToAPI(b.Result.Python)
 		case ensure.StateFailed:
 			bi.State, bi.ErrorClass, bi.Error = apiv1.BuildState_BUILD_STATE_FAILED, APIClass(b.Err), b.Err.Error()
 		}

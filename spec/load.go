@@ -19,7 +19,8 @@ type Options struct {
 	Defaults Defaults
 	// Registry is used for specs that name no registry. Not hashed.
 	Registry string
-	// IgnoreLock loads specs as if they had no lock file (for writing one).
+	// IgnoreLock loads the spec as if it had no lock file (for writing
+	// one); its nested base specs are loaded with theirs.
 	IgnoreLock bool
 	// SecretFiles are secret files from the configuration (the pip
 	// netrc). Like pip_secret_mounts sources, they are left out of every
@@ -193,7 +194,10 @@ func (l *loader) load(ctx context.Context, file, real string) (*Image, error) {
 	if err := img.hashFiles(ctx, l.fs, c, l.opts.SecretFiles); err != nil {
 		return nil, err
 	}
-	if !l.opts.IgnoreLock {
+	// IgnoreLock is for the spec being locked: its nested base specs
+	// keep their locks, so that a child is locked against its parent's
+	// locked image and environment.
+	if !l.opts.IgnoreLock || len(l.stack) > 1 {
 		if img.Lock, err = readLock(l.fs, file, l.fs.diskOf(file)); err != nil {
 			return nil, err
 		}

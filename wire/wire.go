@@ -6,6 +6,8 @@ package wire
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
@@ -142,11 +144,12 @@ func EventToAPI(ev call.Event, detail apiv1.ProgressDetail, failed func(error) *
 		}
 		out.Event = &apiv1.BuildEvent_Progress{Progress: progressToAPI(ev.Status, detail != apiv1.ProgressDetail_PROGRESS_DETAIL_STEPS)}
 	case call.KindPushed:
-		out.Event = &apiv1.BuildEvent_Pushed{Pushed: &apiv1.Pushed{Digest: ev.Digest.String(), Fence: ev.Fence, Daemon: ev.Daemon}}
+		out.Event = &apiv1.BuildEvent_Pushed{Pushed: &apiv1.Pushed{Digest: ev.Digest.String(), Fence: ev.Fence, Daemon: ev.Daemon, PythonResolved: PythonToAPI(ev.Python)}}
 	case call.KindDone:
 		d := &apiv1.Done{Ref: ev.Ref, Digest: ev.Digest.String()}
 		if r := ev.Result; r != nil {
 			d.Ref, d.Outcome, d.Duration = r.Ref.Name(), outcomes[r.Outcome], durationpb.New(r.Duration)
+			d.PythonResolved = PythonToAPI(r.Python)
 		}
 		out.Event = &apiv1.BuildEvent_Done{Done: d}
 	case call.KindFailed:
@@ -243,4 +246,26 @@ func Input(up call.Upload) *apiv1.SpecInput {
 		in.Files = append(in.Files, af)
 	}
 	return in
+}
+
+// PythonToAPI converts what a floating spec's images installed, by
+// platform, into the API's list, sorted by platform; nil for none.
+func PythonToAPI(py map[string][]string) []*apiv1.PythonResolved {
+	var out []*apiv1.PythonResolved
+	for _, p := range slices.Sorted(maps.Keys(py)) {
+		out = append(out, &apiv1.PythonResolved{Platform: p, Distributions: slices.Clone(py[p])})
+	}
+	return out
+}
+
+// PythonFromAPI is PythonToAPI's inverse; nil for an empty list.
+func PythonFromAPI(in []*apiv1.PythonResolved) map[string][]string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make(map[string][]string, len(in))
+	for _, p := range in {
+		out[p.GetPlatform()] = slices.Clone(p.GetDistributions())
+	}
+	return out
 }

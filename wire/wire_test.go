@@ -53,3 +53,17 @@ func TestOutcomesRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestPythonRoundTrip(t *testing.T) {
+	in := map[string][]string{"linux/arm64": {"b==2"}, "linux/amd64": {"a==1", "pip==24.0"}}
+	api := PythonToAPI(in)
+	if len(api) != 2 || api[0].GetPlatform() != "linux/amd64" || api[1].GetPlatform() != "linux/arm64" {
+		t.Fatalf("PythonToAPI = %v; want sorted by platform", api)
+	}
+	if got := PythonFromAPI(api); !reflect.DeepEqual(got, in) {
+		t.Errorf("round trip = %v, want %v", got, in)
+	}
+	if PythonToAPI(nil) != nil || PythonFromAPI(nil) != nil {
+		t.Error("nothing should stay nothing")
+	}
+}

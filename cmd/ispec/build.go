@@ -23,6 +23,10 @@ type buildResult struct {
 	Outcome  string  `json:"outcome"`
 	Output   string  `json:"output,omitempty"`
 	Duration float64 `json:"duration_seconds"`
+	// PythonResolved is, for a spec whose Python requirements float and
+	// that this call built (or joined the build of), what each
+	// platform's image installed: name==version, by platform.
+	PythonResolved map[string][]string `json:"python_resolved,omitempty"`
 	// Error is set when the spec failed; the other specs are still built.
 	Error *errorRecord `json:"error,omitempty"`
 }
@@ -97,6 +101,7 @@ func newBuildResult(specPath string, res *ensure.Result) buildResult {
 		Spec: specPath, Ref: ref, Digest: res.Digest.String(),
 		Built:   res.Outcome == ensure.OutcomeBuilt || res.Outcome == ensure.OutcomeJoined,
 		Outcome: res.Outcome.String(), Output: res.Output, Duration: res.Duration.Seconds(),
+		PythonResolved: res.Python,
 	}
 }
 
@@ -121,7 +126,7 @@ func newBuildCmd() *cobra.Command {
 		RunE:  func(cmd *cobra.Command, args []string) error { return runBuild(cmd, f, args) },
 	}
 	fl := cmd.Flags()
-	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object per spec: spec, ref, digest, built, output, duration_seconds; for a spec that failed, error (class, message)")
+	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object per spec: spec, ref, digest, built, output, duration_seconds, python_resolved (what a floating spec's build installed); for a spec that failed, error (class, message)")
 	fl.BoolVar(&f.force, "force", false, "build and push even when the image exists")
 	fl.BoolVar(&f.verify, "verify", false, "ask the registry even for tags the local index knows (after a registry was emptied)")
 	fl.BoolVar(&f.noCache, "no-cache", false, "run every step again instead of reusing BuildKit's cache")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -139,5 +140,113 @@ func TestE2ELockPython(t *testing.T) {
 	res = buildJSON(t, filepath.Join(dir2, "spec.yaml"), "--locked", "--progress", "plain")
 	if got := venvDists(t, res.Ref); got != want {
 		t.Errorf("from the written pylock.toml: installed %s, want %s", got, want)
+	}
+}
+
+// TestE2EFloatingBuildRecordsResolved: a build of a spec whose Python
+// packages float records what it got: every distribution of the image's
+// virtual environment, in the --json output and in the image's
+// dev.ispec.python-resolved label, under the tag `ispec tag` computes
+// (the record does not change the identity).
+func TestE2EFloatingBuildRecordsResolved(t *testing.T) {
+	env := e2e(t)
+	index, _ := lockIndex(t, lockDemo(t, "ispec-lk-core 1.0.0", "ispec-lk-util 1.1.0", "ispec-lk-fast 0.5.0")...)
+	dir := writeFiles(t, map[string]string{
+		"spec.yaml": fmt.Sprintf("name: floatrec\nregistry: %s/e2e-floatrec-%d\nbase_image: %s\npip_index: %s/simple\npackages: [\"ispec-lk-core[fast]\"]\n", env.Registry, time.Now().UnixNano(), env.BasePython, index),
+	})
+	s := filepath.Join(dir, "spec.yaml")
+	tag, _, _ := runProc(t, "tag", s)
+	res := buildJSON(t, s, "--progress", "plain")
+	if res.Ref != strings.TrimSpace(tag) {
+		t.Errorf("built %s, but ispec tag says %s", res.Ref, tag)
+	}
+	want := []string{"ispec-lk-core==1.0.0", "ispec-lk-fast==0.5.0", "ispec-lk-util==1.1.0"}
+	got := res.PythonResolved["linux/amd64"]
+	t.Logf("python_resolved: %v", res.PythonResolved)
+	if len(res.PythonResolved) != 1 || !containsAll(got, want) || !slices.IsSorted(got) || !slices.ContainsFunc(got, func(d string) bool { return strings.HasPrefix(d, "pip==") }) {
+		t.Errorf("python_resolved = %v; want linux/amd64 with %v and the venv's pip, sorted", res.PythonResolved, want)
+	}
+	cfg, err := testenv.Pull(t, res.Ref).ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if label := cfg.Config.Labels["dev.ispec.python-resolved"]; label != strings.Join(got, " ") {
+		t.Errorf("label dev.ispec.python-resolved = %q, want %q", label, strings.Join(got, " "))
+	}
+	// Found again: nothing built, nothing recorded.
+	if again := buildJSON(t, s, "--progress", "plain"); again.Outcome != "found" || again.PythonResolved != nil {
+		t.Errorf("second build: %+v; want found without python_resolved", again)
+	}
+}
+
+// lockDemo picks LockDemo wheels by "name version".
+func lockDemo(t *testing.T, which ...string) []pyindex.Wheel {
+	t.Helper()
+	var out []pyindex.Wheel
+	for _, k := range which {
+		i := slices.IndexFunc(pyindex.LockDemo, func(w pyindex.Wheel) bool { return w.Name+" "+w.Version == k })
+		if i < 0 {
+			t.Fatalf("no LockDemo wheel %s", k)
+		}
+		out = append(out, pyindex.LockDemo[i])
+	}
+	return out
+}
+
+// containsAll reports whether every one of want is in got.
+func containsAll(got, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestE2ELockNestedPython: a child spec locks only what it adds, against
+// its parent's locked environment: the parent pins util 1.0.0; after
+// util 1.1.0 is published, the child's lock (core[fast], which needs
+// util) constrains util to the parent's pin and records core and fast
+// only; the child's locked build has the parent's util and its own two.
+func TestE2ELockNestedPython(t *testing.T) {
+	env := e2e(t)
+	index, wheels := lockIndex(t, lockDemo(t, "ispec-lk-core 1.0.0", "ispec-lk-util 1.0.0", "ispec-lk-fast 0.5.0")...)
+	n := time.Now().UnixNano()
+	dir := writeFiles(t, map[string]string{
+		"parent.yaml": fmt.Sprintf("name: nestparent\nregistry: %s/e2e-locknest-%d\nbase_image: %s\npip_index: %s/simple\npackages: [\"ispec-lk-util\"]\n", env.Registry, n, env.BasePython, index),
+		"child.yaml":  fmt.Sprintf("name: nestchild\nregistry: %s/e2e-locknest-%d\nbase_image: {spec: parent.yaml}\npip_index: %s/simple\npackages: [\"ispec-lk-core[fast]\"]\n", env.Registry, n, index),
+	})
+	parent, child := filepath.Join(dir, "parent.yaml"), filepath.Join(dir, "child.yaml")
+	if out, errOut, code := runProc(t, "lock", parent); code != 0 {
+		t.Fatalf("lock parent: exit %d\n%s\n%s", code, out, tail(errOut, 40))
+	}
+	buildJSON(t, parent, "--locked", "--progress", "plain")
+	if _, err := pyindex.Write(wheels, lockDemo(t, "ispec-lk-util 1.1.0")[0]); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := runProc(t, "lock", child); code != 0 {
+		t.Fatalf("lock child: exit %d\n%s\n%s", code, out, tail(errOut, 40))
+	}
+	l, err := spec.ReadLock(child)
+	if err != nil || l.Python == nil || l.Python.Platforms["linux/amd64"] == nil {
+		t.Fatalf("child's lock: %+v, %v", l, err)
+	}
+	var got []string
+	for _, p := range l.Python.Platforms["linux/amd64"].Packages {
+		got = append(got, p.Name+"=="+p.Version)
+	}
+	if strings.Join(got, " ") != "ispec-lk-core==1.0.0 ispec-lk-fast==0.5.0" {
+		t.Errorf("the child's lock pins %v; want core and fast only (util is the parent's)", got)
+	}
+	parentTag, _, _ := runProc(t, "tag", parent)
+	if l.Parent == nil || l.Parent.Ref != strings.TrimSpace(parentTag) {
+		t.Errorf("the child's lock records parent %+v; want the locked parent's %s", l.Parent, parentTag)
+	}
+	res := buildJSON(t, child, "--locked", "--progress", "plain")
+	if got := venvDists(t, res.Ref); got != "ispec_lk_core==1.0.0 ispec_lk_fast==0.5.0 ispec_lk_util==1.0.0" {
+		t.Errorf("the child installed %s; want the parent's util 1.0.0 with core and fast", got)
+	}
+	if out, _, code := runProc(t, "lock", "--check", child); code != 0 {
+		t.Errorf("lock --check child: exit %d, %s; want no drift (util 1.1.0 is the parent's concern)", code, out)
 	}
 }

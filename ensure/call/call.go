@@ -100,6 +100,9 @@ type Event struct {
 	Fence int64
 	// Daemon is the BuildKit daemon that built the image (Pushed).
 	Daemon string
+	// Python is what each platform's image installed, for a spec whose
+	// Python requirements float (Pushed; see Result.Python).
+	Python map[string][]string
 	// Result is the call's result (Done).
 	Result *Result
 	// Err is why the build failed (Failed).
@@ -158,6 +161,11 @@ type Result struct {
 	// Daemon is the BuildKit daemon that built it; empty when nothing
 	// was built.
 	Daemon string
+	// Python is, for a spec whose Python requirements float, what each
+	// platform's image installed when it was built (by platform, every
+	// distribution as name==version, sorted); nil when the image was
+	// found or its requirements are pinned.
+	Python map[string][]string
 	// Duration is how long the call took.
 	Duration time.Duration
 }

@@ -16,9 +16,9 @@ var Demo = []Wheel{
 	{Name: "ispec-demo-c", Version: "0.1.0", RequiresDist: []string{"ispec-demo-a>=1.0"}},
 }
 
-// WriteDemo writes the Demo wheels into dir.
+// WriteDemo writes the Demo and StandIns wheels into dir.
 func WriteDemo(dir string) error {
-	for _, w := range Demo {
+	for _, w := range append(append([]Wheel{}, Demo...), StandIns...) {
 		if _, err := Write(dir, w); err != nil {
 			return fmt.Errorf("write demo wheel %s %s: %w", w.Name, w.Version, err)
 		}

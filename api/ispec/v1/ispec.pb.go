@@ -2876,9 +2876,12 @@ type Pushed struct {
 	// The fencing number of the tag's shared lease (see BuildInfo.fence).
 	Fence int64 `protobuf:"varint,2,opt,name=fence,proto3" json:"fence,omitempty"`
 	// The BuildKit daemon that built the image.
-	Daemon        string `protobuf:"bytes,3,opt,name=daemon,proto3" json:"daemon,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Daemon string `protobuf:"bytes,3,opt,name=daemon,proto3" json:"daemon,omitempty"`
+	// For a spec whose Python requirements float, what each platform's
+	// image installed (also its dev.ispec.python-resolved label).
+	PythonResolved []*PythonResolved `protobuf:"bytes,4,rep,name=python_resolved,json=pythonResolved,proto3" json:"python_resolved,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Pushed) Reset() {
@@ -2932,6 +2935,70 @@ func (x *Pushed) GetDaemon() string {
 	return ""
 }
 
+func (x *Pushed) GetPythonResolved() []*PythonResolved {
+	if x != nil {
+		return x.PythonResolved
+	}
+	return nil
+}
+
+// PythonResolved is what one platform's image of a spec whose Python
+// requirements float got when it was built: every distribution of its
+// virtual environment.
+type PythonResolved struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The platform, "linux/amd64".
+	Platform string `protobuf:"bytes,1,opt,name=platform,proto3" json:"platform,omitempty"`
+	// Each distribution as "name==version" (PEP 503 name), sorted.
+	Distributions []string `protobuf:"bytes,2,rep,name=distributions,proto3" json:"distributions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PythonResolved) Reset() {
+	*x = PythonResolved{}
+	mi := &file_ispec_v1_ispec_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PythonResolved) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PythonResolved) ProtoMessage() {}
+
+func (x *PythonResolved) ProtoReflect() protoreflect.Message {
+	mi := &file_ispec_v1_ispec_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PythonResolved.ProtoReflect.Descriptor instead.
+func (*PythonResolved) Descriptor() ([]byte, []int) {
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *PythonResolved) GetPlatform() string {
+	if x != nil {
+		return x.Platform
+	}
+	return ""
+}
+
+func (x *PythonResolved) GetDistributions() []string {
+	if x != nil {
+		return x.Distributions
+	}
+	return nil
+}
+
 // Done ends a successful stream.
 type Done struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2943,14 +3010,18 @@ type Done struct {
 	// Whether this call built it, found it, or joined another's build.
 	Outcome BuildOutcome `protobuf:"varint,3,opt,name=outcome,proto3,enum=ispec.v1.BuildOutcome" json:"outcome,omitempty"`
 	// From the call's start (for Watch, the build's start) to done.
-	Duration      *durationpb.Duration `protobuf:"bytes,4,opt,name=duration,proto3" json:"duration,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Duration *durationpb.Duration `protobuf:"bytes,4,opt,name=duration,proto3" json:"duration,omitempty"`
+	// For a spec whose Python requirements float, what each platform's
+	// image installed, when this call's build (or the build it joined)
+	// built it; empty when the image was found.
+	PythonResolved []*PythonResolved `protobuf:"bytes,5,rep,name=python_resolved,json=pythonResolved,proto3" json:"python_resolved,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Done) Reset() {
 	*x = Done{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[34]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2962,7 +3033,7 @@ func (x *Done) String() string {
 func (*Done) ProtoMessage() {}
 
 func (x *Done) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[34]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2975,7 +3046,7 @@ func (x *Done) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Done.ProtoReflect.Descriptor instead.
 func (*Done) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{34}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Done) GetRef() string {
@@ -3006,6 +3077,13 @@ func (x *Done) GetDuration() *durationpb.Duration {
 	return nil
 }
 
+func (x *Done) GetPythonResolved() []*PythonResolved {
+	if x != nil {
+		return x.PythonResolved
+	}
+	return nil
+}
+
 // Failed ends a failed stream. The event's ref names the image whose build
 // failed: the requested image, or a base spec's image. A failure is remembered for the server's
 // failure TTL: callers of the same tag in that time get this same event
@@ -3030,7 +3108,7 @@ type Failed struct {
 
 func (x *Failed) Reset() {
 	*x = Failed{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[35]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3042,7 +3120,7 @@ func (x *Failed) String() string {
 func (*Failed) ProtoMessage() {}
 
 func (x *Failed) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[35]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3055,7 +3133,7 @@ func (x *Failed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Failed.ProtoReflect.Descriptor instead.
 func (*Failed) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{35}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Failed) GetErrorClass() ErrorClass {
@@ -3106,7 +3184,7 @@ type ListBuildsRequest struct {
 
 func (x *ListBuildsRequest) Reset() {
 	*x = ListBuildsRequest{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[36]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3118,7 +3196,7 @@ func (x *ListBuildsRequest) String() string {
 func (*ListBuildsRequest) ProtoMessage() {}
 
 func (x *ListBuildsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[36]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3131,7 +3209,7 @@ func (x *ListBuildsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBuildsRequest.ProtoReflect.Descriptor instead.
 func (*ListBuildsRequest) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{36}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListBuildsRequest) GetActiveOnly() bool {
@@ -3181,14 +3259,17 @@ type BuildInfo struct {
 	// certificate's common name, or "anonymous" without authentication).
 	StartedBy string `protobuf:"bytes,13,opt,name=started_by,json=startedBy,proto3" json:"started_by,omitempty"`
 	// The names of the other callers that joined it, each once.
-	JoinedBy      []string `protobuf:"bytes,14,rep,name=joined_by,json=joinedBy,proto3" json:"joined_by,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	JoinedBy []string `protobuf:"bytes,14,rep,name=joined_by,json=joinedBy,proto3" json:"joined_by,omitempty"`
+	// For a SUCCEEDED build of a spec whose Python requirements float,
+	// what each platform's image installed.
+	PythonResolved []*PythonResolved `protobuf:"bytes,15,rep,name=python_resolved,json=pythonResolved,proto3" json:"python_resolved,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *BuildInfo) Reset() {
 	*x = BuildInfo{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[37]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3200,7 +3281,7 @@ func (x *BuildInfo) String() string {
 func (*BuildInfo) ProtoMessage() {}
 
 func (x *BuildInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[37]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3213,7 +3294,7 @@ func (x *BuildInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildInfo.ProtoReflect.Descriptor instead.
 func (*BuildInfo) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{37}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *BuildInfo) GetBuildId() string {
@@ -3314,6 +3395,13 @@ func (x *BuildInfo) GetJoinedBy() []string {
 	return nil
 }
 
+func (x *BuildInfo) GetPythonResolved() []*PythonResolved {
+	if x != nil {
+		return x.PythonResolved
+	}
+	return nil
+}
+
 // ListBuildsResponse lists builds.
 type ListBuildsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3325,7 +3413,7 @@ type ListBuildsResponse struct {
 
 func (x *ListBuildsResponse) Reset() {
 	*x = ListBuildsResponse{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[38]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3337,7 +3425,7 @@ func (x *ListBuildsResponse) String() string {
 func (*ListBuildsResponse) ProtoMessage() {}
 
 func (x *ListBuildsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[38]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3350,7 +3438,7 @@ func (x *ListBuildsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBuildsResponse.ProtoReflect.Descriptor instead.
 func (*ListBuildsResponse) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{38}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListBuildsResponse) GetBuilds() []*BuildInfo {
@@ -3382,7 +3470,7 @@ type LockRequest struct {
 
 func (x *LockRequest) Reset() {
 	*x = LockRequest{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[39]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3394,7 +3482,7 @@ func (x *LockRequest) String() string {
 func (*LockRequest) ProtoMessage() {}
 
 func (x *LockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[39]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3407,7 +3495,7 @@ func (x *LockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockRequest.ProtoReflect.Descriptor instead.
 func (*LockRequest) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{39}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *LockRequest) GetInput() *SpecInput {
@@ -3458,7 +3546,7 @@ type LockResponse struct {
 
 func (x *LockResponse) Reset() {
 	*x = LockResponse{}
-	mi := &file_ispec_v1_ispec_proto_msgTypes[40]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3470,7 +3558,7 @@ func (x *LockResponse) String() string {
 func (*LockResponse) ProtoMessage() {}
 
 func (x *LockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ispec_v1_ispec_proto_msgTypes[40]
+	mi := &file_ispec_v1_ispec_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3483,7 +3571,7 @@ func (x *LockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockResponse.ProtoReflect.Descriptor instead.
 func (*LockResponse) Descriptor() ([]byte, []int) {
-	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{40}
+	return file_ispec_v1_ispec_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *LockResponse) GetLock() []byte {
@@ -3671,16 +3759,21 @@ const file_ispec_v1_ispec_proto_rawDesc = "" +
 	"\x05level\x18\x02 \x01(\x05R\x05level\x12\x14\n" +
 	"\x05short\x18\x03 \x01(\fR\x05short\x12\x16\n" +
 	"\x06detail\x18\x04 \x03(\fR\x06detail\x12\x10\n" +
-	"\x03url\x18\x05 \x01(\tR\x03url\"N\n" +
+	"\x03url\x18\x05 \x01(\tR\x03url\"\x91\x01\n" +
 	"\x06Pushed\x12\x16\n" +
 	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x14\n" +
 	"\x05fence\x18\x02 \x01(\x03R\x05fence\x12\x16\n" +
-	"\x06daemon\x18\x03 \x01(\tR\x06daemon\"\x99\x01\n" +
+	"\x06daemon\x18\x03 \x01(\tR\x06daemon\x12A\n" +
+	"\x0fpython_resolved\x18\x04 \x03(\v2\x18.ispec.v1.PythonResolvedR\x0epythonResolved\"R\n" +
+	"\x0ePythonResolved\x12\x1a\n" +
+	"\bplatform\x18\x01 \x01(\tR\bplatform\x12$\n" +
+	"\rdistributions\x18\x02 \x03(\tR\rdistributions\"\xdc\x01\n" +
 	"\x04Done\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\x120\n" +
 	"\aoutcome\x18\x03 \x01(\x0e2\x16.ispec.v1.BuildOutcomeR\aoutcome\x125\n" +
-	"\bduration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bduration\"\xbe\x01\n" +
+	"\bduration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12A\n" +
+	"\x0fpython_resolved\x18\x05 \x03(\v2\x18.ispec.v1.PythonResolvedR\x0epythonResolved\"\xbe\x01\n" +
 	"\x06Failed\x125\n" +
 	"\verror_class\x18\x01 \x01(\x0e2\x14.ispec.v1.ErrorClassR\n" +
 	"errorClass\x12\x18\n" +
@@ -3692,7 +3785,7 @@ const file_ispec_v1_ispec_proto_rawDesc = "" +
 	"\x11ListBuildsRequest\x12\x1f\n" +
 	"\vactive_only\x18\x01 \x01(\bR\n" +
 	"activeOnly\x12\x14\n" +
-	"\x05limit\x18\x02 \x01(\x05R\x05limit\"\xec\x03\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"\xaf\x04\n" +
 	"\tBuildInfo\x12\x19\n" +
 	"\bbuild_id\x18\x01 \x01(\tR\abuildId\x12\x10\n" +
 	"\x03ref\x18\x02 \x01(\tR\x03ref\x12*\n" +
@@ -3710,7 +3803,8 @@ const file_ispec_v1_ispec_proto_rawDesc = "" +
 	"\x06daemon\x18\f \x01(\tR\x06daemon\x12\x1d\n" +
 	"\n" +
 	"started_by\x18\r \x01(\tR\tstartedBy\x12\x1b\n" +
-	"\tjoined_by\x18\x0e \x03(\tR\bjoinedBy\"A\n" +
+	"\tjoined_by\x18\x0e \x03(\tR\bjoinedBy\x12A\n" +
+	"\x0fpython_resolved\x18\x0f \x03(\v2\x18.ispec.v1.PythonResolvedR\x0epythonResolved\"A\n" +
 	"\x12ListBuildsResponse\x12+\n" +
 	"\x06builds\x18\x01 \x03(\v2\x13.ispec.v1.BuildInfoR\x06builds\"\x91\x01\n" +
 	"\vLockRequest\x12)\n" +
@@ -3789,7 +3883,7 @@ func file_ispec_v1_ispec_proto_rawDescGZIP() []byte {
 }
 
 var file_ispec_v1_ispec_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_ispec_v1_ispec_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_ispec_v1_ispec_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_ispec_v1_ispec_proto_goTypes = []any{
 	(FileKind)(0),                    // 0: ispec.v1.FileKind
 	(LookupState)(0),                 // 1: ispec.v1.LookupState
@@ -3832,15 +3926,16 @@ var file_ispec_v1_ispec_proto_goTypes = []any{
 	(*VertexLog)(nil),                // 38: ispec.v1.VertexLog
 	(*VertexWarning)(nil),            // 39: ispec.v1.VertexWarning
 	(*Pushed)(nil),                   // 40: ispec.v1.Pushed
-	(*Done)(nil),                     // 41: ispec.v1.Done
-	(*Failed)(nil),                   // 42: ispec.v1.Failed
-	(*ListBuildsRequest)(nil),        // 43: ispec.v1.ListBuildsRequest
-	(*BuildInfo)(nil),                // 44: ispec.v1.BuildInfo
-	(*ListBuildsResponse)(nil),       // 45: ispec.v1.ListBuildsResponse
-	(*LockRequest)(nil),              // 46: ispec.v1.LockRequest
-	(*LockResponse)(nil),             // 47: ispec.v1.LockResponse
-	(*timestamppb.Timestamp)(nil),    // 48: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 49: google.protobuf.Duration
+	(*PythonResolved)(nil),           // 41: ispec.v1.PythonResolved
+	(*Done)(nil),                     // 42: ispec.v1.Done
+	(*Failed)(nil),                   // 43: ispec.v1.Failed
+	(*ListBuildsRequest)(nil),        // 44: ispec.v1.ListBuildsRequest
+	(*BuildInfo)(nil),                // 45: ispec.v1.BuildInfo
+	(*ListBuildsResponse)(nil),       // 46: ispec.v1.ListBuildsResponse
+	(*LockRequest)(nil),              // 47: ispec.v1.LockRequest
+	(*LockResponse)(nil),             // 48: ispec.v1.LockResponse
+	(*timestamppb.Timestamp)(nil),    // 49: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 50: google.protobuf.Duration
 }
 var file_ispec_v1_ispec_proto_depIdxs = []int32{
 	7,  // 0: ispec.v1.FindMissingBlobsRequest.blobs:type_name -> ispec.v1.Blob
@@ -3862,7 +3957,7 @@ var file_ispec_v1_ispec_proto_depIdxs = []int32{
 	12, // 16: ispec.v1.BuildRequest.input:type_name -> ispec.v1.SpecInput
 	23, // 17: ispec.v1.BuildRequest.options:type_name -> ispec.v1.BuildOptions
 	3,  // 18: ispec.v1.WatchRequest.progress:type_name -> ispec.v1.ProgressDetail
-	48, // 19: ispec.v1.BuildEvent.time:type_name -> google.protobuf.Timestamp
+	49, // 19: ispec.v1.BuildEvent.time:type_name -> google.protobuf.Timestamp
 	27, // 20: ispec.v1.BuildEvent.accepted:type_name -> ispec.v1.Accepted
 	28, // 21: ispec.v1.BuildEvent.joined:type_name -> ispec.v1.Joined
 	29, // 22: ispec.v1.BuildEvent.files_needed:type_name -> ispec.v1.FilesNeeded
@@ -3872,8 +3967,8 @@ var file_ispec_v1_ispec_proto_depIdxs = []int32{
 	33, // 26: ispec.v1.BuildEvent.building:type_name -> ispec.v1.Building
 	34, // 27: ispec.v1.BuildEvent.progress:type_name -> ispec.v1.Progress
 	40, // 28: ispec.v1.BuildEvent.pushed:type_name -> ispec.v1.Pushed
-	41, // 29: ispec.v1.BuildEvent.done:type_name -> ispec.v1.Done
-	42, // 30: ispec.v1.BuildEvent.failed:type_name -> ispec.v1.Failed
+	42, // 29: ispec.v1.BuildEvent.done:type_name -> ispec.v1.Done
+	43, // 30: ispec.v1.BuildEvent.failed:type_name -> ispec.v1.Failed
 	14, // 31: ispec.v1.Accepted.image:type_name -> ispec.v1.ImageIdentity
 	14, // 32: ispec.v1.Accepted.parents:type_name -> ispec.v1.ImageIdentity
 	14, // 33: ispec.v1.FilesNeeded.image:type_name -> ispec.v1.ImageIdentity
@@ -3882,45 +3977,48 @@ var file_ispec_v1_ispec_proto_depIdxs = []int32{
 	37, // 36: ispec.v1.Progress.statuses:type_name -> ispec.v1.VertexStatus
 	38, // 37: ispec.v1.Progress.logs:type_name -> ispec.v1.VertexLog
 	39, // 38: ispec.v1.Progress.warnings:type_name -> ispec.v1.VertexWarning
-	48, // 39: ispec.v1.Vertex.started:type_name -> google.protobuf.Timestamp
-	48, // 40: ispec.v1.Vertex.completed:type_name -> google.protobuf.Timestamp
+	49, // 39: ispec.v1.Vertex.started:type_name -> google.protobuf.Timestamp
+	49, // 40: ispec.v1.Vertex.completed:type_name -> google.protobuf.Timestamp
 	36, // 41: ispec.v1.Vertex.progress_group:type_name -> ispec.v1.ProgressGroup
-	48, // 42: ispec.v1.VertexStatus.timestamp:type_name -> google.protobuf.Timestamp
-	48, // 43: ispec.v1.VertexStatus.started:type_name -> google.protobuf.Timestamp
-	48, // 44: ispec.v1.VertexStatus.completed:type_name -> google.protobuf.Timestamp
-	48, // 45: ispec.v1.VertexLog.timestamp:type_name -> google.protobuf.Timestamp
-	4,  // 46: ispec.v1.Done.outcome:type_name -> ispec.v1.BuildOutcome
-	49, // 47: ispec.v1.Done.duration:type_name -> google.protobuf.Duration
-	5,  // 48: ispec.v1.Failed.error_class:type_name -> ispec.v1.ErrorClass
-	15, // 49: ispec.v1.Failed.spec_errors:type_name -> ispec.v1.SpecError
-	6,  // 50: ispec.v1.BuildInfo.state:type_name -> ispec.v1.BuildState
-	48, // 51: ispec.v1.BuildInfo.started:type_name -> google.protobuf.Timestamp
-	49, // 52: ispec.v1.BuildInfo.duration:type_name -> google.protobuf.Duration
-	4,  // 53: ispec.v1.BuildInfo.outcome:type_name -> ispec.v1.BuildOutcome
-	5,  // 54: ispec.v1.BuildInfo.error_class:type_name -> ispec.v1.ErrorClass
-	44, // 55: ispec.v1.ListBuildsResponse.builds:type_name -> ispec.v1.BuildInfo
-	12, // 56: ispec.v1.LockRequest.input:type_name -> ispec.v1.SpecInput
-	17, // 57: ispec.v1.ImageService.Resolve:input_type -> ispec.v1.ResolveRequest
-	20, // 58: ispec.v1.ImageService.Lookup:input_type -> ispec.v1.LookupRequest
-	24, // 59: ispec.v1.ImageService.Build:input_type -> ispec.v1.BuildRequest
-	25, // 60: ispec.v1.ImageService.Watch:input_type -> ispec.v1.WatchRequest
-	43, // 61: ispec.v1.ImageService.ListBuilds:input_type -> ispec.v1.ListBuildsRequest
-	8,  // 62: ispec.v1.ImageService.FindMissingBlobs:input_type -> ispec.v1.FindMissingBlobsRequest
-	10, // 63: ispec.v1.ImageService.WriteBlob:input_type -> ispec.v1.WriteBlobRequest
-	46, // 64: ispec.v1.ImageService.Lock:input_type -> ispec.v1.LockRequest
-	18, // 65: ispec.v1.ImageService.Resolve:output_type -> ispec.v1.ResolveResponse
-	22, // 66: ispec.v1.ImageService.Lookup:output_type -> ispec.v1.LookupResponse
-	26, // 67: ispec.v1.ImageService.Build:output_type -> ispec.v1.BuildEvent
-	26, // 68: ispec.v1.ImageService.Watch:output_type -> ispec.v1.BuildEvent
-	45, // 69: ispec.v1.ImageService.ListBuilds:output_type -> ispec.v1.ListBuildsResponse
-	9,  // 70: ispec.v1.ImageService.FindMissingBlobs:output_type -> ispec.v1.FindMissingBlobsResponse
-	11, // 71: ispec.v1.ImageService.WriteBlob:output_type -> ispec.v1.WriteBlobResponse
-	47, // 72: ispec.v1.ImageService.Lock:output_type -> ispec.v1.LockResponse
-	65, // [65:73] is the sub-list for method output_type
-	57, // [57:65] is the sub-list for method input_type
-	57, // [57:57] is the sub-list for extension type_name
-	57, // [57:57] is the sub-list for extension extendee
-	0,  // [0:57] is the sub-list for field type_name
+	49, // 42: ispec.v1.VertexStatus.timestamp:type_name -> google.protobuf.Timestamp
+	49, // 43: ispec.v1.VertexStatus.started:type_name -> google.protobuf.Timestamp
+	49, // 44: ispec.v1.VertexStatus.completed:type_name -> google.protobuf.Timestamp
+	49, // 45: ispec.v1.VertexLog.timestamp:type_name -> google.protobuf.Timestamp
+	41, // 46: ispec.v1.Pushed.python_resolved:type_name -> ispec.v1.PythonResolved
+	4,  // 47: ispec.v1.Done.outcome:type_name -> ispec.v1.BuildOutcome
+	50, // 48: ispec.v1.Done.duration:type_name -> google.protobuf.Duration
+	41, // 49: ispec.v1.Done.python_resolved:type_name -> ispec.v1.PythonResolved
+	5,  // 50: ispec.v1.Failed.error_class:type_name -> ispec.v1.ErrorClass
+	15, // 51: ispec.v1.Failed.spec_errors:type_name -> ispec.v1.SpecError
+	6,  // 52: ispec.v1.BuildInfo.state:type_name -> ispec.v1.BuildState
+	49, // 53: ispec.v1.BuildInfo.started:type_name -> google.protobuf.Timestamp
+	50, // 54: ispec.v1.BuildInfo.duration:type_name -> google.protobuf.Duration
+	4,  // 55: ispec.v1.BuildInfo.outcome:type_name -> ispec.v1.BuildOutcome
+	5,  // 56: ispec.v1.BuildInfo.error_class:type_name -> ispec.v1.ErrorClass
+	41, // 57: ispec.v1.BuildInfo.python_resolved:type_name -> ispec.v1.PythonResolved
+	45, // 58: ispec.v1.ListBuildsResponse.builds:type_name -> ispec.v1.BuildInfo
+	12, // 59: ispec.v1.LockRequest.input:type_name -> ispec.v1.SpecInput
+	17, // 60: ispec.v1.ImageService.Resolve:input_type -> ispec.v1.ResolveRequest
+	20, // 61: ispec.v1.ImageService.Lookup:input_type -> ispec.v1.LookupRequest
+	24, // 62: ispec.v1.ImageService.Build:input_type -> ispec.v1.BuildRequest
+	25, // 63: ispec.v1.ImageService.Watch:input_type -> ispec.v1.WatchRequest
+	44, // 64: ispec.v1.ImageService.ListBuilds:input_type -> ispec.v1.ListBuildsRequest
+	8,  // 65: ispec.v1.ImageService.FindMissingBlobs:input_type -> ispec.v1.FindMissingBlobsRequest
+	10, // 66: ispec.v1.ImageService.WriteBlob:input_type -> ispec.v1.WriteBlobRequest
+	47, // 67: ispec.v1.ImageService.Lock:input_type -> ispec.v1.LockRequest
+	18, // 68: ispec.v1.ImageService.Resolve:output_type -> ispec.v1.ResolveResponse
+	22, // 69: ispec.v1.ImageService.Lookup:output_type -> ispec.v1.LookupResponse
+	26, // 70: ispec.v1.ImageService.Build:output_type -> ispec.v1.BuildEvent
+	26, // 71: ispec.v1.ImageService.Watch:output_type -> ispec.v1.BuildEvent
+	46, // 72: ispec.v1.ImageService.ListBuilds:output_type -> ispec.v1.ListBuildsResponse
+	9,  // 73: ispec.v1.ImageService.FindMissingBlobs:output_type -> ispec.v1.FindMissingBlobsResponse
+	11, // 74: ispec.v1.ImageService.WriteBlob:output_type -> ispec.v1.WriteBlobResponse
+	48, // 75: ispec.v1.ImageService.Lock:output_type -> ispec.v1.LockResponse
+	68, // [68:76] is the sub-list for method output_type
+	60, // [60:68] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_ispec_v1_ispec_proto_init() }
@@ -3951,7 +4049,7 @@ func file_ispec_v1_ispec_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ispec_v1_ispec_proto_rawDesc), len(file_ispec_v1_ispec_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   41,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
