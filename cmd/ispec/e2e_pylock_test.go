@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ispec-dev/ispec/internal/imagediff"
 	"github.com/ispec-dev/ispec/internal/pyindex"
 	"github.com/ispec-dev/ispec/internal/testenv"
 	"github.com/ispec-dev/ispec/spec"
@@ -108,6 +109,30 @@ func TestE2ELockPython(t *testing.T) {
 	}
 	if tag, _, _ := runProc(t, "tag", s); tag != lockedTag {
 		t.Errorf("a newer version on the index moved the tag: %s, was %s", tag, lockedTag)
+	}
+
+	// The same locked spec built from scratch into another repository
+	// gives the same bits: the lock, not the day or the registry, decides
+	// the image.
+	specData, err := os.ReadFile(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lockData, err := os.ReadFile(spec.LockPath(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := writeFiles(t, map[string]string{
+		"spec.yaml":      strings.Replace(string(specData), fmt.Sprintf("e2e-lockpy-%d", n), fmt.Sprintf("e2e-lockpy-elsewhere-%d", n), 1),
+		"spec.yaml.lock": string(lockData),
+	})
+	again := buildJSON(t, filepath.Join(elsewhere, "spec.yaml"), "--locked", "--no-cache", "--progress", "plain")
+	if !again.Built || again.Ref == res.Ref {
+		t.Fatalf("build into another repository: %+v; want built at a new ref", again)
+	}
+	if again.Digest != res.Digest {
+		d, err := imagediff.Compare(testenv.Pull(t, res.Ref+"@"+res.Digest), testenv.Pull(t, again.Ref+"@"+again.Digest))
+		t.Errorf("the locked spec built again from scratch elsewhere gave %s, first %s; first difference: %v (%v)", again.Digest, res.Digest, d, err)
 	}
 
 	out, errOut, code := runProc(t, "lock", "--check", s)
