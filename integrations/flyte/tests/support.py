@@ -48,7 +48,10 @@ plan = json.load(open(PLAN))
 spec = sys.argv[-1]
 doc = json.load(open(spec))
 secrets = {}
-for src, dst in doc.get("pip_secret_mounts", []):
+mounts = list(doc.get("pip_secret_mounts", []))
+for item in doc.get("layers", []):
+    mounts += item.get("pip_secret_mounts", [])
+for src, dst in mounts:
     secrets[src] = open(src).read() if os.path.exists(src) else None
 with open(LOG, "a") as f:
     f.write(json.dumps({"argv": sys.argv[1:], "cwd": os.getcwd(), "spec": doc, "spec_path": os.path.abspath(spec),

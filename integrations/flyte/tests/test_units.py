@@ -173,8 +173,8 @@ class LayerItems(Project):
         self.assertEqual(len(m.secrets), 1)
         src = m.secrets[0].source
         self.assertTrue(src.startswith(".ispec-flyte-secret-"))
-        self.assertEqual(m.doc["pip_secret_mounts"], [[src, "/etc/flyte/secrets"]])
-        self.assertEqual(m.doc["layers"], [{"packages": ["private-pkg"]}], "the secret is in no layer item")
+        self.assertNotIn("pip_secret_mounts", m.doc, "the secret is mounted in its layer only")
+        self.assertEqual(m.doc["layers"], [{"packages": ["private-pkg"], "pip_secret_mounts": [[src, "/etc/flyte/secrets"]]}])
 
 
 class Refused(Project):
@@ -284,7 +284,8 @@ class WithFakeIspec(Project):
         image = self.image().with_pip_packages("a", secret_mounts=flyte.Secret("pip_conf", mount="/etc/flyte/secrets"))
         asyncio.run(self.builder(fake).build_image(image))
         (call,) = fake.calls()
-        (src, dst), = call["spec"]["pip_secret_mounts"]
+        (item,) = call["spec"]["layers"]
+        (src, dst), = item["pip_secret_mounts"]
         self.assertEqual(dst, "/etc/flyte/secrets")
         self.assertEqual(call["secrets"][src], os.environ["PIP_CONF"])
         self.assertEqual(os.listdir(self.project), [])

@@ -228,16 +228,16 @@ def spec_document(image, project: Optional[str] = None) -> Mapping:
         where = _where(image, i, layer)
         # Subclasses first: Requirements is a PipPackages.
         if isinstance(layer, fi.Requirements):
-            secrets += _secrets(image, i, layer, pip=True)
             layers.append({"requirements": project_path(layer.file, project, where), **_pip_options(layer)})
+            secrets += _layer_secrets(layers[-1], _secrets(image, i, layer, pip=True))
         elif isinstance(layer, fi.PipPackages):
             if not layer.packages:
                 raise IspecError(f"{where}: no packages", INVALID, "invalid")
-            secrets += _secrets(image, i, layer, pip=True)
             layers.append({"packages": list(layer.packages), **_pip_options(layer)})
+            secrets += _layer_secrets(layers[-1], _secrets(image, i, layer, pip=True))
         elif isinstance(layer, fi.PythonWheels):
-            secrets += _secrets(image, i, layer, pip=True)
             layers.append({"python_wheels": _wheels(image, i, layer, project), **_pip_options(layer)})
+            secrets += _layer_secrets(layers[-1], _secrets(image, i, layer, pip=True))
         elif isinstance(layer, fi.UVProject):
             layers.append(_uv_item(image, i, layer, project))
         elif isinstance(layer, fi.AptPackages):
@@ -272,9 +272,17 @@ def spec_document(image, project: Optional[str] = None) -> Mapping:
         doc["labels"] = labels
     if layers:
         doc["layers"] = layers
-    if secrets:
-        doc["pip_secret_mounts"] = [[s.source, s.target] for s in _unique(secrets)]
     return Mapping(doc=doc, secrets=_unique(secrets))
+
+
+def _layer_secrets(item: Dict[str, Any], secrets: List[SecretFile]) -> List[SecretFile]:
+    """Mounts a pip layer's secrets in that layer only (its own
+    pip_secret_mounts), as flyte-sdk's Docker builder mounts them in that
+    layer's RUN only; returns them."""
+    secrets = _unique(secrets)
+    if secrets:
+        item["pip_secret_mounts"] = [[s.source, s.target] for s in secrets]
+    return secrets
 
 
 def _unique(secrets: List[SecretFile]) -> List[SecretFile]:
