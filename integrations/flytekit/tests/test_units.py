@@ -239,6 +239,32 @@ REF = "r.example/x/wf:0123456789abcdef0123456789abcdef"
 DIGEST = "sha256:" + "ab" * 32
 
 
+class ProjectLock(InProject):
+    def test_a_spec_hashing_the_project_runs_alone(self):
+        # Every run writes its spec file into the project; a spec that
+        # hashes the project folder itself (source_root ".", a copy of ".")
+        # must not hash another run's: it holds the project's lock alone.
+        import fcntl
+
+        from flytekitplugins_ispec.builder import _hashes_project, _project_lock, lock_path
+
+        self.assertTrue(_hashes_project({"source_root": "."}))
+        self.assertTrue(_hashes_project({"copy": ["data", "./"]}))
+        self.assertFalse(_hashes_project({"source_root": "wf", "copy": ["data/a.txt"]}))
+        self.assertFalse(_hashes_project({}))
+        for held, other, blocked in [(False, fcntl.LOCK_SH, False), (False, fcntl.LOCK_EX, True), (True, fcntl.LOCK_SH, True)]:
+            with self.subTest(exclusive=held, other=other), _project_lock(self.project, held):
+                fd = os.open(lock_path(self.project), os.O_RDWR)
+                try:
+                    if blocked:
+                        with self.assertRaises(BlockingIOError):
+                            fcntl.flock(fd, other | fcntl.LOCK_NB)
+                    else:
+                        fcntl.flock(fd, other | fcntl.LOCK_NB)
+                finally:
+                    os.close(fd)
+
+
 class WithFakeIspec(InProject):
     """What the plugin gives ispec and does with its answers."""
 

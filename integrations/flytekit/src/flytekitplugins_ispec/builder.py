@@ -14,7 +14,9 @@ The ImageSpec's fields are written to a JSON spec file (ispec reads
 flytekit's field names) in the current folder, the folder flytekit resolves
 an ImageSpec's relative paths against; ispec leaves its own spec file out
 of every tree it hashes, so ``source_root="."`` gives the same tag on
-every call. Absolute paths inside the current folder are written relative
+every call, and a run whose spec hashes the project folder holds the
+project's lock alone, so that another run's spec file is never hashed
+with it. Absolute paths inside the current folder are written relative
 to it; paths outside it are refused (ispec reads nothing outside a spec's
 folder).
 
@@ -24,8 +26,11 @@ environment.
 """
 
 import codecs
+import contextlib
 import dataclasses
 import enum
+import fcntl
+import hashlib
 import json
 import os
 import re
@@ -282,7 +287,13 @@ class IspecImageSpecBuilder(ImageSpecBuilder):
         ispec = self.ispec or os.environ.get("ISPEC_BIN") or "ispec"
         project = os.getcwd()
         doc = self.document(image_spec, project)
-        fd, path = tempfile.mkstemp(prefix=".ispec-flytekit-", suffix=".json", dir=project)
+        with _project_lock(project, exclusive=_hashes_project(doc)):
+            return self._run_locked(ispec, cmd, doc, image_spec, project)
+
+    def _run_locked(
+        self, ispec: str, cmd: List[str], doc: Dict[str, Any], image_spec: ImageSpec, project: str
+    ) -> Tuple[int, str, str, str]:
+        fd, path = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".json", dir=project)
         name = os.path.basename(path)
         try:
             with os.fdopen(fd, "w") as f:
@@ -305,6 +316,43 @@ class IspecImageSpecBuilder(ImageSpecBuilder):
         finally:
             os.unlink(path)
         return code, out.decode("utf-8", "replace"), tail.text(), name
+
+
+#: The prefix of the spec files the plugin writes into the project.
+TEMP_PREFIX = ".ispec-flytekit-"
+
+
+def _hashes_project(doc: Dict[str, Any]) -> bool:
+    """Whether the spec hashes the project folder itself (source_root or a
+    copy of "."), where every other ispec run in the project writes its
+    spec file meanwhile."""
+
+    def is_root(p: Any) -> bool:
+        return isinstance(p, str) and os.path.normpath(p) == "."
+
+    return is_root(doc.get("source_root")) or any(is_root(p) for p in doc.get("copy") or [])
+
+
+def lock_path(project: str) -> str:
+    """The lock file of a project's temporary spec files (outside the
+    project)."""
+    key = hashlib.sha256(os.path.realpath(project).encode()).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), f"ispec-flytekit-{key}.lock")
+
+
+@contextlib.contextmanager
+def _project_lock(project: str, exclusive: bool):
+    """A lock on the project's temporary spec files, across threads and
+    processes: a run whose spec hashes the project folder holds it alone
+    (another run's spec file would otherwise be copied and hashed with the
+    folder, and its tag would change from run to run); other runs share
+    it."""
+    fd = os.open(lock_path(project), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _last_record(out: str) -> Dict[str, Any]:
