@@ -8,6 +8,8 @@ import (
 
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/solver/pb"
+
+	"github.com/ispec-dev/ispec/spec"
 )
 
 const layeredSpec = `
@@ -177,16 +179,17 @@ func TestLayersVenvBeforeFirstPythonLayer(t *testing.T) {
 
 // TestLayersPipSecretMounts: a layer's pip_secret_mounts are mounted, as
 // secrets readable by root only, in that layer's pip step and in no other
-// op; the spec's top-level ones in every pip step; and the secrets'
-// sources and contents reach no op of the graph.
+// op; the spec's top-level ones in every pip step; a mount with an env is
+// given as that env variable of the step's process, not as a file; and
+// the secrets' sources and contents reach no op of the graph.
 func TestLayersPipSecretMounts(t *testing.T) {
 	const secret = "layer-s3cr3t"
 	doc := "name: s\nbase_image: " + testBase + "\nuser: root\npackages: [flat==1]\npip_secret_mounts: [[top.conf, /etc/pip.conf]]\nlayers:\n" +
 		"  - packages: [big==1]\n" +
-		"  - packages: [private==1]\n    pip_secret_mounts: [[keys/netrc, /root/.netrc], {source: keys/token, target: /run/token}]\n" +
+		"  - packages: [private==1]\n    pip_secret_mounts: [[keys/netrc, /root/.netrc], {source: keys/token, target: /run/token}, {source: keys/url, env: PIP_INDEX_URL}]\n" +
 		"  - requirements: requirements.txt\n    pip_secret_mounts: [[keys/token, /run/token]]\n" +
 		"  - commands: [\"true\"]\n"
-	files := map[string]string{"top.conf": secret, "keys/netrc": secret, "keys/token": secret, "requirements.txt": "r==1\n"}
+	files := map[string]string{"top.conf": secret, "keys/netrc": secret, "keys/token": secret, "keys/url": secret, "requirements.txt": "r==1\n"}
 	img := loadSpec(t, doc, files)
 	st, err := Graph(img, Input{Platform: amd64, Base: testBase, Accounts: debianAccounts()})
 	if err != nil {
@@ -197,7 +200,7 @@ func TestLayersPipSecretMounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, dt := range def.Def {
-		for _, f := range []string{secret, "keys/netrc", "top.conf", img.Dir} {
+		for _, f := range []string{secret, "keys/netrc", "keys/url", "top.conf", img.Dir} {
 			if strings.Contains(string(dt), f) {
 				t.Errorf("an op of the marshalled graph holds %q", f)
 			}
@@ -206,7 +209,7 @@ func TestLayersPipSecretMounts(t *testing.T) {
 	want := map[string][]string{
 		"[ispec] pip install":            {"/etc/pip.conf=ispec-pip-secret-0"},
 		"[ispec] layers[0] packages":     {"/etc/pip.conf=ispec-pip-secret-0"},
-		"[ispec] layers[1] packages":     {"/etc/pip.conf=ispec-pip-secret-0", "/root/.netrc=ispec-layer-1-pip-secret-0", "/run/token=ispec-layer-1-pip-secret-1"},
+		"[ispec] layers[1] packages":     {"$PIP_INDEX_URL=ispec-layer-1-pip-secret-2", "/etc/pip.conf=ispec-pip-secret-0", "/root/.netrc=ispec-layer-1-pip-secret-0", "/run/token=ispec-layer-1-pip-secret-1"},
 		"[ispec] layers[2] requirements": {"/etc/pip.conf=ispec-pip-secret-0", "/run/token=ispec-layer-2-pip-secret-0"},
 	}
 	seen := map[string]bool{}
@@ -223,6 +226,15 @@ func TestLayersPipSecretMounts(t *testing.T) {
 				}
 				got = append(got, m.Dest+"="+m.SecretOpt.ID)
 			}
+		}
+		for _, e := range ex.Secretenv {
+			if e.Optional {
+				t.Errorf("%s: env secret %s is optional, want required", o.name, e.Name)
+			}
+			got = append(got, "$"+e.Name+"="+e.ID)
+		}
+		if slices.ContainsFunc(ex.Meta.Env, func(e string) bool { return strings.HasPrefix(e, "PIP_INDEX_URL=") }) {
+			t.Errorf("%s: the secret's env variable is in the step's plain env", o.name)
 		}
 		slices.Sort(got)
 		matched := false
@@ -245,12 +257,15 @@ func TestLayersPipSecretMounts(t *testing.T) {
 
 // TestLayersSecretStore: the build serves a layer's secrets under the ids
 // its step mounts them with, from the files the spec resolved, or from
-// the caller's contents by source.
+// the caller's contents by source; a secret given as an env variable
+// without its trailing newline.
 func TestLayersSecretStore(t *testing.T) {
-	img := loadSpec(t, "name: s\nbase_image: "+testBase+"\npip_secret_mounts: [[top.conf, /etc/pip.conf]]\nlayers:\n  - packages: [a]\n    pip_secret_mounts: [[keys/netrc, /root/.netrc], [keys/token, /run/token]]\n",
-		map[string]string{"top.conf": "top", "keys/netrc": "netrc", "keys/token": "token"})
-	s := newSecretStore(img, map[string][]byte{"keys/token": []byte("given")}, nil)
-	for id, want := range map[string]string{"ispec-pip-secret-0": "top", "ispec-layer-0-pip-secret-0": "netrc", "ispec-layer-0-pip-secret-1": "given"} {
+	img := loadSpec(t, "name: s\nbase_image: "+testBase+"\npip_secret_mounts: [[top.conf, /etc/pip.conf]]\nlayers:\n  - packages: [a]\n    pip_secret_mounts: [[keys/netrc, /root/.netrc], [keys/token, /run/token], {source: keys/url, env: PIP_INDEX_URL}, {source: keys/given-url, env: U}]\n",
+		map[string]string{"top.conf": "top\n", "keys/netrc": "netrc", "keys/token": "token", "keys/url": "http://u:p@h/simple\r\n", "keys/given-url": "x"})
+	s := newSecretStore(img, map[string][]byte{"keys/token": []byte("given"), "keys/given-url": []byte("given-url\n")}, nil)
+	// A file keeps its bytes; an env variable loses one trailing newline.
+	for id, want := range map[string]string{"ispec-pip-secret-0": "top\n", "ispec-layer-0-pip-secret-0": "netrc", "ispec-layer-0-pip-secret-1": "given",
+		"ispec-layer-0-pip-secret-2": "http://u:p@h/simple", "ispec-layer-0-pip-secret-3": "given-url"} {
 		got, err := s.GetSecret(context.Background(), id)
 		if err != nil || string(got) != want {
 			t.Errorf("secret %s = %q, %v; want %q", id, got, err, want)
@@ -313,5 +328,30 @@ func TestLayersBranchesOnlyForFlatSteps(t *testing.T) {
 				t.Errorf("diffs %q (%d merges), want %q", diffs, merges, tc.branches)
 			}
 		})
+	}
+}
+
+// TestPipStepEnvIsReserved: every env variable a pip step sets, on a base
+// with no env of its own, is one spec.PipStepEnv names, so that a secret
+// given as an env variable can never take one of them.
+func TestPipStepEnvIsReserved(t *testing.T) {
+	img := loadSpec(t, "name: s\nbase_image: "+testBase+"\nlayers:\n  - packages: [a==1]\n", nil)
+	reserved := spec.PipStepEnv()
+	steps := 0
+	for _, o := range graph(t, img, nil) {
+		ex := o.GetExec()
+		if ex == nil || !strings.HasPrefix(o.name, "[ispec] layers[0] packages") {
+			continue
+		}
+		steps++
+		for _, e := range ex.Meta.Env {
+			k, _, _ := strings.Cut(e, "=")
+			if !slices.Contains(reserved, k) {
+				t.Errorf("the pip step sets %s, which spec.PipStepEnv does not name", k)
+			}
+		}
+	}
+	if steps == 0 {
+		t.Fatal("no pip step in the graph")
 	}
 }

@@ -459,10 +459,16 @@ func secretMounts(mounts []spec.SecretMount) []llb.RunOption {
 	return secretMountsNamed(mounts, secretID)
 }
 
-// secretMountsNamed is secretMounts with the secrets' ids given by id.
+// secretMountsNamed is secretMounts with the secrets' ids given by id. A
+// mount with an env is given as that env variable instead, set in the
+// step's process only (never in the image's env or a layer).
 func secretMountsNamed(mounts []spec.SecretMount, id func(int) string) []llb.RunOption {
 	var opts []llb.RunOption
 	for i, m := range mounts {
+		if m.Env != "" {
+			opts = append(opts, llb.AddSecretWithDest(id(i), nil, llb.SecretAsEnvName(m.Env)))
+			continue
+		}
 		opts = append(opts, llb.AddSecret(m.Target, llb.SecretID(id(i)), llb.SecretFileOpt(0, 0, 0o400)))
 	}
 	return opts

@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -640,15 +641,18 @@ func baseRef(img *spec.Image, override string, p ocispecs.Platform) string {
 }
 
 // secretStore serves the contents of pip_secret_mounts, the top-level
-// ones' and the layers', by their position (see secretID, layerSecretID): from memory when the caller gave them, else from the
-// source file when BuildKit asks.
+// ones' and the layers', by their position (see secretID,
+// layerSecretID): from memory when the caller gave them, else from the
+// source file when BuildKit asks. A secret given as an env variable loses
+// one trailing newline, as $(cat file) would.
 type secretStore struct {
 	data  map[string][]byte
 	files map[string]string
+	env   map[string]bool
 }
 
 func newSecretStore(img *spec.Image, given map[string][]byte, netrc []byte) secrets.SecretStore {
-	s := &secretStore{data: map[string][]byte{}, files: map[string]string{}}
+	s := &secretStore{data: map[string][]byte{}, files: map[string]string{}, env: map[string]bool{}}
 	if len(netrc) > 0 {
 		s.data[NetrcSecretID] = netrc
 	}
@@ -669,6 +673,7 @@ func newSecretStore(img *spec.Image, given map[string][]byte, netrc []byte) secr
 func (s *secretStore) add(img *spec.Image, given map[string][]byte, mounts []spec.SecretMount, resolved []string, id func(int) string) {
 	for i, m := range mounts {
 		id := id(i)
+		s.env[id] = m.Env != ""
 		if dt, ok := given[m.Source]; ok {
 			s.data[id] = dt
 			continue
@@ -689,6 +694,16 @@ func (s *secretStore) add(img *spec.Image, given map[string][]byte, mounts []spe
 // GetSecret implements secrets.SecretStore. Errors name the secret's
 // position, never its contents.
 func (s *secretStore) GetSecret(ctx context.Context, id string) ([]byte, error) {
+	dt, err := s.get(id)
+	if err != nil || !s.env[id] {
+		return dt, err
+	}
+	dt = bytes.TrimSuffix(dt, []byte("\n"))
+	return bytes.TrimSuffix(dt, []byte("\r")), nil
+}
+
+// get is a secret's contents as stored.
+func (s *secretStore) get(id string) ([]byte, error) {
 	if dt, ok := s.data[id]; ok {
 		return dt, nil
 	}

@@ -240,14 +240,14 @@ func decodeSecretMounts(c *collector, key string, v *node, s *Spec) {
 }
 
 // secretMountList reads a list of [source, target] pairs (or {source,
-// target} mappings), the top-level pip_secret_mounts or a layer's; ok is
+// target} or {source, env} mappings), the top-level pip_secret_mounts or a layer's; ok is
 // false when an item was wrong (the good ones are returned).
 func secretMountList(c *collector, key string, v *node) ([]SecretMount, bool) {
 	if v.kind == nullNode {
 		return nil, true
 	}
 	if v.kind != seqNode {
-		c.add(v.line, key, "expected a list of [source, target] pairs, found %s", v.describe())
+		c.add(v.line, key, "expected a list of [source, target] pairs (or {source, env} mappings), found %s", v.describe())
 		return nil, false
 	}
 	var out []SecretMount
@@ -280,13 +280,15 @@ func secretMountList(c *collector, key string, v *node) ([]SecretMount, bool) {
 					m.Source = t
 				case "target", "dst":
 					m.Target = t
+				case "env":
+					m.Env = t
 				default:
-					c.add(e.vals[j].line, field, "unknown field %q; expected source and target", k)
+					c.add(e.vals[j].line, field, "unknown field %q; expected source, and target or env", k)
 					good = false
 				}
 			}
 		default:
-			c.add(e.line, field, "expected a [source, target] pair, found %s", e.describe())
+			c.add(e.line, field, "expected a [source, target] pair or a {source, env} mapping, found %s", e.describe())
 			good = false
 			continue
 		}

@@ -117,25 +117,10 @@ func validateLayers(c *collector, s *Spec) {
 
 // checkLayerSecretMounts checks a layer's pip_secret_mounts as the
 // top-level ones are checked, and that no two mounts of the layer's pip
-// step (its own and the top-level ones) share a target.
+// step (its own and the top-level ones) share a target or an env.
 func checkLayerSecretMounts(c *collector, key string, mounts, top []SecretMount) {
-	checkSecretMounts(c, key, mounts)
-	seen := map[string]string{}
-	for i, m := range top {
-		seen[path.Clean(m.Target)] = fmt.Sprintf("pip_secret_mounts[%d]", i)
-	}
-	for i, m := range mounts {
-		if !path.IsAbs(m.Target) {
-			continue
-		}
-		f := fmt.Sprintf("%s[%d]", key, i)
-		t := path.Clean(m.Target)
-		if other, ok := seen[t]; ok {
-			c.add(0, f, "target %q is also the target of %s, mounted in the same pip step; give each secret a target of its own", m.Target, other)
-			continue
-		}
-		seen[t] = f
-	}
+	checkSecretMountItems(c, key, mounts)
+	checkSecretClashes(c, key, mounts, top)
 }
 
 // layerStrings are every string a layer holds, for the UTF-8 check.
@@ -144,7 +129,7 @@ func layerStrings(l Layer) []string {
 	out = append(out, l.Requirements, l.PythonWheels, l.Workdir, l.Pip.Index, l.Pip.ExtraArgs)
 	out = append(out, l.Pip.ExtraIndexURL...)
 	for _, m := range l.Pip.SecretMounts {
-		out = append(out, m.Source, m.Target)
+		out = append(out, m.Source, m.Target, m.Env)
 	}
 	if l.UVProject != nil {
 		out = append(out, l.UVProject.Pyproject, l.UVProject.UVLock)

@@ -58,7 +58,8 @@ type Spec struct {
 	// would split them but never run through a shell.
 	PipExtraArgs string `json:"pip_extra_args,omitempty"`
 	// PipSecretMounts are secret files mounted only while pip runs
-	// ([source, target] pairs). Not part of the hash; never in a layer.
+	// ([source, target] pairs, or {source, env} for an env variable). Not
+	// part of the hash; never in a layer.
 	PipSecretMounts []SecretMount `json:"pip_secret_mounts,omitempty"`
 	// Platform is the target platform(s), "os/arch[/variant]"; one value, a
 	// comma-separated string or a list. Default linux/amd64.
@@ -104,10 +105,15 @@ type BaseImage struct {
 // IsZero reports whether no base image was given.
 func (b BaseImage) IsZero() bool { return b.Ref == "" && b.Spec == "" }
 
-// SecretMount is a secret file available only while pip runs.
+// SecretMount is a secret file available only while pip runs: mounted
+// as a file at Target, or given as the value of the env variable Env
+// (exactly one of the two).
 type SecretMount struct {
 	// Source is the path of the secret file on the machine that builds.
 	Source string `json:"source"`
 	// Target is where the secret is mounted during pip install.
-	Target string `json:"target"`
+	Target string `json:"target,omitempty"`
+	// Env names the env variable that holds the secret's contents (one
+	// trailing newline dropped) during pip install.
+	Env string `json:"env,omitempty"`
 }

@@ -25,12 +25,15 @@ var (
 	pepURLRe     = lazyRe(`^@\s*[A-Za-z][A-Za-z0-9+.-]*://[^\s;]+`)
 	pepMarkerRe  = lazyRe(`^;\s*[A-Za-z0-9_.'"<>=!~ (),\-]+$`)
 	envNameRe    = lazyRe(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
-	pyVersionRe  = lazyRe(`^[0-9]+(\.[0-9]+){0,2}$`)
-	cudaRe       = lazyRe(`^[0-9]+\.[0-9]+(\.[0-9]+)?$`)
-	cudnnRe      = lazyRe(`^[0-9]+(\.[0-9]+)*$`)
-	repoRe       = lazyRe(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)
-	tagRe        = lazyRe(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-	condaRe      = lazyRe(`^([A-Za-z0-9_.-]+::)?[A-Za-z0-9_.-]+(\s*[=<>!~]{0,2}\s*[A-Za-z0-9_.*+!,|=<>-]*)*(\[[A-Za-z0-9_.=,'" -]*\])?$`)
+	// secretEnvRe is what an env variable that holds a secret may be
+	// named: a name every shell and pip can read.
+	secretEnvRe = lazyRe(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	pyVersionRe = lazyRe(`^[0-9]+(\.[0-9]+){0,2}$`)
+	cudaRe      = lazyRe(`^[0-9]+\.[0-9]+(\.[0-9]+)?$`)
+	cudnnRe     = lazyRe(`^[0-9]+(\.[0-9]+)*$`)
+	repoRe      = lazyRe(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)
+	tagRe       = lazyRe(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	condaRe     = lazyRe(`^([A-Za-z0-9_.-]+::)?[A-Za-z0-9_.-]+(\s*[=<>!~]{0,2}\s*[A-Za-z0-9_.*+!,|=<>-]*)*(\[[A-Za-z0-9_.=,'" -]*\])?$`)
 )
 
 // validate checks every field's grammar. It never changes the spec.
@@ -48,6 +51,7 @@ func validate(c *collector, s *Spec) {
 		}
 	}
 	checkSecretMounts(c, "pip_secret_mounts", s.PipSecretMounts)
+	checkSecretEnvUnset(c, s)
 	checkPlatforms(c, s.Platform)
 	if s.Workdir != "" && !path.IsAbs(s.Workdir) {
 		c.add(0, "workdir", "%q must be an absolute path", s.Workdir)
@@ -343,10 +347,28 @@ func splitArgs(s string) ([]string, error) {
 	return args, nil
 }
 
-// checkSecretMounts checks a list of pip secret mounts (the top-level
-// pip_secret_mounts or a layer's, named by key): each source a path in the
-// spec's folder, each target an absolute path.
+// PipStepEnv returns the env variables ispec sets itself in every pip
+// step (its own and the image defaults flytekit's builder sets); a secret
+// given as an env variable may not take one of these names.
+func PipStepEnv() []string {
+	return []string{"PATH", "HOME", "VIRTUAL_ENV", "SOURCE_DATE_EPOCH", "NETRC",
+		"PYTHONDONTWRITEBYTECODE", "PIP_DISABLE_PIP_VERSION_CHECK", "PIP_NO_INPUT",
+		"PIP_ROOT_USER_ACTION", "PIP_CACHE_DIR",
+		"FLYTE_SDK_RICH_TRACEBACKS", "SSL_CERT_DIR", "PYTHONPATH", "LD_LIBRARY_PATH", "_F_IMG_ID"}
+}
+
+// checkSecretMounts checks the top-level pip_secret_mounts (or a list
+// named by key mounted in a pip step of its own): each item, and that no
+// two share a target or an env.
 func checkSecretMounts(c *collector, key string, mounts []SecretMount) {
+	checkSecretMountItems(c, key, mounts)
+	checkSecretClashes(c, key, mounts, nil)
+}
+
+// checkSecretMountItems checks each mount of key: a source, a path in the
+// spec's folder, and either a target, an absolute path, or an env, a
+// variable name ispec does not set itself.
+func checkSecretMountItems(c *collector, key string, mounts []SecretMount) {
 	for i, m := range mounts {
 		f := fmt.Sprintf("%s[%d]", key, i)
 		if m.Source == "" {
@@ -354,8 +376,91 @@ func checkSecretMounts(c *collector, key string, mounts []SecretMount) {
 		} else if msg := checkRelPath(m.Source); msg != "" {
 			c.add(0, f, "source %q %s", m.Source, msg)
 		}
-		if !path.IsAbs(m.Target) {
-			c.add(0, f, "target %q must be an absolute path in the build container", m.Target)
+		switch {
+		case m.Env != "" && m.Target != "":
+			c.add(0, f, "give target (a file) or env (an env variable), not both")
+		case m.Env != "":
+			checkSecretEnv(c, f, m.Env)
+		case !path.IsAbs(m.Target):
+			c.add(0, f, "target %q must be an absolute path in the build container (or give env: the name of an env variable)", m.Target)
 		}
+	}
+}
+
+// checkSecretEnv checks the env variable name a secret is given in.
+func checkSecretEnv(c *collector, f, name string) {
+	if !secretEnvRe.MatchString(name) {
+		c.add(0, f, "env %q is not an env variable name: letters, digits and _, not starting with a digit", name)
+		return
+	}
+	for _, r := range PipStepEnv() {
+		if strings.EqualFold(name, r) {
+			c.add(0, f, "env %q is set by ispec in every pip step; name another variable", name)
+			return
+		}
+	}
+}
+
+// checkSecretEnvUnset reports a secret given as an env variable that the
+// spec's env, or a layer's, also sets: the step would see two values.
+func checkSecretEnvUnset(c *collector, s *Spec) {
+	set := map[string]string{}
+	for k := range s.Env {
+		set[k] = "env"
+	}
+	for i, l := range s.Layers {
+		for k := range l.Env {
+			if _, ok := set[k]; !ok {
+				set[k] = LayerField(i) + ".env"
+			}
+		}
+	}
+	check := func(key string, mounts []SecretMount) {
+		for i, m := range mounts {
+			if where, ok := set[m.Env]; ok && m.Env != "" {
+				c.add(0, fmt.Sprintf("%s[%d]", key, i), "env %q is also set by %s; a secret's variable must be one the spec does not set", m.Env, where)
+			}
+		}
+	}
+	check("pip_secret_mounts", s.PipSecretMounts)
+	for i, l := range s.Layers {
+		check(LayerField(i)+".pip_secret_mounts", l.Pip.SecretMounts)
+	}
+}
+
+// checkSecretClashes reports mounts of key that share a target or an env
+// with one before them, in key's list or in others (the top-level mounts,
+// mounted in the same pip step as a layer's).
+func checkSecretClashes(c *collector, key string, mounts, others []SecretMount) {
+	seen := map[string]string{}
+	id := func(m SecretMount) (string, string) {
+		switch {
+		case m.Env != "":
+			return "env", m.Env
+		case path.IsAbs(m.Target):
+			return "target", path.Clean(m.Target)
+		}
+		return "", ""
+	}
+	for i, m := range others {
+		if what, v := id(m); what != "" {
+			seen[what+" "+v] = fmt.Sprintf("pip_secret_mounts[%d]", i)
+		}
+	}
+	for i, m := range mounts {
+		what, v := id(m)
+		if what == "" {
+			continue
+		}
+		f := fmt.Sprintf("%s[%d]", key, i)
+		if other, ok := seen[what+" "+v]; ok {
+			shown := m.Env
+			if what == "target" {
+				shown = m.Target
+			}
+			c.add(0, f, "%s %q is also the %s of %s, mounted in the same pip step; give each secret a %s of its own", what, shown, what, other, what)
+			continue
+		}
+		seen[what+" "+v] = f
 	}
 }
