@@ -51,7 +51,8 @@ secrets = {}
 mounts = list(doc.get("pip_secret_mounts", []))
 for item in doc.get("layers", []):
     mounts += item.get("pip_secret_mounts", [])
-for src, dst in mounts:
+for m in mounts:
+    src = m["source"] if isinstance(m, dict) else m[0]
     secrets[src] = open(src).read() if os.path.exists(src) else None
 with open(LOG, "a") as f:
     f.write(json.dumps({"argv": sys.argv[1:], "cwd": os.getcwd(), "spec": doc, "spec_path": os.path.abspath(spec),

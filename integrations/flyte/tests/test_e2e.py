@@ -125,6 +125,10 @@ class EndToEnd(unittest.TestCase):
         fi.DIST_FOLDER = Path(self.project) / "dist"
         os.environ["PIP_CONF"] = f"[global]\nindex-url = {self.index}\n# {SECRET_MARKER}\n"
         self.addCleanup(os.environ.pop, "PIP_CONF")
+        # flyte's default secret, an env variable: the requirements layer
+        # finds its index only in PIP_INDEX_URL, whose password is the marker.
+        os.environ["IDX_URL"] = self.index.replace("://", f"://flyte:{SECRET_MARKER}@", 1)
+        self.addCleanup(os.environ.pop, "IDX_URL")
         image = (
             self.base()
             .with_apt_packages("jq")
@@ -133,7 +137,7 @@ class EndToEnd(unittest.TestCase):
                 "ispec-demo-a==1.0.0", index_url=self.index, extra_index_urls=[self.index], pre=True, extra_args="--no-compile"
             )
             .with_pip_packages("ispec-demo-b==2.0.0", secret_mounts=flyte.Secret("pip_conf", mount="/etc/flyte/secrets"))
-            .with_requirements("requirements.txt", index_url=self.index)
+            .with_requirements("requirements.txt", secret_mounts=flyte.Secret("url", group="idx", as_env_var="PIP_INDEX_URL"))
             .with_local_v2()
             .with_workdir("/app")
             .with_env_vars({"DATA": "/app/data"})
@@ -144,6 +148,7 @@ class EndToEnd(unittest.TestCase):
                     "python -c 'import ispec_demo_a, ispec_demo_b, ispec_demo_c, flyte; print(flyte.__version__)' > versions.txt",
                     "jq --version >> versions.txt",
                     "test ! -e /etc/flyte/secrets",
+                    'test -z "${PIP_INDEX_URL:-}"',
                 ]
             )
         )

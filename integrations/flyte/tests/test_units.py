@@ -176,6 +176,19 @@ class LayerItems(Project):
         self.assertNotIn("pip_secret_mounts", m.doc, "the secret is mounted in its layer only")
         self.assertEqual(m.doc["layers"], [{"packages": ["private-pkg"], "pip_secret_mounts": [[src, "/etc/flyte/secrets"]]}])
 
+    def test_pip_secret_env(self):
+        # flyte's default: a Secret without mount is an env variable,
+        # GROUP_KEY upper-cased, or the as_env_var it names.
+        image = (self.image()
+                 .with_pip_packages("a", secret_mounts=flyte.Secret("token", group="idx"))
+                 .with_requirements(self.write("requirements.txt", "b\n"),
+                                    secret_mounts=[flyte.Secret(group="aws", key="id", as_env_var="AWS_ACCESS_KEY_ID")]))
+        m = spec_document(image)
+        self.assertEqual([s.env for s in m.secrets], ["IDX_TOKEN", "AWS_ACCESS_KEY_ID"])
+        (a, b) = m.doc["layers"]
+        self.assertEqual(a["pip_secret_mounts"], [{"source": m.secrets[0].source, "env": "IDX_TOKEN"}])
+        self.assertEqual(b["pip_secret_mounts"], [{"source": m.secrets[1].source, "env": "AWS_ACCESS_KEY_ID"}])
+
 
 class Refused(Project):
     def assertRefused(self, image, *words):
@@ -194,13 +207,11 @@ class Refused(Project):
         self.addCleanup(outside.cleanup)
         far = Path(outside.name) / "data.txt"
         far.write_text("x")
-        secret = flyte.Secret("token")
         cases = [
             (self.image().with_poetry_project("proj/pyproject.toml"), ["PoetryProject", "no layer of this kind"]),
             (self.image().with_uv_project("proj/pyproject.toml", project_install_mode="install_project"), ["install_project"]),
             (self.image().with_uv_project("other/pyproject.toml"), ["uv.lock"]),
             (self.image().with_uv_project("proj/pyproject.toml", index_url="https://i/simple"), ["index_url"]),
-            (self.image().with_pip_packages("a", secret_mounts=secret), ["TOKEN", "as files only"]),
             (self.image().with_apt_packages("git", secret_mounts=flyte.Secret("k", mount="/etc/flyte/secrets")), ["AptPackages", "only while pip"]),
             (self.image().with_commands(["make"], secret_mounts="k"), ["Commands", "only while pip"]),
             (self.image().with_source_file(far), ["outside the project", str(far)]),

@@ -15,9 +15,9 @@ layers one to one as the spec's ``layers:`` items, in order.
 
 What has no ispec equivalent is refused with an IspecError that names
 the layer (see docs): Poetry, pixi and uv-script layers, a uv project
-installed as a project or without uv.lock, secrets given as env
-variables or on apt and commands layers, raw Dockerfile lines other than
-labels, and Dockerfile-based images.
+installed as a project or without uv.lock, secrets on apt and commands
+layers, raw Dockerfile lines other than labels, and Dockerfile-based
+images.
 """
 
 import hashlib
@@ -45,14 +45,22 @@ _WHEEL = re.compile(r"^([^-]+)-[^-]+-.*\.whl$", re.I)
 
 @dataclass
 class SecretFile:
-    """A secret whose value ispec mounts for pip: written to ``source`` (in
-    the project, for the time ispec runs) from flyte-sdk's build-time
-    sources of the secret (the env variable ``GROUP_KEY``, else the file
-    /etc/secrets/group_key)."""
+    """A secret whose value ispec gives pip: written to ``source`` (in the
+    project, for the time ispec runs) from flyte-sdk's build-time sources
+    of the secret (the env variable ``GROUP_KEY``, else the file
+    /etc/secrets/group_key), and mounted as the file ``target`` or given
+    as the env variable ``env`` while that layer's pip runs."""
 
     secret: Any
     source: str
-    target: str
+    target: str = ""
+    env: str = ""
+
+    def item(self):
+        """The secret as a ``pip_secret_mounts`` entry."""
+        if self.env:
+            return {"source": self.source, "env": self.env}
+        return [self.source, self.target]
 
 
 @dataclass
@@ -148,17 +156,15 @@ def _secrets(image, i: int, layer, pip: bool) -> List[SecretFile]:
                 INVALID,
                 "invalid",
             )
-        if not secret.mount:
-            raise IspecError(
-                f"{where}: secret {secret.key!r} is given as env variable {secret.as_env_var}: ispec mounts "
-                f"secrets as files only (never in a layer, the tag or a log); give it as a file, "
-                f"Secret({secret.key!r}, mount=\"/etc/flyte/secrets\"), holding a pip.conf or netrc, "
-                f"and set PIP_CONFIG_FILE in an earlier with_env_vars for a pip.conf",
-                INVALID,
-                "invalid",
-            )
         digest = hashlib.sha256(f"{secret.group}|{secret.key}".encode()).hexdigest()[:16]
-        out.append(SecretFile(secret=secret, source=f"{TEMP_PREFIX}secret-{digest}", target=str(secret.mount)))
+        source = f"{TEMP_PREFIX}secret-{digest}"
+        if secret.mount:
+            out.append(SecretFile(secret=secret, source=source, target=str(secret.mount)))
+        else:
+            # As flyte-sdk's Docker builder: the secret's as_env_var, else
+            # GROUP_KEY.
+            env = secret.as_env_var or "_".join(k for k in (secret.group, secret.key) if k)
+            out.append(SecretFile(secret=secret, source=source, env=env))
     return out
 
 
@@ -281,15 +287,15 @@ def _layer_secrets(item: Dict[str, Any], secrets: List[SecretFile]) -> List[Secr
     layer's RUN only; returns them."""
     secrets = _unique(secrets)
     if secrets:
-        item["pip_secret_mounts"] = [[s.source, s.target] for s in secrets]
+        item["pip_secret_mounts"] = [s.item() for s in secrets]
     return secrets
 
 
 def _unique(secrets: List[SecretFile]) -> List[SecretFile]:
     seen, out = set(), []
     for s in secrets:
-        if (s.source, s.target) not in seen:
-            seen.add((s.source, s.target))
+        if (s.source, s.target, s.env) not in seen:
+            seen.add((s.source, s.target, s.env))
             out.append(s)
     return out
 
