@@ -44,8 +44,9 @@ layers:
 // TestLayerSecretThroughServer: a layer's own pip_secret_mounts travel
 // with the upload to ispec serve, as the top-level ones do: the layer's
 // pip reads its index from the secret pip.conf (the spec names none), the
-// file is in no layer of the pushed image, and a local lookup of the same
-// spec finds it under the same tag.
+// next layer's from a secret given as PIP_INDEX_URL, neither is in a
+// layer of the pushed image, and a local lookup of the same spec finds it
+// under the same tag.
 func TestLayerSecretThroughServer(t *testing.T) {
 	env := e2e(t)
 	srv := startServe(t)
@@ -57,9 +58,12 @@ base_image: %s
 layers:
   - packages: ["ispec-demo-b==2.0.0"]
     pip_secret_mounts: [[keys/pip.conf, /etc/pip.conf]]
-  - commands: ["test ! -e /etc/pip.conf", "python -c 'import ispec_demo_b'"]
+  - packages: ["ispec-demo-a==1.0.0"]
+    pip_secret_mounts: [{source: keys/index-url, env: PIP_INDEX_URL}]
+  - commands: ["test ! -e /etc/pip.conf", "python -c 'import ispec_demo_b, ispec_demo_a'"]
 `, time.Now().UnixNano(), env.Registry, env.BasePython),
-		"keys/pip.conf": "[global]\nindex-url = " + env.IndexURL + "\n# " + marker + "\n",
+		"keys/pip.conf":  "[global]\nindex-url = " + env.IndexURL + "\n# " + marker + "\n",
+		"keys/index-url": strings.Replace(env.IndexURL, "://", "://ispec:"+marker+"@", 1) + "\n",
 	})
 	s := filepath.Join(dir, "spec.yaml")
 	out, errOut, code := runProc(t, "build", "--server", srv.addr, "--json", "--progress", "plain", s)
@@ -74,8 +78,9 @@ layers:
 	if raw, _ := img.RawConfigFile(); strings.Contains(string(raw), marker) || strings.Contains(string(raw), "keys/pip.conf") {
 		t.Error("the image config holds the secret or its source")
 	}
+	// searchLayers fails the test when a layer holds the marker.
 	for p := range searchLayers(t, img, []byte(marker)) {
-		if strings.HasSuffix(p, "pip.conf") {
+		if strings.HasSuffix(p, "pip.conf") || strings.HasSuffix(p, "index-url") {
 			t.Errorf("%s is in a layer", p)
 		}
 	}
