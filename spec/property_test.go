@@ -58,6 +58,7 @@ func TestSameTag(t *testing.T) {
 		"default platform named":      propBase + "platform: linux/amd64\n",
 		"default workdir named":       propBase + "workdir: /root\n",
 		"secret mounts":               propBase + "pip_secret_mounts: [[netrc, /root/.netrc]]\n",
+		"secret as env":               propBase + "pip_secret_mounts: [{source: netrc, env: PIP_INDEX_URL}]\n",
 		"platform alias":              propBase + "platform: Linux/x86_64\n",
 		"requirement spacing":         strings.Replace(propBase, "numpy==1.26.4", "\"NumPy == 1.26.4\"", 1),
 		"name and registry case":      strings.Replace(strings.Replace(propBase, "name: app", "name: App", 1), "ghcr.io/org", "GHCR.io/Org", 1),
